@@ -1,0 +1,55 @@
+# fpstudy: `make all` sets up .venv, runs every experiment whose config or code changed, and
+# writes the report; `make test` sets up the same environment and runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+FPSTUDY := $(VENV)/bin/fpstudy
+READY  := $(VENV)/.installed
+RESULTS ?= results
+
+EXPERIMENTS := $(wildcard experiments/*.toml)
+NAMES       := $(basename $(notdir $(EXPERIMENTS)))
+RUNS        := $(NAMES:%=$(RESULTS)/%/meta.json)
+# What the numbers depend on: everything in the package except the report and its figures.
+NUMERICS    := $(filter-out fpstudy/report% fpstudy/figures%, \
+                 $(wildcard fpstudy/*.py fpstudy/cases/*.py)) pyproject.toml
+REPORT_CODE := $(wildcard fpstudy/report*.py fpstudy/report/*.py fpstudy/figures*.py \
+                 fpstudy/figures/*.py)
+
+.PHONY: all test report bench lint clean distclean setup
+.DEFAULT_GOAL := all
+
+all: $(RESULTS)/report.html
+
+setup: $(READY)
+
+$(READY): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,scipy]'
+	touch $@
+
+# One experiment: its results are rebuilt when its config or the numerics change.
+$(RESULTS)/%/meta.json: experiments/%.toml $(NUMERICS) | $(READY)
+	$(FPSTUDY) run $< --results $(RESULTS)
+
+$(RESULTS)/report.html: $(RUNS) $(REPORT_CODE) | $(READY)
+	$(FPSTUDY) report --results $(RESULTS)
+
+report: | $(READY)
+	$(FPSTUDY) report --results $(RESULTS)
+
+test: $(READY)
+	$(PY) -m pytest
+
+bench: $(READY)
+	$(PY) benchmarks/run.py
+
+lint: $(READY)
+	$(VENV)/bin/ruff check fpstudy tests benchmarks
+
+clean:
+	find $(RESULTS) -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore \
+	  -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis

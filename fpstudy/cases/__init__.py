@@ -1,0 +1,73 @@
+"""The case registry: every module in this package that defines NAME is a case.
+
+Adding a case is adding one file. A case module defines:
+
+    NAME: str                      the config's `case`
+    DESCRIPTION: str               one paragraph: what is computed, what to look for
+    SWEEP: str                     the sweep axis column (depth, layer, step, c, z, ...)
+    QUANTITIES: tuple[str, ...]    what is measured (output, grad, softmax, ...)
+    PARAMS: dict[str, Param]       name -> type, default, allowed values (fpstudy.params)
+
+    inputs(p, rng) -> dict[str, ndarray]
+        the case's inputs in float64, before rounding to any format; every random draw
+        comes from `rng` (seeded from the config's seed).
+    compute(p, inputs, ar, emit) -> None
+        the computation in the format: round inputs with ar.asarray, do every operation
+        through `ar` (fpstudy.arith.Arith), and call emit(quantity, sweep_value, array)
+        for each measured result.
+    truth(p, exact, prec) -> dict[(quantity, sweep_value), list[mpf]]
+        the same computation in mpmath at `prec` bits, on `exact` (the inputs rounded to
+        the format, as object arrays of exact mpf numbers); keys match what compute emits.
+
+and optionally
+
+    validate(p)                    raise ParamError(key, message) for a bad combination
+    predict(p, fmt) -> {quantity: {outcome: first sweep value or None}}
+                                   closed-form thresholds from the format's limits
+
+If SWEEP is one of PARAMS, the sweep runs over the config grid (one emit per point);
+otherwise compute produces every sweep value in one pass. A parameter named `impl` is
+recorded in the `impl` column; one named `accumulate` selects the accumulation format.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+from ..errors import UserError
+
+REQUIRED_ATTRS = ("NAME", "DESCRIPTION", "SWEEP", "QUANTITIES", "PARAMS",
+                  "inputs", "compute", "truth")
+
+
+def _discover() -> dict[str, ModuleType]:
+    found = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if not hasattr(module, "NAME"):
+            continue
+        missing = [a for a in REQUIRED_ATTRS if not hasattr(module, a)]
+        if missing:
+            raise ImportError(f"case module {info.name} lacks {', '.join(missing)}")
+        found[module.NAME] = module
+    return found
+
+
+CASES: dict[str, ModuleType] = _discover()
+
+
+def get_case(name: str) -> ModuleType:
+    try:
+        return CASES[name]
+    except KeyError:
+        raise UserError(f"unknown case {name!r}; choose from {', '.join(CASES)}") from None
+
+
+def impls(case: ModuleType) -> tuple[str, ...]:
+    """The implementations a case offers (empty when it has one)."""
+    param = case.PARAMS.get("impl")
+    return tuple(param.choices) if param is not None else ()

@@ -1,0 +1,154 @@
+"""Forward value of a deep linear network, y_d = W_d ... W_1 x, at every depth d.
+
+Every layer is a real matrix-vector product in the format (products and sums rounded as the
+`accumulate` policy says), never a shortcut through the diagonal: with W = s*I the zeros off
+the diagonal meet an overflowed inf and make the NaN a real network would make (0 * inf).
+All depths come from one forward pass, in the format and in the truth.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+from ..arith import round_array
+from ..errors import ParamError
+from ..exact import to_mpf, to_mpf_list
+from ..metrics import truth_class
+from ..params import Param
+
+NAME = "deep_product"
+DESCRIPTION = (
+    "Forward value y_d = W_d ... W_1 x of a deep linear network at every depth d. "
+    "With W = s*I the exact value is s^d x: it overflows near d = ln(max)/ln(s) and, once inf "
+    "meets the zero off-diagonal entries, turns NaN; for s < 1 it goes subnormal and "
+    "underflows to 0."
+)
+SWEEP = "depth"
+QUANTITIES = ("output",)
+INITS = ("scaled_identity", "gaussian", "orthogonal")
+
+PARAMS = {
+    "scale": Param("float", 1.0, "s: W = s*I, entries N(0, s^2/width), or s*Q"),
+    "width": Param("int", 2, "the layer width n (W is n x n)", low=1, high=4096),
+    "init": Param("choice", "scaled_identity", "how the weights are made", choices=INITS),
+    "x": Param("vector", "ones", "the input vector: \"ones\" or width numbers",
+               choices=("ones",)),
+    "max_depth": Param("int", 100, "the deepest layer; depth runs 1..max_depth",
+                       low=1, high=1_000_000),
+    "accumulate": Param("accumulate", "format",
+                        "where matrix-vector products accumulate", truth=False),
+}
+
+
+def validate(p: dict) -> None:
+    if isinstance(p["x"], tuple) and len(p["x"]) != p["width"]:
+        raise ParamError("x", f"has {len(p['x'])} entries; expected width = {p['width']}")
+
+
+def input_vector(p: dict) -> np.ndarray:
+    return np.ones(p["width"]) if p["x"] == "ones" else np.array(p["x"], dtype=np.float64)
+
+
+def weights(p: dict, depth: int, rng: np.random.Generator) -> np.ndarray:
+    """The float64 weights of layers 1..depth, shape (depth, width, width).
+
+    Random weights are drawn layer by layer from `rng`, so the first k layers are the same
+    whatever the depth (and the same for every scale: only the factor s changes).
+    """
+    n, s = p["width"], p["scale"]
+    if p["init"] == "scaled_identity":
+        return np.broadcast_to(s * np.eye(n), (depth, n, n)).copy()
+    z = rng.standard_normal((depth, n, n))
+    if p["init"] == "gaussian":
+        return (s / np.sqrt(n)) * z
+    q, r = np.linalg.qr(z)
+    signs = np.sign(np.diagonal(r, axis1=-2, axis2=-1))
+    signs[signs == 0] = 1.0
+    return s * (q * signs[..., None, :])  # Haar-distributed orthogonal, times s
+
+
+def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"W": weights(p, p["max_depth"], rng), "x": input_vector(p)}
+
+
+def compute(p: dict, inputs: dict, ar, emit) -> None:
+    y = ar.asarray(inputs["x"])
+    for depth in range(1, p["max_depth"] + 1):
+        y = ar.matvec(ar.asarray(inputs["W"][depth - 1]), y)
+        emit("output", depth, y)
+
+
+def truth(p: dict, exact: dict, prec: int) -> dict:
+    out = {}
+    with mpmath.workprec(prec):
+        y = list(exact["x"])
+        for depth in range(1, p["max_depth"] + 1):
+            W = exact["W"][depth - 1]
+            y = [mpmath.fdot(row, y) for row in W]
+            out[("output", depth)] = y
+    return out
+
+
+def predict(p: dict, fmt) -> dict:
+    """First depth of each failing outcome for W = s*I, from the exact s^d x and fmt's limits.
+
+    The exact output is s^d x on the inputs the format received (s and x rounded to it). The
+    largest |x_i| s^d overflows first; the smallest nonzero one goes subnormal and underflows
+    first. After an overflow the next layer multiplies inf by the zero off-diagonal entries,
+    so NaN follows one layer later (width >= 2); a format without infinity gives NaN at once.
+    These are the depths where the truth leaves the format's range; the measured depths can
+    differ by rounding drift, and in the subnormal range a product can stagnate instead of
+    reaching 0.
+    """
+    if p["init"] != "scaled_identity":
+        return {}
+    s = to_mpf(round_array(np.float64(p["scale"]), fmt)[()])
+    xs = [abs(v) for v in to_mpf_list(round_array(input_vector(p), fmt)) if v != 0]
+    if not mpmath.isfinite(s) or not xs or not all(mpmath.isfinite(v) for v in xs):
+        return {}
+    depth = p["max_depth"]
+    pred = {"subnormal": None, "underflow": None, "overflow": None, "nan": None}
+    if abs(s) > 1:
+        first = _first_depth(abs(s), max(xs), fmt, depth, {"overflows"})
+        if first is not None:
+            if not fmt.has_inf:
+                pred["nan"] = first
+            else:
+                pred["overflow"] = first
+                if p["width"] >= 2 and first < depth:
+                    pred["nan"] = first + 1
+    elif 0 < abs(s) < 1:
+        pred["subnormal"] = _first_depth(abs(s), min(xs), fmt, depth, {"subnormal"})
+        pred["underflow"] = _first_depth(abs(s), min(xs), fmt, depth, {"underflows"})
+        if pred["subnormal"] is not None and pred["underflow"] is not None \
+                and pred["subnormal"] >= pred["underflow"]:
+            pred["subnormal"] = None  # it jumps straight from normal to 0
+    return {"output": pred}
+
+
+def _first_depth(s, a, fmt, max_depth: int, classes: set) -> int | None:
+    """The first d in 1..max_depth with truth_class(s^d a) in `classes` (|s| != 1).
+
+    s^d a moves monotonically, so the classes are crossed in order and a binary search over
+    d finds the first; s^d is computed exactly (enough bits for d * bits(s)).
+    """
+    order = ("overflows", "normal", "subnormal", "underflows") if s < 1 else \
+        ("underflows", "subnormal", "normal", "overflows")
+    target = min(order.index(c) for c in classes)
+
+    def rank(d):
+        bits = 64 + d * (s._mpf_[3] + 1) + a._mpf_[3]
+        with mpmath.workprec(min(bits, 4_000_000)):
+            return order.index(truth_class(s ** d * a, fmt))
+
+    if rank(max_depth) < target:
+        return None
+    lo, hi = 1, max_depth
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if rank(mid) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo if order[rank(lo)] in classes else None

@@ -1,0 +1,235 @@
+"""The command line: `fpstudy run | report | check | formats | list`.
+
+Each subcommand is a plain function taking the parsed arguments and returning an exit status,
+so tests call them without a subprocess. UserError is caught once, in `main`: one line on
+stderr, exit status 2 (``--debug`` shows the traceback). Anything else is an internal failure,
+exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import mpmath
+
+from .errors import UserError
+from .formats import FORMATS, get_format
+
+
+def cmd_run(args) -> int:
+    from . import config, results, runner
+    from .summary import summarize
+
+    experiments = [config.load(path) for path in args.configs]  # all validated before any run
+    seen: dict[str, Path] = {}
+    for exp in experiments:
+        if exp.name in seen:
+            raise UserError(f"{exp.path}: name {exp.name!r} is also the name of {seen[exp.name]}; "
+                            "results would overwrite each other")
+        seen[exp.name] = exp.path
+    if args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: expected an integer >= 1")
+    for exp in experiments:
+        import pandas as pd
+
+        started = time.perf_counter()
+        rows = runner.run(exp, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler)
+        records = pd.DataFrame(rows, columns=runner.columns(exp))
+        table = summarize(records, exp)
+        wall = time.perf_counter() - started
+        meta = {
+            "format_version": results.FORMAT_VERSION,
+            "experiment": exp.name,
+            "config_path": str(exp.path),
+            "config": exp.resolved(),
+            "config_sha256": exp.sha256(),
+            "case": exp.case.NAME,
+            "sweep": exp.case.SWEEP,
+            "records": len(records),
+            "wall_time_s": round(wall, 3),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **results.environment(),
+        }
+        where = results.write_experiment(Path(args.results), exp.name, records, table, meta)
+        print(f"{exp.name}: {len(records)} records, {len(exp.runs())} runs, {wall:.1f} s "
+              f"-> {where['dir']}")
+        for line in outcome_lines(table, exp):
+            print("  " + line)
+    return 0
+
+
+def outcome_lines(table, exp, per_format: int = 8) -> list[str]:
+    """A few readable lines per format: the outcome runs of each group."""
+    sweep = exp.case.SWEEP
+    varying = [k for k in exp.given if len(exp.grid[k]) > 1 and k != sweep]
+    label_cols = [c for c in ("impl", "quantity") if table[c].nunique() > 1] + varying
+    group_cols = [c for c in table.columns
+                  if c not in ("outcome", "start", "stop", "points", "max_rel_error",
+                               "predicted_start")]
+    lines = []
+    for dtype in exp.dtypes:
+        sub = table[table["dtype"] == dtype]
+        if sub.empty:
+            continue
+        groups = list(sub.groupby(group_cols, sort=False, dropna=False))
+        for i, (_, g) in enumerate(groups):
+            if i == per_format:
+                lines.append(f"{dtype:<14} ... {len(groups) - per_format} more groups "
+                             "in summary.csv")
+                break
+            first = g.iloc[0]
+            label = " ".join(f"{c}={first[c]}" for c in label_cols)
+            spans = " | ".join(_span(r) for r in g.itertuples(index=False))
+            lines.append(f"{dtype:<14} {label + ': ' if label else ''}{spans}")
+    return lines
+
+
+def _span(run) -> str:
+    def fmt(v):
+        return f"{v:g}" if isinstance(v, float) else str(v)
+    where = fmt(run.start) if run.start == run.stop else f"{fmt(run.start)}..{fmt(run.stop)}"
+    return f"{run.outcome} {where}"
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    for path in write_report(Path(args.results)):
+        print(path)
+    return 0
+
+
+def cmd_check(args) -> int:
+    from . import config
+
+    for path in args.configs:
+        exp = config.load(path)
+        runs = exp.runs()
+        print(f"{path}: ok: case {exp.case.NAME}, {len(exp.points)} grid points x "
+              f"{len(exp.dtypes)} formats = {len(runs)} runs, sweep axis {exp.case.SWEEP}, "
+              f"results in {Path(args.results) / exp.name}")
+    return 0
+
+
+FORMAT_FIELDS = ("bits", "precision", "max", "smallest_normal", "smallest_subnormal",
+                 "unit_roundoff", "ln_max", "ln_smallest_subnormal", "ln_smallest_normal",
+                 "has_inf", "arithmetic")
+
+
+def format_table(names) -> list[dict]:
+    """Per format: its limits and the thresholds derived from them (exact, via mpmath)."""
+    from .exact import to_mpf
+
+    rows = []
+    for name in names:
+        fmt = get_format(name)
+        with mpmath.workprec(113):
+            rows.append({
+                "format": name,
+                "bits": fmt.bits,
+                "precision": fmt.precision,
+                "max": _show(fmt.max),
+                "smallest_normal": _show(fmt.smallest_normal),
+                "smallest_subnormal": _show(fmt.smallest_subnormal),
+                "unit_roundoff": mpmath.nstr(mpmath.ldexp(1, -fmt.precision), 6),
+                "ln_max": mpmath.nstr(mpmath.log(to_mpf(fmt.max)), 8),
+                "ln_smallest_subnormal": mpmath.nstr(mpmath.log(to_mpf(fmt.smallest_subnormal)),
+                                                     8),
+                "ln_smallest_normal": mpmath.nstr(mpmath.log(to_mpf(fmt.smallest_normal)), 8),
+                "has_inf": "yes" if fmt.has_inf else "no (overflow gives NaN)",
+                "arithmetic": "float64, rounded per op" if fmt.emulated else "native",
+            })
+    return rows
+
+
+def _show(v) -> str:
+    from .exact import to_mpf
+    return mpmath.nstr(to_mpf(v), 8)
+
+
+def cmd_formats(args) -> int:
+    rows = format_table(args.dtypes or list(FORMATS))
+    width = max(len(f) for f in FORMAT_FIELDS)
+    for row in rows:
+        print(row["format"])
+        for key in FORMAT_FIELDS:
+            print(f"  {key:<{width}}  {row[key]}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .cases import CASES, impls
+    from .params import REQUIRED
+
+    print("cases:")
+    for name, case in CASES.items():
+        print(f"  {name}  (sweep axis: {case.SWEEP}; quantities: {', '.join(case.QUANTITIES)})")
+        print(f"    {case.DESCRIPTION}")
+        for pname, param in case.PARAMS.items():
+            default = "required" if param.default is REQUIRED else f"default {param.default!r}"
+            print(f"    {pname:<12} {param.allowed()}; {default}. {param.help}")
+        if impls(case):
+            print(f"    implementations: {', '.join(impls(case))}")
+    print("formats: " + ", ".join(FORMATS))
+    print('accumulate: "format" (round every product and sum) or a wider format name')
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fpstudy", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run experiments and write results/<name>/")
+    run.add_argument("configs", nargs="+", metavar="CONFIG")
+    run.add_argument("--results", default="results", metavar="DIR")
+    run.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="grid points run in parallel (local process pool)")
+    run.add_argument("--executor", choices=("local", "dask"), default="local")
+    run.add_argument("--scheduler", metavar="ADDR", help="dask scheduler address")
+    run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("report", help="write results/report.md and report.html")
+    report.add_argument("--results", default="results", metavar="DIR")
+    report.set_defaults(func=cmd_report)
+
+    check = sub.add_parser("check", help="validate configs and print their size")
+    check.add_argument("configs", nargs="+", metavar="CONFIG")
+    check.add_argument("--results", default="results", metavar="DIR")
+    check.set_defaults(func=cmd_check)
+
+    formats = sub.add_parser("formats", help="limits and thresholds of each format")
+    formats.add_argument("dtypes", nargs="*", metavar="DTYPE")
+    formats.set_defaults(func=cmd_formats)
+
+    lst = sub.add_parser("list", help="cases, parameters, implementations, formats")
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as e:
+        if args.debug:
+            raise
+        print(f"fpstudy: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fpstudy: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # an internal failure: say so briefly, --debug for the traceback
+        if args.debug:
+            raise
+        print(f"fpstudy: internal error: {type(e).__name__}: {e} (rerun with --debug)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""Experiment configs: TOML in, a validated `Experiment` out, or one ConfigError.
+
+Validation is eager and complete before anything runs or is written: unknown keys, cases,
+formats, wrong types and out-of-range values are reported with the file, the key (e.g.
+``grid.scale[2]``) and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from .cases import CASES, get_case
+from .errors import ConfigError, ParamError, UserError
+from .formats import FORMATS, HEADLINE
+from .truth import DEFAULT_MAX_PRECISION, DEFAULT_START_PRECISION
+
+TOP_KEYS = ("name", "case", "description", "dtypes", "seed", "truth", "grid")
+TRUTH_KEYS = ("precision", "max_precision")
+RANGE_KEYS = {"start", "stop", "step", "num", "log"}
+MAX_GRID_VALUES = 1_000_000
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class Experiment:
+    """A validated experiment: everything needed to run it, nothing left to check."""
+
+    path: Path
+    name: str
+    case: ModuleType
+    description: str
+    dtypes: list[str]
+    seed: int
+    truth_precision: int
+    max_precision: int
+    grid: dict[str, list]  # every case parameter -> its values (defaults as one value)
+    given: list[str] = field(default_factory=list)  # parameters the config set
+
+    @property
+    def points(self) -> list[dict]:
+        """The cartesian product of the grid, in config order, as parameter dicts."""
+        names = list(self.grid)
+        return [dict(zip(names, combo, strict=True))
+                for combo in itertools.product(*(self.grid[n] for n in names))]
+
+    def runs(self) -> list[tuple[dict, str]]:
+        """Every (point, dtype) that is computed: a point whose accumulate format is not
+        wider than the dtype is left out (it would repeat the in-format run)."""
+        return [(p, d) for p in self.points for d in self.dtypes if applies(p, d)]
+
+    def resolved(self) -> dict:
+        """The config as run, with defaults filled in (JSON-able; written to meta.json)."""
+        return {
+            "name": self.name,
+            "case": self.case.NAME,
+            "description": self.description,
+            "dtypes": list(self.dtypes),
+            "seed": self.seed,
+            "truth": {"precision": self.truth_precision, "max_precision": self.max_precision},
+            "grid": {k: [list(v) if isinstance(v, tuple) else v for v in vs]
+                     for k, vs in self.grid.items()},
+        }
+
+    def sha256(self) -> str:
+        text = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def applies(point: dict, dtype: str) -> bool:
+    """Whether (point, dtype) is a run: accumulate must be "format" or wider than dtype."""
+    acc = point.get("accumulate", "format")
+    return acc == "format" or FORMATS[acc].wider_than(FORMATS[dtype])
+
+
+def load(path) -> Experiment:
+    """Read and validate one config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(path, "", f"not valid TOML: {e}") from None
+    return parse(raw, path)
+
+
+def parse(raw: dict, path: Path) -> Experiment:
+    """Validate a parsed config (path is used for messages and the default name)."""
+    def fail(key, message):
+        raise ConfigError(path, key, message)
+
+    for key in raw:
+        if key not in TOP_KEYS:
+            fail(key, f"unknown key; allowed: {', '.join(TOP_KEYS)}")
+    if "case" not in raw:
+        fail("case", f"missing; choose from {', '.join(CASES)}")
+    if not isinstance(raw["case"], str) or raw["case"] not in CASES:
+        fail("case", f"{raw['case']!r} is not a case; choose from {', '.join(CASES)}")
+    case = get_case(raw["case"])
+
+    name = raw.get("name", Path(path).stem)
+    if not isinstance(name, str) or not _NAME.match(name):
+        fail("name", f"{name!r} is not allowed; use letters, digits, '_', '.', '-'")
+    description = raw.get("description", case.DESCRIPTION)
+    if not isinstance(description, str):
+        fail("description", "must be a string")
+
+    dtypes = raw.get("dtypes", list(HEADLINE))
+    if not isinstance(dtypes, list) or not dtypes:
+        fail("dtypes", f"must be a non-empty list of formats from {', '.join(FORMATS)}")
+    for i, d in enumerate(dtypes):
+        if not isinstance(d, str) or d not in FORMATS:
+            fail(f"dtypes[{i}]", f"{d!r} is not a format; choose from {', '.join(FORMATS)}")
+    if len(set(dtypes)) != len(dtypes):
+        fail("dtypes", "lists a format twice")
+
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        fail("seed", f"{seed!r} is not allowed; expected an integer >= 0")
+
+    truth = raw.get("truth", {})
+    if not isinstance(truth, dict):
+        fail("truth", "must be a table with keys precision, max_precision")
+    for key in truth:
+        if key not in TRUTH_KEYS:
+            fail(f"truth.{key}", f"unknown key; allowed: {', '.join(TRUTH_KEYS)}")
+    start = truth.get("precision", DEFAULT_START_PRECISION)
+    cap = truth.get("max_precision", DEFAULT_MAX_PRECISION)
+    for key, v in (("precision", start), ("max_precision", cap)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 8 <= v <= 1_000_000:
+            fail(f"truth.{key}", f"{v!r} is not allowed; expected an integer from 8 to 1000000")
+    if cap < start:
+        fail("truth.max_precision", f"{cap} is below truth.precision = {start}")
+
+    grid_raw = raw.get("grid", {})
+    if not isinstance(grid_raw, dict):
+        fail("grid", "must be a table of case parameters")
+    grid: dict[str, list] = {}
+    for key in grid_raw:
+        if key not in case.PARAMS:
+            fail(f"grid.{key}", f"not a parameter of case {case.NAME}; "
+                                f"allowed: {', '.join(case.PARAMS)}")
+    for pname, param in case.PARAMS.items():
+        if pname in grid_raw:
+            grid[pname] = _expand(param, grid_raw[pname], f"grid.{pname}", fail)
+        elif param.required:
+            fail(f"grid.{pname}", f"missing; expected {param.allowed()}")
+        else:
+            grid[pname] = [param.check(param.default)]
+
+    total = math.prod(len(v) for v in grid.values())
+    if total > MAX_GRID_VALUES:
+        fail("grid", f"{total} points is more than {MAX_GRID_VALUES}; narrow a range")
+    exp = Experiment(path=Path(path), name=name, case=case, description=description.strip(),
+                     dtypes=dtypes, seed=seed, truth_precision=start, max_precision=cap,
+                     grid=grid, given=[k for k in case.PARAMS if k in grid_raw])
+    validate = getattr(case, "validate", None)
+    if validate is not None:
+        for point in exp.points:
+            try:
+                validate(point)
+            except ParamError as e:
+                fail(f"grid.{e.key}", f"{e.message} (at {_describe(point, exp.given)})")
+    if "accumulate" in grid:
+        for i, acc in enumerate(grid["accumulate"]):
+            if acc != "format" and not any(applies({"accumulate": acc}, d) for d in dtypes):
+                fail(f"grid.accumulate[{i}]",
+                     f"{acc!r} is not wider than any of the dtypes ({', '.join(dtypes)}); "
+                     'use "format" or a wider format')
+    return exp
+
+
+def _describe(point: dict, keys: list[str]) -> str:
+    return ", ".join(f"{k} = {point[k]!r}" for k in keys) or "the defaults"
+
+
+def _expand(param, raw, key: str, fail) -> list:
+    """The values of one grid entry: a scalar, a list, or a range table."""
+    if isinstance(raw, dict):
+        values = _range(param, raw, key, fail)
+    elif isinstance(raw, list) and param.is_sweep_list(raw):
+        if not raw:
+            fail(key, f"empty list; expected {param.allowed()}")
+        values = raw
+        indexed = True
+    else:
+        values = [raw]
+        indexed = False
+    if isinstance(raw, dict):
+        indexed = False
+    out = []
+    for i, v in enumerate(values):
+        try:
+            out.append(param.check(v))
+        except ParamError as e:
+            fail(f"{key}[{i}]" if indexed else key, e.message)
+    if len(set(out)) != len(out):
+        fail(key, "repeats a value")
+    return out
+
+
+def _range(param, raw: dict, key: str, fail) -> list:
+    if param.kind not in ("float", "int"):
+        fail(key, f"a range is only allowed for numbers; expected {param.allowed()}")
+    for k in raw:
+        if k not in RANGE_KEYS:
+            fail(f"{key}.{k}", "unknown range key; a range is {start, stop, step} "
+                               "or {start, stop, num, log}")
+    if "start" not in raw or "stop" not in raw or ("step" in raw) == ("num" in raw):
+        fail(key, "a range needs start, stop and exactly one of step or num")
+    for k in ("start", "stop", "step"):
+        if k in raw and (isinstance(raw[k], bool) or not isinstance(raw[k], int | float)
+                         or not math.isfinite(raw[k])):
+            fail(f"{key}.{k}", f"{raw[k]!r} is not a finite number")
+    start, stop = raw["start"], raw["stop"]
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        fail(f"{key}.log", f"{log!r} is not allowed; expected true or false")
+    if "step" in raw:
+        step = raw["step"]
+        if log:
+            fail(f"{key}.log", "log = true goes with num, not step")
+        if step <= 0:
+            fail(f"{key}.step", f"{step!r} is not allowed; expected a number > 0")
+        if stop < start:
+            fail(f"{key}.stop", f"{stop!r} is below start = {start!r}")
+        count = math.floor((stop - start) / step * (1 + 1e-12) + 1e-9) + 1
+        if count > MAX_GRID_VALUES:
+            fail(key, f"{count} values is more than {MAX_GRID_VALUES}")
+        if param.kind == "int":
+            if not all(isinstance(raw[k], int) for k in ("start", "stop", "step")):
+                fail(key, "an integer range needs integer start, stop and step")
+            return list(range(start, stop + 1, step))
+        # multiply rather than accumulate, so 0.1-steps do not drift
+        return [_clean(start + i * step) for i in range(count)]
+    num = raw["num"]
+    if isinstance(num, bool) or not isinstance(num, int) or not 1 <= num <= MAX_GRID_VALUES:
+        fail(f"{key}.num", f"{num!r} is not allowed; expected an integer from 1 to "
+                           f"{MAX_GRID_VALUES}")
+    if log:
+        if start <= 0 or stop <= 0:
+            fail(key, "a log range needs start > 0 and stop > 0")
+        values = np.geomspace(start, stop, num)
+    else:
+        values = np.linspace(start, stop, num)
+    if param.kind == "int":
+        ints = sorted({int(round(v)) for v in values})
+        return ints
+    return [_clean(float(v)) for v in values]
+
+
+def _clean(v: float) -> float:
+    """Drop representation noise from range arithmetic (0.30000000000000004 -> 0.3)."""
+    return float(f"{v:.15g}")

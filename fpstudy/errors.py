@@ -1,0 +1,22 @@
+"""The one family of user-facing errors, caught once in fpstudy.cli.main (exit status 2)."""
+
+
+class UserError(Exception):
+    """Bad input from the user: printed as one line, exit status 2, no traceback."""
+
+
+class ConfigError(UserError):
+    """A config value that is not allowed: names the file, the key and what is allowed."""
+
+    def __init__(self, path, key: str, message: str):
+        self.path, self.key, self.message = path, key, message
+        where = f"{path}: " if path else ""
+        super().__init__(f"{where}{key}: {message}" if key else f"{where}{message}")
+
+
+class ParamError(UserError):
+    """A case parameter value that is not allowed; the config loader adds file and key."""
+
+    def __init__(self, key: str, message: str):
+        self.key, self.message = key, message
+        super().__init__(f"{key}: {message}")

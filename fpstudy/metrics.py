@@ -1,0 +1,154 @@
+"""Per-point measurements: errors, outcomes and truth classes, each defined once.
+
+A computed result is a format array (a scalar is a 0-d array) and its truth a list of exact mpf
+numbers in the same order. Vectors are measured normwise in the infinity norm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cache
+
+import mpmath
+import numpy as np
+
+from .exact import round_to_format, to_mpf, to_mpf_list, ulp
+from .formats import FORMATS, Format
+
+OUTCOMES = ("ok", "subnormal", "underflow", "overflow", "nan")  # in increasing severity
+TRUTH_CLASSES = ("normal", "subnormal", "underflows", "overflows", "zero")
+_SEVERITY = {o: i for i, o in enumerate(OUTCOMES)}
+_ERROR_PREC = 192  # differences of exact numbers need only a few correct bits of the error
+
+
+def value_outcome(value: mpmath.mpf, truth: mpmath.mpf, fmt: Format) -> str:
+    """Outcome of one computed element against its (finite) truth.
+
+    nan: NaN where the truth is a number; overflow: +-inf where the truth is finite;
+    underflow: 0 where the truth is not 0; subnormal: a nonzero value below the smallest
+    normal; ok otherwise.
+    """
+    if mpmath.isnan(value):
+        return "nan"
+    if mpmath.isinf(value):
+        return "overflow"
+    if value == 0:
+        return "underflow" if truth != 0 else "ok"
+    if abs(value) < _smallest_normal_mpf(fmt.name):
+        return "subnormal"
+    return "ok"
+
+
+def truth_class(truth: mpmath.mpf, fmt: Format) -> str:
+    """Where the exact number lies for `fmt`: the class of its correctly rounded value.
+
+    zero; underflows (rounds to 0: below half the smallest subnormal, or a tie to it);
+    subnormal; overflows (rounds beyond max); normal.
+    """
+    if truth == 0:
+        return "zero"
+    r = round_to_format(truth, fmt)
+    if r in (np.inf, -np.inf):
+        return "overflows"
+    if r == 0:
+        return "underflows"
+    return "subnormal" if abs(r) < Fraction(2) ** fmt.min_exponent else "normal"
+
+
+@cache
+def _smallest_normal_mpf(name: str) -> mpmath.mpf:
+    return to_mpf(FORMATS[name].smallest_normal)
+
+
+def rel_error(value: list, truth: list) -> float:
+    """Normwise relative error max|v_i - t_i| / max|t_i|, from the exact values.
+
+    NaN if any value is NaN; inf if any value is infinite, or if the truth is 0 and the value
+    is not; 0 when both are 0.
+
+    >>> rel_error([mpmath.mpf(1)], [mpmath.mpf(1)])
+    0.0
+    >>> rel_error([mpmath.mpf(3)], [mpmath.mpf(2)])
+    0.5
+    """
+    err, norm = _abs_error(value, truth)
+    if err is None:
+        return _special(value)
+    if norm == 0:
+        return 0.0 if err == 0 else float("inf")
+    with mpmath.workprec(_ERROR_PREC):
+        return float(err / norm)
+
+
+def ulp_error(value: list, truth: list, fmt: Format) -> float:
+    """max|v_i - t_i| in units of the format's ulp at max|t_i| (the smallest subnormal at 0)."""
+    err, norm = _abs_error(value, truth)
+    if err is None:
+        return _special(value)
+    with mpmath.workprec(_ERROR_PREC):
+        return float(err / ulp(norm, fmt))
+
+
+def _special(value: list) -> float:
+    return float("nan") if any(mpmath.isnan(v) for v in value) else float("inf")
+
+
+def _abs_error(value: list, truth: list):
+    """(max|v_i - t_i|, max|t_i|), or (None, None) when a value is not finite."""
+    if any(not mpmath.isfinite(v) for v in value):
+        return None, None
+    with mpmath.workprec(_ERROR_PREC):
+        err = max((abs(v - t) for v, t in zip(value, truth, strict=True)), default=mpmath.mpf(0))
+    norm = max((abs(t) for t in truth), default=mpmath.mpf(0))
+    return err, norm
+
+
+@dataclass(frozen=True)
+class Measurement:
+    value: float
+    truth: float
+    truth_log10: float
+    rel_error: float
+    ulp_error: float
+    outcome: str
+    truth_class: str
+
+
+def measure(value_array: np.ndarray, truth: list, fmt: Format) -> Measurement:
+    """Every per-point column for one computed result against its exact truth.
+
+    A 0-d array is a scalar and keeps its sign in `value` and `truth`; otherwise those are
+    infinity norms. The outcome is the worst element's (nan > overflow > underflow >
+    subnormal > ok) and truth_class is the class of that element (of the largest truth among
+    the elements with that outcome).
+    """
+    value_array = np.asarray(value_array)
+    values = to_mpf_list(value_array)
+    if len(values) != len(truth):
+        raise ValueError(f"value has {len(values)} elements, truth {len(truth)}")
+    outcomes = [value_outcome(v, t, fmt) for v, t in zip(values, truth, strict=True)]
+    if outcomes:
+        worst = max(outcomes, key=_SEVERITY.__getitem__)
+        culprit = max((abs(t), i) for i, (o, t) in enumerate(zip(outcomes, truth, strict=True))
+                      if o == worst)[1]
+        cls = truth_class(truth[culprit], fmt)
+    else:
+        worst, cls = "ok", "zero"
+    if value_array.ndim == 0:
+        exact_truth = truth[0]
+        shown_value = float(np.asarray(value_array, dtype=np.float64))
+    else:
+        exact_truth = max((abs(t) for t in truth), default=mpmath.mpf(0))
+        with np.errstate(all="ignore"):
+            wide = np.abs(value_array.astype(np.float64))
+        shown_value = float(np.nan if np.isnan(wide).any() else wide.max(initial=0.0))
+    return Measurement(
+        value=shown_value,
+        truth=float(exact_truth),
+        truth_log10=float(mpmath.log10(abs(exact_truth))) if exact_truth != 0 else -np.inf,
+        rel_error=rel_error(values, truth),
+        ulp_error=ulp_error(values, truth, fmt),
+        outcome=worst,
+        truth_class=cls,
+    )

@@ -1,0 +1,134 @@
+"""Case parameters: each declares its type, default and allowed values, and checks a value.
+
+A case module's ``PARAMS`` maps a name to a `Param`. `Param.check` returns the normalised
+value or raises ParamError with a message that says what is allowed; the config loader adds
+the file and the key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from typing import Any
+
+from .errors import ParamError
+from .formats import FORMATS
+
+REQUIRED = object()
+KINDS = ("float", "int", "choice", "vector", "accumulate", "str")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One case parameter.
+
+    kind: float | int | choice (one of `choices`) | vector (a list of numbers, or one of
+    `choices` such as "ones") | accumulate ("format" or a format name) | str.
+    low/high bound a number (inclusive unless low_open/high_open). truth=False marks a
+    parameter the exact result does not depend on (an implementation, the accumulation), so
+    one truth serves every value of it.
+    """
+
+    kind: str
+    default: Any = REQUIRED
+    help: str = ""
+    choices: tuple = ()
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    truth: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown parameter kind {self.kind!r}")
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def allowed(self) -> str:
+        """What is allowed, in words (for messages and `fpstudy list`)."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "accumulate":
+            return '"format" or a wider format: ' + ", ".join(FORMATS)
+        if self.kind == "vector":
+            words = " or ".join(f'"{c}"' for c in self.choices)
+            return f"{words} or a list of numbers" if words else "a list of numbers"
+        if self.kind == "str":
+            return "a string"
+        noun = "an integer" if self.kind == "int" else "a finite number"
+        bounds = []
+        if self.low is not None:
+            bounds.append(f"{'>' if self.low_open else '>='} {_num(self.low)}")
+        if self.high is not None:
+            bounds.append(f"{'<' if self.high_open else '<='} {_num(self.high)}")
+        return noun + (" " + " and ".join(bounds) if bounds else "")
+
+    def check(self, value):
+        """The value, normalised (ints for int, floats for float, tuples for vectors)."""
+        if self.kind == "choice":
+            if not isinstance(value, str) or value not in self.choices:
+                raise ParamError("", f"{value!r} is not allowed; choose {self.allowed()}")
+            return value
+        if self.kind == "str":
+            if not isinstance(value, str):
+                raise ParamError("", f"{value!r} is not a string")
+            return value
+        if self.kind == "accumulate":
+            if value == "format" or (isinstance(value, str) and value in FORMATS):
+                return value
+            raise ParamError("", f"{value!r} is not allowed; choose {self.allowed()}")
+        if self.kind == "vector":
+            if isinstance(value, str):
+                if value in self.choices:
+                    return value
+                raise ParamError("", f"{value!r} is not allowed; choose {self.allowed()}")
+            if isinstance(value, list | tuple) and value and all(_is_number(v) for v in value):
+                numbers = tuple(float(v) for v in value)
+                if not all(math.isfinite(v) for v in numbers):
+                    raise ParamError("", "vector entries must be finite numbers")
+                return numbers
+            raise ParamError("", f"{value!r} is not allowed; choose {self.allowed()}")
+        if self.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, Integral):
+                raise ParamError("", f"{value!r} is not an integer; expected {self.allowed()}")
+            value = int(value)
+        else:
+            if not _is_number(value) or not math.isfinite(float(value)):
+                raise ParamError("", f"{value!r} is not a finite number; expected {self.allowed()}")
+            value = float(value)
+        if not self._in_range(value):
+            raise ParamError("", f"{_num(value)} is out of range; expected {self.allowed()}")
+        return value
+
+    def _in_range(self, v) -> bool:
+        if self.low is not None and (v <= self.low if self.low_open else v < self.low):
+            return False
+        if self.high is not None and (v >= self.high if self.high_open else v > self.high):
+            return False
+        return True
+
+    def is_sweep_list(self, raw) -> bool:
+        """Whether a TOML list is several values of this parameter rather than one value."""
+        if self.kind != "vector":
+            return True
+        return all(isinstance(v, list | str) for v in raw)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+def _num(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def column_value(value):
+    """A parameter value as a records column holds it (vectors as compact text)."""
+    if isinstance(value, tuple):
+        return "[" + ", ".join(f"{v:g}" for v in value) + "]"
+    return value

@@ -1,0 +1,147 @@
+"""Run an experiment: every (grid point, format) computed, checked against its truth, measured.
+
+The unit of work is one grid point with all its formats, so the exact truth is shared by the
+formats whose rounded inputs coincide (W = 1.5*I is the same in every headline format). Points
+run in this process, in a local process pool (--jobs N) or on a dask cluster. The result is a
+list of record dicts in a fixed order, whatever ran them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arith import Arith, flags_text, round_array
+from .cases import get_case
+from .config import Experiment, applies
+from .errors import UserError
+from .exact import to_mpf_array
+from .formats import FORMATS
+from .metrics import measure
+from .params import column_value
+from .truth import settle
+
+MEASURE_COLUMNS = ("value", "truth", "truth_log10", "rel_error", "ulp_error", "outcome",
+                   "truth_class", "fp_flags", "truth_precision", "truth_settled")
+EXECUTORS = ("local", "dask")
+
+
+@dataclass(frozen=True)
+class PointJob:
+    """Everything a worker needs to run one grid point (picklable, no module objects)."""
+
+    experiment: str
+    case: str
+    point: dict
+    dtypes: tuple[str, ...]
+    seed: int
+    truth_precision: int
+    max_precision: int
+
+
+def jobs_of(exp: Experiment) -> list[PointJob]:
+    return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
+                     exp.truth_precision, exp.max_precision)
+            for point in exp.points]
+
+
+def columns(exp: Experiment) -> list[str]:
+    """The records columns, in order."""
+    params = [k for k in exp.case.PARAMS if k != "impl"]
+    sweep = [] if exp.case.SWEEP in exp.case.PARAMS else [exp.case.SWEEP]
+    return ["experiment", "case", "dtype", "impl", "quantity", *params, *sweep,
+            *MEASURE_COLUMNS]
+
+
+def run_point(job: PointJob) -> list[dict]:
+    """All records of one grid point, for every format the point applies to."""
+    case = get_case(job.case)
+    point = job.point
+    raw = case.inputs(point, np.random.default_rng(job.seed))
+    truth_params = tuple((k, point[k]) for k, prm in case.PARAMS.items() if prm.truth)
+    truths: dict[str, object] = {}
+    fixed = {"experiment": job.experiment, "case": case.NAME, "impl": point.get("impl", "")}
+    fixed.update({k: column_value(v) for k, v in point.items() if k != "impl"})
+    rows = []
+    for dtype in job.dtypes:
+        if not applies(point, dtype):
+            continue
+        fmt = FORMATS[dtype]
+        acc = point.get("accumulate", "format")
+        ar = Arith(fmt, None if acc == "format" else FORMATS[acc])
+        emitted = []
+
+        def emit(quantity, sweep_value, array, ar=ar, emitted=emitted):
+            emitted.append((quantity, sweep_value, np.asarray(array), flags_text(ar.flags)))
+
+        with np.errstate(all="raise"):  # an operation outside `ar` is a bug, not a flag
+            case.compute(point, raw, ar, emit)
+        rounded = {k: round_array(v, fmt) for k, v in raw.items()}
+        key = _truth_key(truth_params, rounded)
+        if key not in truths:
+            exact = {k: to_mpf_array(v) for k, v in rounded.items()}
+            truths[key] = settle(lambda prec, exact=exact: case.truth(point, exact, prec),
+                                 start=job.truth_precision, cap=job.max_precision)
+        truth = truths[key]
+        for quantity, sweep_value, array, flags in emitted:
+            m = measure(array, truth.values[(quantity, sweep_value)], fmt)
+            rows.append({
+                **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
+                "value": m.value, "truth": m.truth, "truth_log10": m.truth_log10,
+                "rel_error": m.rel_error, "ulp_error": m.ulp_error, "outcome": m.outcome,
+                "truth_class": m.truth_class, "fp_flags": flags,
+                "truth_precision": truth.precision, "truth_settled": truth.settled,
+            })
+    return rows
+
+
+def _truth_key(params: tuple, rounded: dict) -> str:
+    h = hashlib.sha256(repr(params).encode())
+    for name in sorted(rounded):
+        arr = rounded[name]
+        wide = arr if arr.dtype.itemsize > 8 else arr.astype(np.float64)  # exact either way
+        h.update(name.encode())
+        h.update(wide.dtype.str.encode())
+        h.update(np.ascontiguousarray(wide).tobytes())
+    return h.hexdigest()
+
+
+def run(exp: Experiment, jobs: int = 1, executor: str = "local", scheduler: str | None = None,
+        progress: bool | None = None) -> list[dict]:
+    """Every record of the experiment, in grid order then format order."""
+    work = jobs_of(exp)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if executor == "dask":
+        results = _run_dask(work, scheduler)
+    elif jobs > 1 and len(work) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = list(_progress(pool.map(run_point, work), len(work), exp.name, progress))
+    else:
+        results = list(_progress(map(run_point, work), len(work), exp.name, progress))
+    return [row for rows in results for row in rows]
+
+
+def _progress(iterable, total: int, name: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+    return tqdm(iterable, total=total, desc=name, unit="point", leave=False)
+
+
+def _run_dask(work: list[PointJob], scheduler: str | None) -> list[list[dict]]:
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise UserError("--executor dask needs dask.distributed; "
+                        "install it with: pip install 'fpstudy[dask]'") from None
+    client: Callable = Client(scheduler) if scheduler else Client(processes=False)
+    try:
+        return client.gather(client.map(run_point, work, pure=False))
+    finally:
+        client.close()

@@ -1,0 +1,80 @@
+"""Where each outcome holds along the sweep axis: maximal runs of one outcome per group.
+
+A group is one (dtype, impl, quantity, grid point without the sweep axis). Its records are
+sorted by the sweep value and cut wherever the outcome changes; each run becomes one row with
+its first and last sweep value, its number of points and its largest relative error. Where the
+case predicts the first sweep value of an outcome from the format's limits, the row carries it
+as predicted_start beside the measured start.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .config import Experiment
+from .formats import FORMATS
+from .runner import MEASURE_COLUMNS
+
+SUMMARY_TAIL = ["outcome", "start", "stop", "points", "max_rel_error", "predicted_start"]
+
+
+def group_columns(records: pd.DataFrame, sweep: str) -> list[str]:
+    """The columns that identify a group: everything but the sweep axis and the measurements."""
+    return [c for c in records.columns if c not in MEASURE_COLUMNS and c != sweep]
+
+
+def runs(records: pd.DataFrame, sweep: str) -> pd.DataFrame:
+    """One row per maximal run of one outcome along `sweep`, per group."""
+    keys = group_columns(records, sweep)
+    out = []
+    for key, group in records.groupby(keys, sort=False, dropna=False):
+        g = group.sort_values(sweep, kind="stable")
+        outcome = g["outcome"].to_numpy()
+        cut = np.flatnonzero(outcome[1:] != outcome[:-1]) + 1
+        bounds = zip(np.r_[0, cut], np.r_[cut, len(g)], strict=True)
+        sweep_values = g[sweep].to_numpy()
+        rel = g["rel_error"].to_numpy()
+        for lo, hi in bounds:
+            errors = rel[lo:hi]
+            finite = errors[~np.isnan(errors)]
+            out.append({**dict(zip(keys, key, strict=True)),
+                        "outcome": outcome[lo], "start": sweep_values[lo],
+                        "stop": sweep_values[hi - 1], "points": hi - lo,
+                        "max_rel_error": finite.max() if finite.size else np.nan})
+    return pd.DataFrame(out, columns=[*keys, *SUMMARY_TAIL[:-1]])
+
+
+def summarize(records: pd.DataFrame, exp: Experiment) -> pd.DataFrame:
+    """The summary table of one experiment, with predicted boundaries where the case has them."""
+    table = runs(records, exp.case.SWEEP)
+    table["predicted_start"] = _predictions(table, exp)
+    return table
+
+
+def _predictions(table: pd.DataFrame, exp: Experiment) -> list:
+    predict = getattr(exp.case, "predict", None)
+    if predict is None or table.empty:
+        return [np.nan] * len(table)
+    cache: dict = {}
+    points = {i: p for i, p in enumerate(exp.points)}
+    by_columns = {}
+    from .params import column_value
+    for p in points.values():
+        ident = tuple((k, column_value(v)) for k, v in p.items() if k != exp.case.SWEEP)
+        by_columns[ident] = p
+    param_keys = [k for k in exp.case.PARAMS if k != exp.case.SWEEP]
+    out = []
+    for row in table.itertuples(index=False):
+        rowd = row._asdict()
+        ident = tuple((k, rowd["impl"] if k == "impl" else rowd[k]) for k in param_keys)
+        point = by_columns.get(ident)
+        if point is None:
+            out.append(np.nan)
+            continue
+        ck = (ident, rowd["dtype"])
+        if ck not in cache:
+            cache[ck] = predict(point, FORMATS[rowd["dtype"]])
+        start = cache[ck].get(rowd["quantity"], {}).get(rowd["outcome"])
+        out.append(np.nan if start is None else start)
+    return out
