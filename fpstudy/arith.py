@@ -125,6 +125,13 @@ class Arith:
             raise TypeError(f"{ufunc.__name__} returned {r.dtype} for {self.fmt.name}")
         return r
 
+    def call(self, func, *args, **kwargs):
+        """func(*args) for code fpstudy does not control (scipy, a user's function): run as is,
+        its floating-point exceptions collected, its result returned unchanged. The caller
+        records what dtype came back; nothing here rounds or converts it."""
+        with np.errstate(all="call", call=self._fpu):
+            return func(*args, **kwargs)
+
     def add(self, a, b):
         return self.apply(np.add, a, b)
 

@@ -55,7 +55,7 @@ def columns(exp: Experiment) -> list[str]:
     params = [k for k in exp.case.PARAMS if k != "impl"]
     sweep = [] if exp.case.SWEEP in exp.case.PARAMS else [exp.case.SWEEP]
     return ["experiment", "case", "dtype", "impl", "quantity", *params, *sweep,
-            *MEASURE_COLUMNS]
+            *MEASURE_COLUMNS, *getattr(exp.case, "EXTRA_COLUMNS", ())]
 
 
 def run_point(job: PointJob) -> list[dict]:
@@ -67,6 +67,7 @@ def run_point(job: PointJob) -> list[dict]:
     truths: dict[str, object] = {}
     fixed = {"experiment": job.experiment, "case": case.NAME, "impl": point.get("impl", "")}
     fixed.update({k: column_value(v) for k, v in point.items() if k != "impl"})
+    extra_columns = getattr(case, "EXTRA_COLUMNS", ())
     rows = []
     for dtype in job.dtypes:
         if not applies(point, dtype):
@@ -76,8 +77,12 @@ def run_point(job: PointJob) -> list[dict]:
         ar = Arith(fmt, None if acc == "format" else FORMATS[acc])
         emitted = []
 
-        def emit(quantity, sweep_value, array, ar=ar, emitted=emitted):
-            emitted.append((quantity, sweep_value, np.asarray(array), flags_text(ar.flags)))
+        def emit(quantity, sweep_value, array, ar=ar, emitted=emitted, **extra):
+            unknown = set(extra) - set(extra_columns)
+            if unknown:
+                raise ValueError(f"{case.NAME} emitted undeclared columns {sorted(unknown)}")
+            emitted.append((quantity, sweep_value, np.asarray(array), flags_text(ar.flags),
+                            extra))
 
         with np.errstate(all="raise"):  # an operation outside `ar` is a bug, not a flag
             case.compute(point, raw, ar, emit)
@@ -88,7 +93,7 @@ def run_point(job: PointJob) -> list[dict]:
             truths[key] = settle(lambda prec, exact=exact: case.truth(point, exact, prec),
                                  start=job.truth_precision, cap=job.max_precision)
         truth = truths[key]
-        for quantity, sweep_value, array, flags in emitted:
+        for quantity, sweep_value, array, flags, extra in emitted:
             m = measure(array, truth.values[(quantity, sweep_value)], fmt)
             rows.append({
                 **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
@@ -96,6 +101,7 @@ def run_point(job: PointJob) -> list[dict]:
                 "rel_error": m.rel_error, "ulp_error": m.ulp_error, "outcome": m.outcome,
                 "truth_class": m.truth_class, "fp_flags": flags,
                 "truth_precision": truth.precision, "truth_settled": truth.settled,
+                **{c: extra.get(c, "") for c in extra_columns},
             })
     return rows
 

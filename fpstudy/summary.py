@@ -19,14 +19,15 @@ from .runner import MEASURE_COLUMNS
 SUMMARY_TAIL = ["outcome", "start", "stop", "points", "max_rel_error", "predicted_start"]
 
 
-def group_columns(records: pd.DataFrame, sweep: str) -> list[str]:
-    """The columns that identify a group: everything but the sweep axis and the measurements."""
-    return [c for c in records.columns if c not in MEASURE_COLUMNS and c != sweep]
+def group_columns(records: pd.DataFrame, sweep: str, extra=()) -> list[str]:
+    """The columns that identify a group: all but the sweep axis, measurements and extras."""
+    return [c for c in records.columns
+            if c not in MEASURE_COLUMNS and c != sweep and c not in extra]
 
 
-def runs(records: pd.DataFrame, sweep: str) -> pd.DataFrame:
+def runs(records: pd.DataFrame, sweep: str, extra=()) -> pd.DataFrame:
     """One row per maximal run of one outcome along `sweep`, per group."""
-    keys = group_columns(records, sweep)
+    keys = group_columns(records, sweep, extra)
     out = []
     for key, group in records.groupby(keys, sort=False, dropna=False):
         g = group.sort_values(sweep, kind="stable")
@@ -47,7 +48,7 @@ def runs(records: pd.DataFrame, sweep: str) -> pd.DataFrame:
 
 def summarize(records: pd.DataFrame, exp: Experiment) -> pd.DataFrame:
     """The summary table of one experiment, with predicted boundaries where the case has them."""
-    table = runs(records, exp.case.SWEEP)
+    table = runs(records, exp.case.SWEEP, getattr(exp.case, "EXTRA_COLUMNS", ()))
     table["predicted_start"] = _predictions(table, exp)
     return table
 

@@ -24,6 +24,8 @@ and optionally
     validate(p)                    raise ParamError(key, message) for a bad combination
     predict(p, fmt) -> {quantity: {outcome: first sweep value or None}}
                                    closed-form thresholds from the format's limits
+    EXTRA_COLUMNS: tuple[str, ...] more per-record columns (strings); compute passes them
+                                   as keywords: emit(quantity, sweep, array, first_nonfinite=...)
 
 If SWEEP is one of PARAMS, the sweep runs over the config grid (one emit per point);
 otherwise compute produces every sweep value in one pass. A parameter named `impl` is

@@ -1,0 +1,34 @@
+"""Shared fixtures and capability groups for the fpstudy tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from fpstudy.cli import main
+from fpstudy.formats import FORMATS
+
+ALL_FORMATS = list(FORMATS)
+HEADLINE = ["float16", "bfloat16", "float32", "float64"]
+WITH_INF = [n for n, f in FORMATS.items() if f.has_inf]
+WITHOUT_INF = [n for n, f in FORMATS.items() if not f.has_inf]
+EMULATED = [n for n, f in FORMATS.items() if f.emulated]
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Call the CLI in-process: returns (exit status, stdout, stderr)."""
+    def call(*argv):
+        status = main([str(a) for a in argv])
+        out = capsys.readouterr()
+        return status, out.out, out.err
+    return call
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """Write a TOML config into tmp_path and return its path."""
+    def write(text: str, name: str = "exp.toml"):
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+    return write
