@@ -1,5 +1,8 @@
+"""`python -m fpstudy` is the same program as the `fpstudy` command."""
+
 import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -167,15 +167,17 @@ class Arith:
         # numpy's float16 loop and ml_dtypes' loops add in float32 and round each partial sum
         # to the format: IEEE addition in the format (24 >= 2p + 2). They raise no flags, so
         # the flags are read off the partial sums. A tiny sum is always exact: no underflow.
-        partial = np.add.accumulate(x, axis=axis, dtype=self.fmt.dtype)
-        before = np.moveaxis(partial, axis, -1)[..., :-1]
-        term = np.moveaxis(x, axis, -1)[..., 1:]
-        after = np.moveaxis(partial, axis, -1)[..., 1:]
-        inputs_finite = np.isfinite(before) & np.isfinite(term)
-        overflowed = inputs_finite & ~np.isfinite(after)
+        with np.errstate(all="ignore"):  # ml_dtypes' isnan of a NaN can itself warn
+            partial = np.add.accumulate(x, axis=axis, dtype=self.fmt.dtype)
+            before = np.moveaxis(partial, axis, -1)[..., :-1].astype(np.float64)
+            term = np.moveaxis(x, axis, -1)[..., 1:].astype(np.float64)
+            after = np.moveaxis(partial, axis, -1)[..., 1:].astype(np.float64)
+            inputs_finite = np.isfinite(before) & np.isfinite(term)
+            overflowed = inputs_finite & ~np.isfinite(after)
+            invalid = ~np.isnan(before) & ~np.isnan(term) & np.isnan(after) & ~overflowed
         if np.any(overflowed):
             self.flags.add("overflow")
-        if np.any(~np.isnan(before) & ~np.isnan(term) & np.isnan(after) & ~overflowed):
+        if np.any(invalid):
             self.flags.add("invalid")
         return partial.take(-1, axis=axis)
 

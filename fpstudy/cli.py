@@ -21,7 +21,7 @@ from .formats import FORMATS, get_format
 
 def cmd_run(args) -> int:
     from . import config, results, runner
-    from .summary import summarize
+    from .summarize import summarize
 
     experiments = [config.load(path) for path in args.configs]  # all validated before any run
     seen: dict[str, Path] = {}

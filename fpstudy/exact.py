@@ -25,7 +25,7 @@ MPF_NAN = mpmath.mpf("nan")
 def to_mpf(x) -> mpmath.mpf:
     """The exact mpf of one format value (any numpy float scalar or Python float).
 
-    >>> to_mpf(np.float16(0.1)) == mpmath.mpf(3277) / 2**15
+    >>> to_mpf(np.float16(0.1)) == mpmath.mpf(1638) / 2**14   # 0.1 * 2**14 = 1638.4
     True
     """
     if isinstance(x, np.longdouble) and x.dtype.itemsize > 8:

@@ -112,7 +112,9 @@ def summary(path) -> pd.DataFrame:
     """The summary table of one experiment (its directory, or any file in it)."""
     d = _experiment_path(path)
     read_meta(d)
-    return pd.read_csv(d / SUMMARY, keep_default_na=False, na_values=["nan"])
+    # Only the numeric columns may hold NaN; "nan" in `outcome` is an outcome, "" an impl.
+    return pd.read_csv(d / SUMMARY, keep_default_na=False,
+                       na_values={c: ["nan"] for c in ("max_rel_error", "predicted_start")})
 
 
 def experiments(results: Path) -> list[Path]:

@@ -1,0 +1,121 @@
+"""The command line: exit statuses, one-line errors, nothing written on bad input."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+
+import fpstudy
+from fpstudy.results import FORMAT_VERSION
+
+TINY = """
+case = "deep_product"
+description = "tiny"
+dtypes = ["float16", "float64"]
+[grid]
+scale = [0.5, 1.5]
+max_depth = 30
+"""
+
+
+def test_run_writes_the_three_files_and_prints_outcome_runs(write_config, tmp_path, run_cli):
+    path = write_config(TINY, "tiny.toml")
+    status, out, err = run_cli("run", path, "--results", tmp_path / "res")
+    assert status == 0, err
+    d = tmp_path / "res" / "tiny"
+    assert {p.name for p in d.iterdir()} >= {"records.parquet", "summary.csv", "meta.json"}
+    assert not list(d.glob(".*.tmp"))  # no temporary file left behind
+    assert "float16        scale=1.5: ok 1..27 | overflow 28 | nan 29..30" in out
+
+    records = fpstudy.load(d)
+    assert len(records) == 2 * 2 * 30
+    expected = ["experiment", "case", "dtype", "impl", "quantity", "scale", "width", "init", "x",
+                "max_depth", "accumulate", "depth", "value", "truth", "truth_log10", "rel_error",
+                "ulp_error", "outcome", "truth_class", "fp_flags", "truth_precision",
+                "truth_settled"]
+    assert list(records.columns) == expected
+    assert set(records["impl"]) == {""}
+
+    meta = json.loads((d / "meta.json").read_text())
+    assert meta["format_version"] == FORMAT_VERSION
+    assert meta["config"]["grid"]["scale"] == [0.5, 1.5]
+    assert len(meta["config_sha256"]) == 64 and meta["packages"]["numpy"]
+
+    summary = fpstudy.summary(d)
+    f16 = summary[(summary["dtype"] == "float16") & (summary["scale"] == 1.5)]
+    assert f16[["outcome", "start", "stop", "points"]].values.tolist() == [
+        ["ok", 1, 27, 27], ["overflow", 28, 28, 1], ["nan", 29, 30, 2]]
+    assert f16["predicted_start"].tolist()[1:] == [28, 29]
+    assert (summary["impl"] == "").all()
+
+
+def test_bad_config_exits_2_with_one_line_and_writes_nothing(write_config, tmp_path, run_cli):
+    good = write_config(TINY, "good.toml")
+    bad = write_config('case = "deep_product"\n[grid]\nwidth = -3\n', "bad.toml")
+    status, out, err = run_cli("run", good, bad, "--results", tmp_path / "res")
+    assert status == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"fpstudy: {bad}: grid.width:")
+    assert not (tmp_path / "res").exists()  # the good config did not run either
+
+
+def test_results_are_not_lost_when_a_later_run_fails(write_config, tmp_path, run_cli):
+    path = write_config(TINY, "tiny.toml")
+    assert run_cli("run", path, "--results", tmp_path / "res")[0] == 0
+    before = (tmp_path / "res" / "tiny" / "records.parquet").read_bytes()
+    path.write_text(TINY.replace("max_depth = 30", "max_depth = 0"))
+    assert run_cli("run", path, "--results", tmp_path / "res")[0] == 2
+    assert (tmp_path / "res" / "tiny" / "records.parquet").read_bytes() == before
+
+
+def test_two_configs_with_one_name_are_refused(write_config, tmp_path, run_cli):
+    a = write_config('name = "same"\n' + TINY, "a.toml")
+    b = write_config('name = "same"\n' + TINY, "b.toml")
+    status, _, err = run_cli("run", a, b, "--results", tmp_path / "res")
+    assert status == 2 and "name 'same'" in err
+
+
+def test_check_prints_sizes_and_runs_nothing(write_config, tmp_path, run_cli):
+    path = write_config(TINY, "tiny.toml")
+    status, out, _ = run_cli("check", path, "--results", tmp_path / "res")
+    assert status == 0
+    assert "2 grid points x 2 formats = 4 runs" in out
+    assert not (tmp_path / "res").exists()
+
+
+def test_check_bad_config(write_config, run_cli):
+    path = write_config('case = "nope"\n')
+    status, _, err = run_cli("check", path)
+    assert status == 2 and "case: 'nope' is not a case" in err
+
+
+def test_list_and_formats(run_cli):
+    status, out, _ = run_cli("list")
+    assert status == 0 and "deep_product" in out and "max_depth" in out
+    assert "float8_e4m3fn" in out
+    status, out, _ = run_cli("formats", "float8_e4m3fn")
+    assert status == 0 and "no (overflow gives NaN)" in out
+    status, _, err = run_cli("formats", "float9")
+    assert status == 2 and "unknown format 'float9'" in err
+
+
+def test_missing_file(run_cli, tmp_path):
+    status, _, err = run_cli("check", tmp_path / "missing.toml")
+    assert status == 2 and "cannot read" in err
+
+
+def test_python_dash_m_is_the_same_program(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "fpstudy", "check", tmp_path / "none.toml"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("fpstudy: ") and "Traceback" not in proc.stderr
+
+
+def test_parallel_jobs_give_the_same_records(write_config, tmp_path, run_cli):
+    path = write_config(TINY, "tiny.toml")
+    assert run_cli("run", path, "--results", tmp_path / "a")[0] == 0
+    assert run_cli("run", path, "--results", tmp_path / "b", "--jobs", "2")[0] == 0
+    a = pd.read_parquet(tmp_path / "a" / "tiny" / "records.parquet")
+    b = pd.read_parquet(tmp_path / "b" / "tiny" / "records.parquet")
+    pd.testing.assert_frame_equal(a, b)

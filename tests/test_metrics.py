@@ -1,0 +1,117 @@
+"""Outcomes, truth classes and errors, for scalars and vectors, from limits derived by hand."""
+
+import mpmath
+import numpy as np
+import pytest
+
+from fpstudy.exact import to_mpf, ulp
+from fpstudy.formats import FORMATS
+from fpstudy.metrics import measure, rel_error, truth_class, ulp_error, value_outcome
+
+from conftest import ALL_FORMATS, WITH_INF
+
+mpf = mpmath.mpf
+
+
+def limits(fmt):
+    return to_mpf(fmt.max), to_mpf(fmt.smallest_normal), to_mpf(fmt.smallest_subnormal)
+
+
+@pytest.mark.parametrize("name", ALL_FORMATS)
+def test_truth_classes_at_the_limits(name):
+    fmt = FORMATS[name]
+    big, normal, sub = limits(fmt)
+    with mpmath.workprec(20000):
+        assert truth_class(mpf(0), fmt) == "zero"
+        assert truth_class(big, fmt) == "normal"
+        assert truth_class(-big, fmt) == "normal"
+        assert truth_class(big * 4, fmt) == "overflows"
+        assert truth_class(normal, fmt) == "normal"
+        assert truth_class(normal / 2, fmt) == "subnormal"
+        assert truth_class(sub, fmt) == "subnormal"
+        # half the smallest subnormal is a tie between 0 and it: to even, 0
+        assert truth_class(sub / 2, fmt) == "underflows"
+        assert truth_class(sub / 2 * (1 + mpmath.ldexp(1, -30)), fmt) == "subnormal"
+        assert truth_class(sub / 3, fmt) == "underflows"
+
+
+@pytest.mark.parametrize("name", WITH_INF)
+def test_overflow_threshold_is_max_plus_half_an_ulp(name):
+    # max has an odd last significand bit, so the tie max + ulp/2 rounds up, past max.
+    fmt = FORMATS[name]
+    big = to_mpf(fmt.max)
+    with mpmath.workprec(20000):
+        half_ulp = ulp(big, fmt) / 2
+        assert truth_class(big + half_ulp * (1 - mpmath.ldexp(1, -40)), fmt) == "normal"
+        assert truth_class(big + half_ulp, fmt) == "overflows"
+
+
+def test_float8_e4m3fn_tie_at_464_stays_finite():
+    fmt = FORMATS["float8_e4m3fn"]
+    assert truth_class(mpf(464), fmt) == "normal"      # 448 = 1.110b * 2**8 is even
+    assert truth_class(mpf(465), fmt) == "overflows"
+
+
+@pytest.mark.parametrize("value, truth, outcome", [
+    (mpf("nan"), mpf(1), "nan"),
+    (mpf("inf"), mpf(1), "overflow"),
+    (-mpf("inf"), mpf(-1), "overflow"),
+    (mpf(0), mpf("1e-30"), "underflow"),
+    (mpf(0), mpf(0), "ok"),
+    (mpmath.ldexp(1, -20), mpmath.ldexp(1, -20), "subnormal"),   # float16: below 2**-14
+    (mpmath.ldexp(1, -14), mpmath.ldexp(1, -14), "ok"),
+    (mpf(3), mpf(0), "ok"),
+])
+def test_value_outcome_float16(value, truth, outcome):
+    assert value_outcome(value, truth, FORMATS["float16"]) == outcome
+
+
+def test_vector_outcome_is_the_worst_element_and_its_class():
+    f16 = FORMATS["float16"]
+    value = np.array([1.0, 0.0, 2.0 ** -20, np.inf], dtype=np.float16)
+    truth = [mpf(1), mpf("1e-9"), mpmath.ldexp(1, -20), mpf(70000)]
+    m = measure(value, truth, f16)
+    assert (m.outcome, m.truth_class) == ("overflow", "overflows")
+    assert m.value == np.inf and m.truth == 70000
+    assert m.rel_error == np.inf
+
+    value = np.array([1.0, 0.0, 0.0], dtype=np.float16)
+    truth = [mpf(1), mpf("1e-9"), mpf("1e-6")]  # 1e-9 underflows in float16, 1e-6 does not
+    m = measure(value, truth, f16)
+    assert m.outcome == "underflow"
+    assert m.truth_class == "subnormal"  # the largest truth among the underflowed: avoidable
+
+
+def test_nan_outranks_everything():
+    m = measure(np.array([np.nan, np.inf, 0.0], dtype=np.float32),
+                [mpf(1), mpf(1), mpf(1)], FORMATS["float32"])
+    assert m.outcome == "nan" and np.isnan(m.value) and np.isnan(m.rel_error)
+
+
+def test_scalar_keeps_its_sign():
+    m = measure(np.array(-2.0, dtype=np.float64), [mpf(-2)], FORMATS["float64"])
+    assert (m.value, m.truth, m.rel_error, m.outcome) == (-2.0, -2.0, 0.0, "ok")
+    assert m.truth_log10 == pytest.approx(np.log10(2))
+
+
+def test_truth_beyond_float64_is_kept_as_log10():
+    big = mpmath.power(10, 5000)
+    m = measure(np.array(np.inf, dtype=np.float64), [big], FORMATS["float64"])
+    assert m.truth == np.inf and m.truth_log10 == pytest.approx(5000)
+    tiny = mpmath.power(10, -5000)
+    m = measure(np.array(0.0, dtype=np.float64), [tiny], FORMATS["float64"])
+    assert m.truth == 0.0 and m.truth_log10 == pytest.approx(-5000)
+    assert (m.outcome, m.truth_class) == ("underflow", "underflows")
+
+
+def test_errors_normwise_and_in_ulps():
+    # value 1 + 3*2**-10 against truth 1 in float16: 3 ulps (ulp(1) = 2**-10)
+    v = [mpf(1) + 3 * mpmath.ldexp(1, -10)]
+    assert ulp_error(v, [mpf(1)], FORMATS["float16"]) == 3
+    assert rel_error(v, [mpf(1)]) == 3 * 2.0 ** -10
+    # normwise: max|v - t| / max|t| = 1 / 4
+    assert rel_error([mpf(5), mpf(1)], [mpf(4), mpf(1)]) == 0.25
+    assert rel_error([mpf(1)], [mpf(0)]) == np.inf
+    assert rel_error([mpf(0)], [mpf(0)]) == 0.0
+    # at 0 the ulp is the smallest subnormal
+    assert ulp_error([mpmath.ldexp(1, -23)], [mpf(0)], FORMATS["float16"]) == 2
