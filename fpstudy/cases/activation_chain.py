@@ -1,0 +1,257 @@
+"""A scalar chain of activations, a_k = g(w a_{k-1} + b), and its gradient da_k/da_0.
+
+Per layer k = 1..max_depth, in the format (every operation rounded):
+
+    z_k = (w * a_{k-1}) + b
+    a_k = g(z_k)
+    f_k = w * g'(z_k)            the layer's factor
+    G_k = G_{k-1} * f_k          G_0 = 1, so G_k = da_k/da_0 = prod_j w g'(z_j)
+
+The activations and their derivatives, as computed in the format:
+
+* sigmoid (both impls): with e = exp(-|z|) and d = 1 + e,
+  sigma(z) = 1 / d for z >= 0 and e / d for z < 0 (never exp of a positive number).
+  impl `naive`:  sigma'(z) = s * (1 - s) with s = sigma(z) as above (what autograd does);
+  impl `stable`: sigma'(z) = e / (d * d), with e and d as above.
+* tanh: t = tanh(z) (numpy's tanh on the format's value, rounded to the format);
+  tanh'(z) = 1 - t * t (the autograd formula).
+* relu: max(z, 0); derivative 1 for z > 0, 0 for z <= 0.
+* leaky_relu: z for z > 0, slope * z otherwise; derivative 1 or slope.
+
+A NaN pre-activation gives a NaN derivative. `impl` only changes the sigmoid derivative.
+The truth is the same chain in mpmath on the rounded w, b, a0 and slope, with the exact
+derivatives sigma'(z) = e^-|z| / (1 + e^-|z|)^2 and tanh'(z) = sech(z)^2 (no cancellation).
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+from ..exact import to_mpf
+from ..arith import round_array
+from ..metrics import truth_class
+from ..params import Param
+
+NAME = "activation_chain"
+DESCRIPTION = (
+    "Scalar chain a_k = g(w a_{k-1} + b) with g one of sigmoid, tanh, relu, leaky_relu, and "
+    "its gradient da_k/da_0 = prod w g'(z_j) accumulated in the format. Look for the sigmoid "
+    "gradient shrinking by w sigma'(z*) per layer at the fixed point (0.2247 for w = 1, b = 0) "
+    "until it underflows, while relu with w = 1 keeps it exactly 1."
+)
+SWEEP = "depth"
+QUANTITIES = ("activation", "gradient")
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
+IMPLS = ("naive", "stable")
+
+PARAMS = {
+    "activation": Param("choice", "sigmoid", "the activation g", choices=ACTIVATIONS),
+    "w": Param("float", 1.0, "the weight: z = w a + b"),
+    "b": Param("float", 0.0, "the bias"),
+    "a0": Param("float", 0.0, "the input a_0"),
+    "slope": Param("float", 0.01, "leaky_relu's slope for z <= 0"),
+    "max_depth": Param("int", 50, "the deepest layer; depth runs 1..max_depth",
+                       low=1, high=1_000_000),
+    "impl": Param("choice", "naive", "how sigma' is computed (sigmoid only): naive "
+                  "s(1 - s) or stable e^-|z|/(1 + e^-|z|)^2", choices=IMPLS, truth=False),
+}
+
+
+# -- activations in the format (shared with sigmoid_saturation) -----------------------------------
+
+def _positive(ar, z):
+    """z > 0 as a boolean array (an ordered comparison with NaN raises invalid: recorded)."""
+    return ar.call(np.greater, z, ar.const(0.0))
+
+
+def sigmoid_parts(ar, z):
+    """(sigma(z), e, d) with e = exp(-|z|), d = 1 + e, sigma = 1/d (z >= 0) or e/d (z < 0)."""
+    one = ar.const(1.0)
+    e = ar.exp(ar.apply(np.negative, ar.apply(np.abs, z)))
+    d = ar.add(one, e)
+    nonnegative = ar.call(np.greater_equal, z, ar.const(0.0))
+    s = np.where(nonnegative, ar.div(one, d), ar.div(e, d))
+    return s, e, d
+
+
+def sigmoid(ar, z):
+    return sigmoid_parts(ar, z)[0]
+
+
+def sigmoid_derivative(ar, z, impl: str):
+    """(sigma(z), sigma'(z)): naive s*(1 - s) or stable e/(d*d)."""
+    s, e, d = sigmoid_parts(ar, z)
+    if impl == "naive":
+        return s, ar.mul(s, ar.sub(ar.const(1.0), s))
+    return s, ar.div(e, ar.mul(d, d))
+
+
+def activate(ar, z, activation: str, impl: str, slope):
+    """(g(z), g'(z)) in the format."""
+    if activation == "sigmoid":
+        return sigmoid_derivative(ar, z, impl)
+    one, zero = ar.const(1.0), ar.const(0.0)
+    nan = np.isnan(z)
+    if activation == "tanh":
+        t = ar.apply(np.tanh, z)
+        return t, ar.sub(one, ar.mul(t, t))
+    positive = _positive(ar, z)
+    if activation == "relu":
+        g = ar.apply(np.maximum, z, zero)
+        dg = np.where(positive, one, zero)
+    else:  # leaky_relu
+        g = np.where(positive, z, ar.mul(slope, z))
+        dg = np.where(positive, one, slope)
+    return g, np.where(nan, z, dg)
+
+
+def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {k: np.float64(p[k]) for k in ("w", "b", "a0", "slope")}
+
+
+def compute(p: dict, inputs: dict, ar, emit) -> None:
+    w, b, a, slope = (ar.asarray(inputs[k]) for k in ("w", "b", "a0", "slope"))
+    gradient = ar.const(1.0)
+    for depth in range(1, p["max_depth"] + 1):
+        z = ar.add(ar.mul(w, a), b)
+        a, dg = activate(ar, z, p["activation"], p["impl"], slope)
+        gradient = ar.mul(gradient, ar.mul(w, dg))
+        emit("activation", depth, a)
+        emit("gradient", depth, gradient)
+
+
+# -- in mpmath ----------------------------------------------------------------------------------
+
+def activate_exact(z, activation: str, slope):
+    """(g(z), g'(z)) exactly (at the working precision), without cancellation."""
+    if activation == "sigmoid":
+        e = mpmath.exp(-abs(z))
+        d = 1 + e
+        return (1 / d if z >= 0 else e / d), e / (d * d)
+    if activation == "tanh":
+        return mpmath.tanh(z), mpmath.sech(z) ** 2
+    one, zero = mpmath.mpf(1), mpmath.mpf(0)
+    if activation == "relu":
+        return (z, one) if z > 0 else (zero, zero)
+    return (z, one) if z > 0 else (slope * z, slope)
+
+
+def truth(p: dict, exact: dict, prec: int) -> dict:
+    out = {}
+    with mpmath.workprec(prec):
+        w, b, a, slope = (exact[k][()] for k in ("w", "b", "a0", "slope"))
+        gradient = mpmath.mpf(1)
+        for depth in range(1, p["max_depth"] + 1):
+            a, dg = activate_exact(w * a + b, p["activation"], slope)
+            gradient = gradient * (w * dg)
+            out[("activation", depth)] = [a]
+            out[("gradient", depth)] = [gradient]
+    return out
+
+
+# -- closed forms -------------------------------------------------------------------------------
+
+def fixed_point(w, b, activation: str, a0, prec: int = 80, max_steps: int = 10_000):
+    """(a*, r, m): the fixed point a* = g(w a* + b) the chain from a0 converges to, the
+    gradient factor r = w g'(w a* + b) there, and the layer m by which the chain sits on it
+    (|a_m - a*| <= 2^-60 |a*|). None when it does not converge within max_steps (|r| >= 1).
+    """
+    with mpmath.workprec(prec):
+        a = a0
+        for m in range(1, max_steps + 1):
+            new, _ = activate_exact(w * a + b, activation, None)
+            if abs(new - a) <= mpmath.ldexp(abs(new), -60):
+                star = mpmath.findroot(
+                    lambda v: activate_exact(w * v + b, activation, None)[0] - v, new)
+                return star, w * activate_exact(w * star + b, activation, None)[1], m
+            a = new
+    return None
+
+
+def predict(p: dict, fmt) -> dict:
+    """First depth where the gradient goes subnormal, underflows or overflows, in closed form.
+
+    sigmoid, tanh: once the chain sits on its attracting fixed point a* (layer m), every layer
+    multiplies the gradient by r = w g'(w a* + b) (0.2247043481 for the sigmoid with w = 1,
+    b = 0), so |G_k| = |G_m| r^(k - m); the first layers' factors are multiplied exactly.
+    relu, leaky_relu with w > 0, a0 > 0, b >= 0: every z is positive, so G_k = w^k and
+    a_k = w^k a0 + b (w^k - 1)/(w - 1); leaky_relu with w > 0, a0 <= 0, b <= 0: every z is
+    <= 0, so the same with w -> slope w and b -> slope b.
+    The depths are where the exact value leaves the format's normal range; the measured ones
+    can differ by the rounding drift of the computed chain. Other chains: no prediction.
+    """
+    w, b, a0 = (to_mpf(round_array(np.float64(p[k]), fmt)[()]) for k in ("w", "b", "a0"))
+    if not all(mpmath.isfinite(v) for v in (w, b, a0)):
+        return {}
+    depth = p["max_depth"]
+    if p["activation"] in ("relu", "leaky_relu"):
+        if w > 0 and a0 > 0 and b >= 0:  # every z > 0: g(z) = z
+            c, beta = w, b
+        elif w > 0 and a0 <= 0 and b <= 0 and p["activation"] == "leaky_relu":
+            slope = to_mpf(round_array(np.float64(p["slope"]), fmt)[()])
+            if not slope > 0:
+                return {}
+            c, beta = w * slope, slope * b  # every z <= 0: g(z) = slope z
+        else:
+            return {}
+        return {"gradient": _thresholds(lambda k: mpmath.power(c, k), fmt, depth),
+                "activation": _thresholds(lambda k: abs(_linear_chain(c, beta, a0, k)),
+                                          fmt, depth)}
+    settled = fixed_point(w, b, p["activation"], a0)
+    if settled is None or w == 0:
+        return {}
+    star, r, m = settled
+    with mpmath.workprec(80):
+        logs = [mpmath.mpf(0)]
+        a = a0
+        for _ in range(m):
+            z = w * a + b
+            a, dg = activate_exact(z, p["activation"], None)
+            logs.append(logs[-1] + mpmath.log(abs(w * dg)) if dg != 0 else -mpmath.inf)
+        log_r = mpmath.log(abs(r))
+
+    def magnitude(k):
+        log_g = logs[k] if k <= m else logs[m] + (k - m) * log_r
+        return mpmath.exp(log_g)
+
+    return {"gradient": _thresholds(magnitude, fmt, depth)}
+
+
+def _linear_chain(c, beta, a0, k):
+    """a_k for a_k = c a_{k-1} + beta: c^k a0 + beta (c^k - 1)/(c - 1)."""
+    ck = mpmath.power(c, k)
+    return ck * a0 + (beta * k if c == 1 else beta * (ck - 1) / (c - 1))
+
+
+def _thresholds(magnitude, fmt, depth: int) -> dict:
+    """First k in 1..depth at which a monotone |value_k| reaches each failing truth class."""
+    with mpmath.workprec(96):
+        if magnitude(1) == 0 or magnitude(depth) == 0:
+            return {}  # an exact zero is held exactly: nothing fails
+        grows = magnitude(min(depth, 2)) > magnitude(1) if depth > 1 else False
+        order = ("underflows", "subnormal", "normal", "overflows") if grows else \
+            ("overflows", "normal", "subnormal", "underflows")
+
+        def rank(k):
+            return order.index(truth_class(magnitude(k), fmt))
+
+        def first(cls):
+            target = order.index(cls)
+            if rank(depth) < target:
+                return None
+            lo, hi = 1, depth
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if rank(mid) >= target:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            return lo if rank(lo) == target else None  # None: it jumped past this class
+
+        if grows:
+            return {"overflow": first("overflows")}
+        sub, under = first("subnormal"), first("underflows")
+        if sub is not None and under is not None and sub >= under:
+            sub = None
+        return {"subnormal": sub, "underflow": under}

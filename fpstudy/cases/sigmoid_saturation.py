@@ -1,0 +1,80 @@
+"""The sigmoid and its derivative at one z, in the format: where the naive derivative dies.
+
+With e = exp(-|z|) and d = 1 + e, each rounded to the format (as in activation_chain):
+
+    sigmoid      sigma(z) = 1 / d for z >= 0, e / d for z < 0
+    derivative   impl naive:  s * (1 - s) with s = sigma(z)       (what autograd does)
+                 impl stable: e / (d * d)
+
+For z > 0 the naive derivative is exactly 0 as soon as 1 + e rounds to 1 (then s = 1 and
+1 - s = 0), near z = p ln 2 for a p-bit format, while the true derivative, about e^-z, is a
+normal number of the format up to z = -emin ln 2 (9.7 in float16, 87.3 in bfloat16 and
+float32, 708.4 in float64): an avoidable underflow (outcome underflow, truth_class normal).
+The stable formula follows the truth into the subnormal range and to 0 with it.
+The truth is sigma(z) and sigma'(z) = e^-|z| / (1 + e^-|z|)^2 in mpmath on the rounded z.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+from ..params import Param
+from .activation_chain import IMPLS, activate_exact, sigmoid_derivative
+
+NAME = "sigmoid_saturation"
+DESCRIPTION = (
+    "sigma(z) and sigma'(z) over a range of z, naive s(1 - s) against stable "
+    "e^-|z|/(1 + e^-|z|)^2. Look for the naive derivative dropping to exactly 0 near "
+    "z = p ln 2 while the truth is still a normal number (outcome underflow, truth_class "
+    "normal), and the stable one holding on until the truth itself goes subnormal and 0."
+)
+SWEEP = "z"
+QUANTITIES = ("sigmoid", "derivative")
+
+PARAMS = {
+    "z": Param("float", 0.0, "the pre-activation z (swept)"),
+    "impl": Param("choice", "naive", "how sigma' is computed: naive s(1 - s) or stable "
+                  "e^-|z|/(1 + e^-|z|)^2", choices=IMPLS, truth=False),
+}
+
+
+def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"z": np.float64(p["z"])}
+
+
+def compute(p: dict, inputs: dict, ar, emit) -> None:
+    z = ar.asarray(inputs["z"])
+    s, ds = sigmoid_derivative(ar, z, p["impl"])
+    emit("sigmoid", p["z"], s)
+    emit("derivative", p["z"], ds)
+
+
+def truth(p: dict, exact: dict, prec: int) -> dict:
+    with mpmath.workprec(prec):
+        s, ds = activate_exact(exact["z"][()], "sigmoid", None)
+        return {("sigmoid", p["z"]): [s], ("derivative", p["z"]): [ds]}
+
+
+def predict(p: dict, fmt) -> dict:
+    """The z > 0 thresholds of the derivative, in closed form from the format's limits.
+
+    naive: 1 + fl(e^-z) rounds to 1 once fl(e^-z) <= 2^-p (a tie goes to even, 1), that is
+    once e^-z <= 2^-p (1 + 2^-p): z >= p ln 2 - ln(1 + 2^-p). From there on it is 0.
+    stable: sigma'(z) = 1 / (4 cosh^2(z/2)) rounds below the smallest normal 2^emin once it
+    is below 2^emin (1 - 2^-p), and to 0 once it is at most 2^(emin - p) (half the smallest
+    subnormal; the tie goes to 0): z = 2 acosh(1 / (2 sqrt(T))) for each threshold T.
+    These are thresholds on the rounded z, in the units of the sweep; the measured start is
+    the first grid value past them.
+    """
+    prec, emin = fmt.precision, fmt.min_exponent
+    with mpmath.workprec(113):
+        def crossing(threshold):
+            return float(2 * mpmath.acosh(1 / (2 * mpmath.sqrt(threshold))))
+
+        if p["impl"] == "naive":
+            cliff = prec * mpmath.ln2 - mpmath.log1p(mpmath.ldexp(1, -prec))
+            return {"derivative": {"underflow": float(cliff)}}
+        below_normal = mpmath.ldexp(1, emin) * (1 - mpmath.ldexp(1, -prec))
+        return {"derivative": {"subnormal": crossing(below_normal),
+                               "underflow": crossing(mpmath.ldexp(1, emin - prec))}}
