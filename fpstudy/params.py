@@ -7,7 +7,11 @@ the file and the key.
 
 from __future__ import annotations
 
+import importlib
 import math
+import os
+import re
+import sys
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
@@ -16,7 +20,9 @@ from .errors import ParamError
 from .formats import FORMATS
 
 REQUIRED = object()
-KINDS = ("float", "int", "choice", "vector", "accumulate", "str")
+KINDS = ("float", "int", "choice", "vector", "accumulate", "str", "impl")
+# "package.module:function" (the module path dotted, the function a plain name)
+_FUNCTION_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 
 @dataclass(frozen=True)
@@ -24,7 +30,9 @@ class Param:
     """One case parameter.
 
     kind: float | int | choice (one of `choices`) | vector (a list of numbers, or one of
-    `choices` such as "ones") | accumulate ("format" or a format name) | str.
+    `choices` such as "ones") | accumulate ("format" or a format name) | str | impl (one of
+    the built-in `choices`, or a "package.module:function" naming a user's function, which
+    must import when the config is checked).
     low/high bound a number (inclusive unless low_open/high_open). truth=False marks a
     parameter the exact result does not depend on (an implementation, the accumulation), so
     one truth serves every value of it.
@@ -60,6 +68,9 @@ class Param:
             return f"{words} or a list of numbers" if words else "a list of numbers"
         if self.kind == "str":
             return "a string"
+        if self.kind == "impl":
+            return ("one of " + ", ".join(self.choices)
+                    + ', or "package.module:function" (a function of a numpy array)')
         noun = "an integer" if self.kind == "int" else "a finite number"
         bounds = []
         if self.low is not None:
@@ -78,6 +89,13 @@ class Param:
             if not isinstance(value, str):
                 raise ParamError("", f"{value!r} is not a string")
             return value
+        if self.kind == "impl":
+            if isinstance(value, str) and value in self.choices:
+                return value
+            if isinstance(value, str) and _FUNCTION_SPEC.match(value):
+                load_function(value)  # fails now, at config time, rather than mid-run
+                return value
+            raise ParamError("", f"{value!r} is not allowed; choose {self.allowed()}")
         if self.kind == "accumulate":
             if value == "format" or (isinstance(value, str) and value in FORMATS):
                 return value
@@ -117,6 +135,37 @@ class Param:
         if self.kind != "vector":
             return True
         return all(isinstance(v, list | str) for v in raw)
+
+
+def load_function(spec: str):
+    """The function a "package.module:function" string names, imported now.
+
+    The module is looked up on sys.path and, like ``python -m`` does, in the current
+    directory. Anything that stops the import (no such module, an error while importing it, no
+    such attribute, not callable) is a ParamError naming the string and the reason.
+    """
+    module_name, _, attr = spec.partition(":")
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.append(cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ParamError("", f"{spec!r}: cannot import module {module_name!r} ({e}); "
+                             "it must be on sys.path or in the current directory") from None
+    except Exception as e:  # the user's module failed while being imported
+        raise ParamError("", f"{spec!r}: importing {module_name!r} raised "
+                             f"{type(e).__name__}: {e}") from None
+    finally:
+        if added:
+            sys.path.remove(cwd)
+    func = getattr(module, attr, None)
+    if func is None:
+        raise ParamError("", f"{spec!r}: module {module_name!r} has no attribute {attr!r}")
+    if not callable(func):
+        raise ParamError("", f"{spec!r}: {module_name}.{attr} is not a function")
+    return func
 
 
 def _is_number(v) -> bool:

@@ -4,10 +4,14 @@ A group is one (dtype, impl, quantity, grid point without the sweep axis). Its r
 sorted by the sweep value and cut wherever the outcome changes; each run becomes one row with
 its first and last sweep value, its number of points and its largest relative error. Where the
 case predicts the first sweep value of an outcome from the format's limits, the row carries it
-as predicted_start beside the measured start.
+as predicted_start beside the measured start. A prediction may be a tuple of starts when an
+outcome holds in several runs (naive softmax: nan below the low cliff and above the high one):
+the k-th run of that outcome in a group gets the k-th start.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import pandas as pd
@@ -58,6 +62,7 @@ def _predictions(table: pd.DataFrame, exp: Experiment) -> list:
     if predict is None or table.empty:
         return [np.nan] * len(table)
     cache: dict = {}
+    seen: dict = {}  # (group, quantity, outcome) -> runs of it met so far
     points = {i: p for i, p in enumerate(exp.points)}
     by_columns = {}
     from .params import column_value
@@ -75,7 +80,20 @@ def _predictions(table: pd.DataFrame, exp: Experiment) -> list:
             continue
         ck = (ident, rowd["dtype"])
         if ck not in cache:
-            cache[ck] = predict(point, FORMATS[rowd["dtype"]])
+            cache[ck] = _call_predict(predict, point, FORMATS[rowd["dtype"]], exp)
         start = cache[ck].get(rowd["quantity"], {}).get(rowd["outcome"])
+        if isinstance(start, tuple):  # one start per run of this outcome, in sweep order
+            nth = (ck, rowd["quantity"], rowd["outcome"])
+            seen[nth] = seen.get(nth, -1) + 1
+            start = start[seen[nth]] if seen[nth] < len(start) else None
         out.append(np.nan if start is None else start)
     return out
+
+
+def _call_predict(predict, point: dict, fmt, exp: Experiment) -> dict:
+    """predict(point, fmt); a case whose sweep axis is a grid parameter may also take
+    `sweep_values` (the grid's values of it), to predict starts that are grid values."""
+    sweep = exp.case.SWEEP
+    if sweep in exp.grid and "sweep_values" in inspect.signature(predict).parameters:
+        return predict(point, fmt, sweep_values=sorted(exp.grid[sweep]))
+    return predict(point, fmt)
