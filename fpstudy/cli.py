@@ -61,7 +61,7 @@ def cmd_run(args) -> int:
     return 0
 
 
-def outcome_lines(table, exp, per_format: int = 8) -> list[str]:
+def outcome_lines(table, exp, per_format: int = 8, max_runs: int = 6) -> list[str]:
     """A few readable lines per format: the outcome runs of each group."""
     sweep = exp.case.SWEEP
     varying = [k for k in exp.given if len(exp.grid[k]) > 1 and k != sweep]
@@ -82,7 +82,9 @@ def outcome_lines(table, exp, per_format: int = 8) -> list[str]:
                 break
             first = g.iloc[0]
             label = " ".join(f"{c}={first[c]}" for c in label_cols)
-            spans = " | ".join(_span(r) for r in g.itertuples(index=False))
+            spans = " | ".join(_span(r) for r in g.head(max_runs).itertuples(index=False))
+            if len(g) > max_runs:
+                spans += f" | ... {len(g) - max_runs} more runs"
             lines.append(f"{dtype:<14} {label + ': ' if label else ''}{spans}")
     return lines
 

@@ -61,7 +61,9 @@ class Format:
 
 
 def _finfo(dtype):
-    return ml_dtypes.finfo(dtype) if dtype.type.__module__.startswith("ml_dtypes") else np.finfo(dtype)
+    if dtype.type.__module__.startswith("ml_dtypes"):
+        return ml_dtypes.finfo(dtype)
+    return np.finfo(dtype)
 
 
 def _make(name: str, scalar_type) -> Format:

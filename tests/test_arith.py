@@ -12,14 +12,13 @@ import ml_dtypes
 import mpmath
 import numpy as np
 import pytest
+from conftest import EMULATED
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fpstudy.arith import Arith, flags_text, round_array
 from fpstudy.exact import round_to_format, to_mpf
 from fpstudy.formats import FORMATS
-
-from conftest import EMULATED
 
 NATIVE_AND_EMULATED = EMULATED + ["float32"]
 finite_doubles = st.floats(allow_nan=False, allow_infinity=False, width=64)

@@ -7,12 +7,11 @@ import ml_dtypes
 import mpmath
 import numpy as np
 import pytest
+from conftest import ALL_FORMATS, WITH_INF, WITHOUT_INF
 
+from fpstudy.errors import UserError
 from fpstudy.exact import to_mpf
 from fpstudy.formats import FORMATS, get_format
-from fpstudy.errors import UserError
-
-from conftest import ALL_FORMATS, WITH_INF, WITHOUT_INF
 
 
 @pytest.mark.parametrize("name", ALL_FORMATS)

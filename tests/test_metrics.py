@@ -3,12 +3,11 @@
 import mpmath
 import numpy as np
 import pytest
+from conftest import ALL_FORMATS, WITH_INF
 
 from fpstudy.exact import to_mpf, ulp
 from fpstudy.formats import FORMATS
 from fpstudy.metrics import measure, rel_error, truth_class, ulp_error, value_outcome
-
-from conftest import ALL_FORMATS, WITH_INF
 
 mpf = mpmath.mpf
 
