@@ -1,0 +1,93 @@
+"""`fpstudy report`: results/report.md, results/report.html and every experiment's figures.
+
+Everything is drawn from what `fpstudy run` wrote, for every complete experiment under the
+results directory. Every experiment gets the generic tables (formats side by side, largest
+error, avoidable failures) and figures (magnitude, outcome map, error); a case may add to its
+section with a hook in fpstudy/report/cases/. Files are written through fpstudy.results'
+atomic writers, figures first and the pages last.
+
+    study.py    one experiment's results read back, with labels
+    tables.py   the tables
+    figures.py  the generic figures;  style.py  colours and the figure saver
+    render.py   Markdown and self-contained HTML
+    cases/      per-case hooks
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .. import results as _results
+from ..errors import UserError
+
+REPORT_MD, REPORT_HTML = "report.md", "report.html"
+
+
+def write_report(results_dir) -> list[Path]:
+    """Draw the figures and write report.md and report.html; return every path written."""
+    import matplotlib
+
+    from . import figures, render, tables
+    from .cases import HOOKS
+    from .study import load_study
+    from .style import RC
+
+    results_dir = Path(results_dir)
+    directories = _results.experiments(results_dir)
+    if not directories:
+        raise UserError(f"{results_dir}: no experiment results here; run "
+                        f"`fpstudy run CONFIG --results {results_dir}` first")
+    studies = [load_study(d) for d in directories]
+    written: list[Path] = []
+    sections = []
+    for study in studies:
+        hook = HOOKS.get(study.case)
+        refs = _guarded(study, hook, "error_references", default=[])
+        figs = figures.draw_generic(study, refs)
+        extra = _guarded(study, hook, "figures", default=[])
+        if extra is not None:
+            with matplotlib.rc_context(RC):
+                figs += extra()
+        written += [p for f in figs for p in (f.png, f.svg)]
+        sections.append(render.Section(
+            study, [tables.side_by_side(study), tables.error_table(study),
+                    tables.failure_table(study)], figs, study.notes))
+    overview = tables.overview(studies)
+    used = [d for s in studies for d in s.dtypes]
+    formats = render.formats_table(list(dict.fromkeys(
+        [d for d in _format_order() if d in used] + used)))
+    md_path, html_path = results_dir / REPORT_MD, results_dir / REPORT_HTML
+    _results.atomic_write_text(md_path, render.markdown(overview, formats, sections,
+                                                        results_dir))
+    _results.atomic_write_text(html_path, render.page(overview, formats, sections,
+                                                      results_dir))
+    return [*written, md_path, html_path]
+
+
+def _format_order():
+    from ..formats import FORMATS
+    return list(FORMATS)
+
+
+def _guarded(study, hook, attr: str, default):
+    """The hook's function `attr`, wrapped so that its failure becomes a note in the report."""
+    fn = getattr(hook, attr, None) if hook is not None else None
+    if fn is None:
+        return None
+
+    def safe(*args):
+        return _call(study, lambda: fn(*args) if args else fn(study), default)
+    return safe
+
+
+def _call(study, fn, default):
+    try:
+        return fn()
+    except Exception as e:  # a hook's failure must not cost the rest of the report
+        note = (f"The `{study.case}` report hook could not draw its part "
+                f"({type(e).__name__}: {e}); everything else is shown.")
+        if note not in study.notes:
+            study.notes.append(note)
+            print(f"fpstudy report: {study.name}: {note}", file=sys.stderr)
+        return default

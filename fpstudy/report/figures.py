@@ -1,0 +1,379 @@
+"""The generic figures every experiment gets, drawn from its records alone.
+
+- magnitude: log10 |value| and log10 |truth| along the sweep per format, the formats' limits
+  as horizontal lines, outcome changes marked, 0 / inf / NaN in strips at the panel edges;
+- outcome_map: sweep across, (grid point, format) down, one fixed colour per outcome;
+- error: relative error along the sweep (log scale), exact results, inf and NaN at the edges,
+  with reference curves a case hook supplies (k*u and sqrt(k)*u for the deep product).
+
+Each figure has one panel per group (grid point, impl, quantity), at most MAX_PANELS of them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from ..formats import FORMATS
+from ..metrics import OUTCOMES
+from .study import Study, show
+from .style import (
+    LIMIT_LINES,
+    OUTCOME_COLOURS,
+    PANEL_HEIGHT,
+    PANEL_WIDTH,
+    RC,
+    FigureFile,
+    format_colour,
+    new_figure,
+    save,
+)
+
+MAX_PANELS = 12
+MAX_MAP_ROWS = 96
+NARROW_RUN = 0.004  # fraction of the sweep below which a failing run is drawn as a bar
+EDGE_STRIP = 0.035
+MAX_ERROR_DECADE = 4  # height of one format's strip at a panel edge, in axes fraction
+
+# A reference curve for the error figure: (label, dtype, x, y, dash pattern).
+Reference = tuple[str, str, np.ndarray, np.ndarray, object]
+
+
+def draw_generic(study: Study, references: Callable | None = None) -> list[FigureFile]:
+    """The three generic figures of one experiment, written to its figures/ directory."""
+    with matplotlib.rc_context(RC):
+        return [magnitude(study), outcome_map(study), error(study, references)]
+
+
+# --------------------------------------------------------------------------- helpers
+
+def panel_groups(study: Study) -> tuple[list[tuple[dict, pd.DataFrame]], int]:
+    """The groups to draw as panels (evenly chosen when there are too many), and how many."""
+    groups = list(study.groups())
+    if len(groups) <= MAX_PANELS:
+        return groups, len(groups)
+    pick = np.unique(np.linspace(0, len(groups) - 1, MAX_PANELS).round().astype(int))
+    return [groups[i] for i in pick], len(groups)
+
+
+def panel_grid(n: int, extra_height: float = 0.9):
+    cols = 1 if n == 1 else 2
+    rows = math.ceil(n / cols)
+    fig = new_figure(PANEL_WIDTH * cols, PANEL_HEIGHT * rows + extra_height)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def sweep_scale(values) -> str:
+    """log when a positive sweep spans more than three decades, else linear."""
+    v = np.asarray(pd.unique(np.asarray(values, dtype=float)))
+    v = v[np.isfinite(v)]
+    if v.size > 2 and (v > 0).all() and v.max() / v.min() > 1e3:
+        return "log"
+    return "linear"
+
+
+def runs_of_mask(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[lo, hi) index ranges where mask is True."""
+    m = np.r_[False, mask, False].astype(np.int8)
+    d = np.diff(m)
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True))
+
+
+def edge_strip(ax, x: np.ndarray, mask: np.ndarray, y_axes: float, colour: str,
+               marker: str) -> None:
+    """Mark points where `mask` holds as a bar at height y_axes (axes fraction) of the panel.
+
+    Runs of points become a thick segment with a marker at their start, so a long NaN tail
+    stays legible and a lone point is still seen.
+    """
+    if not mask.any():
+        return
+    transform = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for lo, hi in runs_of_mask(mask):
+        xs = x[lo:hi]
+        if hi - lo > 1:
+            ax.plot([xs[0], xs[-1]], [y_axes, y_axes], color=colour, lw=2.5, alpha=0.6,
+                    transform=transform, solid_capstyle="butt", clip_on=False)
+        ax.plot([xs[0]], [y_axes], marker=marker, color=colour, ms=4.5, mew=1.2, ls="none",
+                transform=transform, clip_on=False)
+
+
+def outcome_changes(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows (in sweep order) where the outcome differs from the previous point's."""
+    o = rows["outcome"].to_numpy()
+    change = np.r_[False, o[1:] != o[:-1]]
+    return rows[change]
+
+
+def title_of(study: Study, what: str) -> str:
+    return f"{study.name}: {what}"
+
+
+def figure_note(shown: int, total: int) -> str:
+    if shown == total:
+        return ""
+    return f" {shown} of the {total} grid points are drawn, evenly spread."
+
+
+# --------------------------------------------------------------------------- magnitude
+
+def magnitude(study: Study) -> FigureFile:
+    groups, total = panel_groups(study)
+    fig, axes = panel_grid(len(groups), extra_height=1.1)
+    dtypes = study.dtypes
+    for ax, (labels, rows) in zip(axes, groups, strict=True):
+        lo, hi = _magnitude_panel(ax, study, rows, dtypes)
+        ax.set_title(study.label(labels), loc="left")
+        ax.set_xlabel(study.sweep)
+        ax.set_ylabel("log10 |value|")
+        ax.set_xscale(sweep_scale(rows[study.sweep]))
+        pad = max(0.08 * (hi - lo), 0.5)
+        ax.set_ylim(lo - pad - (hi - lo) * EDGE_STRIP * (len(dtypes) + 1),
+                    hi + pad + (hi - lo) * EDGE_STRIP * (2 * len(dtypes) + 1))
+    handles = [Line2D([], [], color=format_colour(d), lw=1.6, label=d) for d in dtypes]
+    handles += [Line2D([], [], color="#555555", lw=1.6, label="computed"),
+                Line2D([], [], color="#555555", lw=1, ls=(0, (4, 2)), label="exact")]
+    handles += [Line2D([], [], color="#555555", lw=0.9, ls=dash, label=label)
+                for _, label, dash in LIMIT_LINES]
+    handles += [Line2D([], [], color="#555555", marker=m, ls="none", label=label)
+                for m, label in (("^", "inf (top)"), ("x", "NaN (top)"), ("v", "0 (bottom)"))]
+    handles += [Line2D([], [], marker="o", ls="none", mfc=OUTCOME_COLOURS[o], mec="#555555",
+                       label=f"{o} begins") for o in OUTCOMES]
+    fig.legend(handles=handles, loc="outside lower center", ncols=6, frameon=False)
+    fig.suptitle(title_of(study, f"magnitude along {study.sweep} (exact value dashed)"))
+    caption = ("log10 of the computed value's magnitude (solid; the infinity norm for a vector) "
+               "and of the exact value on the same rounded inputs (dashed), per format. "
+               "Horizontal lines in a format's colour are its max, smallest normal and smallest "
+               "subnormal (those far outside the data are left out). Circles mark where the "
+               "outcome changes, filled with the new outcome's colour; inf and NaN results are "
+               "drawn as strips at the top of a panel and 0 at the bottom, one strip per "
+               "format." + figure_note(len(groups), total))
+    return save(fig, study.figures_dir, "magnitude", title_of(study, "magnitude"), caption)
+
+
+def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> tuple[float, float]:
+    finite_y = []
+    series = []
+    for d in dtypes:
+        r = rows[rows["dtype"] == d]
+        if r.empty:
+            continue
+        x = r[study.sweep].to_numpy(dtype=float)
+        value = np.abs(r["value"].to_numpy(dtype=float))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.log10(value)
+        truth = r["truth_log10"].to_numpy(dtype=float)
+        series.append((d, r, x, value, y, truth))
+        finite_y += [y[np.isfinite(y)], truth[np.isfinite(truth)]]
+    ys = np.concatenate(finite_y) if finite_y else np.array([0.0])
+    lo, hi = (float(ys.min()), float(ys.max())) if ys.size else (0.0, 0.0)
+    span = max(hi - lo, 1.0)
+    # the formats' limits, where they fall near the data
+    for d in dtypes:
+        fmt = FORMATS.get(d)
+        if fmt is None:
+            continue
+        for attr, _, dash in LIMIT_LINES:
+            level = math.log10(float(getattr(fmt, attr)))
+            if lo - 0.25 * span <= level <= hi + 0.25 * span:
+                ax.axhline(level, color=format_colour(d), lw=0.9, ls=dash, alpha=0.8)
+                lo, hi = min(lo, level), max(hi, level)
+    n = len(series)
+    for i, (d, r, x, value, y, truth) in reversed(list(enumerate(series))):
+        colour = format_colour(d)
+        ok = np.isfinite(y)
+        # where formats agree their curves coincide: the later (wider) formats are drawn
+        # first and thicker, so each shows as a band around the next
+        width = 1.3 + 2.2 * i / max(n - 1, 1)
+        ax.plot(x, np.where(ok, y, np.nan), color=colour, lw=width, alpha=0.85,
+                solid_capstyle="butt")
+        ax.plot(x, truth, color=colour, lw=0.9, ls=(0, (4, 2)), alpha=0.9)
+        top = 1 - EDGE_STRIP * (2 * i + 1)
+        edge_strip(ax, x, np.isinf(value), top, colour, "^")
+        edge_strip(ax, x, np.isnan(value), top - EDGE_STRIP, colour, "x")
+        edge_strip(ax, x, value == 0, EDGE_STRIP * (i + 1), colour, "v")
+        changes = outcome_changes(r)
+        if not changes.empty:
+            cx = changes[study.sweep].to_numpy(dtype=float)
+            cy = changes["truth_log10"].to_numpy(dtype=float)
+            for o in OUTCOMES:
+                sel = (changes["outcome"] == o).to_numpy() & np.isfinite(cy)
+                ax.plot(cx[sel], cy[sel], "o", ms=5, mfc=OUTCOME_COLOURS[o], mec=colour,
+                        mew=1.2, zorder=5)
+    return lo, hi
+
+
+# --------------------------------------------------------------------------- outcome map
+
+def outcome_map(study: Study) -> FigureFile:
+    rec = study.records
+    xs = np.sort(pd.unique(rec[study.sweep].to_numpy(dtype=float)))
+    index = {v: i for i, v in enumerate(xs)}
+    code_of = {o: i for i, o in enumerate(OUTCOMES)}
+    rows, labels, separators = [], [], []
+    for g_labels, group in study.groups():
+        for d in study.dtypes:
+            r = group[group["dtype"] == d]
+            if r.empty:
+                continue
+            line = np.full(len(xs), np.nan)
+            cols = [index[v] for v in r[study.sweep].to_numpy(dtype=float)]
+            line[cols] = r["outcome"].map(code_of).to_numpy(dtype=float)
+            rows.append(line)
+            labels.append((study.label(g_labels), d))
+        separators.append(len(rows))
+    total = len(rows)
+    rows, labels = rows[:MAX_MAP_ROWS], labels[:MAX_MAP_ROWS]
+    grid = np.array(rows) if rows else np.full((1, len(xs)), np.nan)
+    height = 1.3 + 0.17 * max(len(rows), 4)
+    fig = new_figure(2 * PANEL_WIDTH, height)
+    ax = fig.subplots()
+    edges = _edges(xs, sweep_scale(xs))
+    cmap = ListedColormap([OUTCOME_COLOURS[o] for o in OUTCOMES])
+    cmap.set_bad("white")
+    norm = BoundaryNorm(np.arange(len(OUTCOMES) + 1) - 0.5, len(OUTCOMES))
+    ax.pcolormesh(edges, np.arange(len(rows) + 1), np.ma.masked_invalid(grid), cmap=cmap,
+                  norm=norm, rasterized=True)
+    _widen_narrow_runs(ax, grid, edges)
+    ax.set_xscale(sweep_scale(xs))
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(len(rows), 0)
+    ax.grid(False)
+    ax.set_yticks(np.arange(len(rows)) + 0.5)
+    many_groups = len(set(g for g, _ in labels)) > 1
+    ax.set_yticklabels([f"{g}  {d}" if many_groups else d for g, d in labels])
+    for tick, (_, d) in zip(ax.get_yticklabels(), labels, strict=True):
+        tick.set_color(format_colour(d))
+    for s in separators[:-1]:
+        if s < len(rows):
+            ax.axhline(s, color="white", lw=2.5)
+    ax.set_xlabel(study.sweep)
+    ax.tick_params(axis="y", length=0)
+    fig.legend(handles=[Patch(fc=OUTCOME_COLOURS[o], ec="#777777", lw=0.5, label=o)
+                        for o in OUTCOMES],
+               loc="outside lower center", ncols=5, frameon=False)
+    fig.suptitle(title_of(study, f"outcome at each {study.sweep}, per format"))
+    cut = "" if total == len(rows) else f" The first {len(rows)} of {total} rows are drawn."
+    caption = (f"Each row is one format at one grid point; each cell the outcome at one "
+               f"{study.sweep}: ok, subnormal (a nonzero result below the smallest normal), "
+               "underflow (0 where the truth is not), overflow (inf where the truth is finite), "
+               "nan. White: not run." + cut)
+    return save(fig, study.figures_dir, "outcome_map", title_of(study, "outcome map"), caption)
+
+
+def _widen_narrow_runs(ax, grid: np.ndarray, edges: np.ndarray) -> None:
+    """Draw failing runs narrower than NARROW_RUN of the columns as visible bars.
+
+    A single overflowed depth among 2000 would be a sub-pixel sliver; it is the most important
+    cell of its row, so it gets a bar at least a few points wide.
+    """
+    ok = OUTCOMES.index("ok")
+    min_points = max(1, int(NARROW_RUN * grid.shape[1]))
+    for row, line in enumerate(grid):
+        for code in range(len(OUTCOMES)):
+            if code == ok:
+                continue
+            for lo, hi in runs_of_mask(line == code):
+                if hi - lo <= min_points:
+                    mid = (edges[lo] + edges[hi]) / 2
+                    ax.plot([mid, mid], [row + 0.08, row + 0.92], lw=3,
+                            color=OUTCOME_COLOURS[OUTCOMES[code]], solid_capstyle="butt")
+
+
+def _edges(xs: np.ndarray, scale: str) -> np.ndarray:
+    """Cell edges around sorted sweep values (geometric midpoints on a log axis)."""
+    if xs.size == 0:
+        return np.array([0.0, 1.0])
+    if xs.size == 1:
+        return np.array([xs[0] - 0.5, xs[0] + 0.5]) if scale == "linear" \
+            else np.array([xs[0] / 1.5, xs[0] * 1.5])
+    t = np.log(xs) if scale == "log" else xs
+    mid = (t[1:] + t[:-1]) / 2
+    e = np.r_[t[0] - (mid[0] - t[0]), mid, t[-1] + (t[-1] - mid[-1])]
+    return np.exp(e) if scale == "log" else e
+
+
+# --------------------------------------------------------------------------- error
+
+def error(study: Study, references: Callable | None = None) -> FigureFile:
+    groups, total = panel_groups(study)
+    fig, axes = panel_grid(len(groups), extra_height=1.0)
+    has_refs = False
+    for ax, (labels, rows) in zip(axes, groups, strict=True):
+        refs = list(references(study, labels, rows)) if references else []
+        has_refs |= bool(refs)
+        _error_panel(ax, study, rows, refs)
+        ax.set_title(study.label(labels), loc="left")
+        ax.set_xlabel(study.sweep)
+        ax.set_ylabel("relative error")
+        ax.set_xscale(sweep_scale(rows[study.sweep]))
+    handles = [Line2D([], [], color=format_colour(d), lw=1.6, label=d) for d in study.dtypes]
+    handles += [Line2D([], [], color="#555555", marker=m, ls="none", label=label)
+                for m, label in (("^", "inf error (top)"), ("x", "NaN (top)"),
+                                 ("o", "exact, 0 (bottom)"))]
+    if has_refs:
+        handles += [Line2D([], [], color="#555555", lw=0.9, ls=(0, (5, 2)), label="k·u"),
+                    Line2D([], [], color="#555555", lw=0.9, ls=(0, (1, 1.5)), label="√k·u")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=7, frameon=False)
+    fig.suptitle(title_of(study, f"relative error along {study.sweep}"))
+    caption = ("Normwise relative error |value - truth| / |truth| per format, log scale. "
+               "Points where the result is exact (error 0) sit in a strip at the bottom; an "
+               "infinite error (overflow) or NaN in strips at the top; errors beyond "
+               f"10^{MAX_ERROR_DECADE} run off the top of the panel.")
+    if has_refs:
+        caption += (" Thin curves in each format's colour are the deterministic (k·u, dashed) "
+                    "and probabilistic (√k·u, dotted) error bounds of Higham & Mary for k "
+                    "rounded operations in sequence, u the format's unit roundoff.")
+    caption += figure_note(len(groups), total)
+    return save(fig, study.figures_dir, "error", title_of(study, "error"), caption)
+
+
+def _error_panel(ax, study: Study, rows: pd.DataFrame, refs: list[Reference]) -> None:
+    ax.set_yscale("log")
+    positive = []
+    series = []
+    for d in study.dtypes:
+        r = rows[rows["dtype"] == d]
+        if r.empty:
+            continue
+        x = r[study.sweep].to_numpy(dtype=float)
+        e = r["rel_error"].to_numpy(dtype=float)
+        series.append((d, x, e))
+        positive.append(e[np.isfinite(e) & (e > 0)])
+    for _, _, _, y, _ in refs:
+        positive.append(np.asarray(y)[np.isfinite(y) & (np.asarray(y) > 0)])
+    pos = np.concatenate(positive) if positive else np.array([])
+    lo, hi = (pos.min(), pos.max()) if pos.size else (1e-17, 1.0)
+    lo_d, hi_d = math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1
+    # an error beyond 10^MAX_ERROR_DECADE says no digit is right, and how far beyond matters
+    # less than the ok region: such curves leave through the top of the panel
+    hi_d = max(min(hi_d, MAX_ERROR_DECADE), lo_d + 2)
+    strips = EDGE_STRIP * (2 * len(series) + 1) * (hi_d - lo_d)
+    ax.set_ylim(10.0 ** (lo_d - EDGE_STRIP * (len(series) + 1) * (hi_d - lo_d)),
+                10.0 ** (hi_d + strips))
+    for i, (d, x, e) in enumerate(series):
+        colour = format_colour(d)
+        shown = np.where(np.isfinite(e) & (e > 0), e, np.nan)
+        ax.plot(x, shown, color=colour, lw=1.3, alpha=0.9)
+        if np.isfinite(shown).sum() < 3:  # a line needs neighbours; single points need marks
+            ax.plot(x, shown, "o", color=colour, ms=3)
+        top = 1 - EDGE_STRIP * (2 * i + 1)
+        edge_strip(ax, x, np.isinf(e), top, colour, "^")
+        edge_strip(ax, x, np.isnan(e), top - EDGE_STRIP, colour, "x")
+        edge_strip(ax, x, e == 0, EDGE_STRIP * (i + 1), colour, "o")
+    for _, d, x, y, dash in refs:
+        ax.plot(x, y, color=format_colour(d), lw=0.9, ls=dash, alpha=0.8)
+
+
+def sweep_label(study: Study, value) -> str:
+    return f"{study.sweep}={show(value)}"

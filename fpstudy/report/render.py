@@ -1,0 +1,205 @@
+"""The report as Markdown and as one self-contained HTML page (figures inlined, no script).
+
+Both are rendered from the same `Section`s, so they say the same thing: an overview across
+experiments, the formats' limits, then one section per experiment with its tables and figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mpmath
+
+from ..formats import FORMATS
+from .study import Study
+from .style import FigureFile
+from .tables import Cell, Table, anchor
+
+TITLE = "fpstudy report: floating-point formats side by side"
+
+
+@dataclass
+class Section:
+    study: Study
+    tables: list[Table]
+    figures: list[FigureFile]
+    notes: list[str] = field(default_factory=list)
+
+
+def formats_table(dtypes: list[str]) -> Table:
+    """The limits of every format the report mentions, from finfo via fpstudy.formats."""
+    rows = []
+    for d in dtypes:
+        fmt = FORMATS.get(d)
+        if fmt is None:
+            continue
+        rows.append([d, fmt.bits, fmt.precision, _num(fmt.max), _num(fmt.smallest_normal),
+                     _num(fmt.smallest_subnormal), _num(fmt.unit_roundoff),
+                     "yes" if fmt.has_inf else "no (overflow gives NaN)"])
+    return Table("Formats", ["format", "bits", "precision p", "max", "smallest normal",
+                             "smallest subnormal", "u = 2^-p", "has inf"], rows,
+                 "Limits read from numpy / ml_dtypes finfo. u is the unit roundoff.")
+
+
+def _num(v) -> str:
+    from ..exact import to_mpf
+    return mpmath.nstr(to_mpf(v), 5)
+
+
+def _config_path(study: Study) -> str:
+    return str(study.meta.get("config_path", ""))
+
+
+def run_line(study: Study) -> str:
+    m = study.meta
+    pk = m.get("packages", {})
+    versions = ", ".join(f"{k} {pk[k]}" for k in ("fpstudy", "numpy", "ml_dtypes", "mpmath")
+                         if pk.get(k))
+    return (f"{m.get('records', len(study.records))} records from `{_config_path(study)}` "
+            f"(sha256 {str(m.get('config_sha256', ''))[:12]}), {m.get('wall_time_s', '?')} s, "
+            f"finished {m.get('finished', '?')}; {versions}.")
+
+
+# --------------------------------------------------------------------------- Markdown
+
+def _md_cell(cell) -> str:
+    text = str(cell) if not isinstance(cell, Cell) else \
+        (f"[{cell.text}]({cell.href})" if cell.href else cell.text) + \
+        (f"<br>*{cell.detail}*" if cell.detail else "")
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(t: Table, level: int = 3) -> str:
+    out = [f"{'#' * level} {t.title}", ""]
+    if t.note:
+        out += [t.note, ""]
+    if not t.rows:
+        return "\n".join(out + ["(nothing to show)", ""])
+    out.append("| " + " | ".join(t.columns) + " |")
+    out.append("|" + "|".join(":---" if i < t.align_left else "---:"
+                              for i in range(len(t.columns))) + "|")
+    out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
+    return "\n".join(out + [""])
+
+
+def markdown(overview: Table, formats: Table, sections: list[Section], results: Path) -> str:
+    out = [f"# {TITLE}", "",
+           f"{len(sections)} experiments from `{results}`. Every number below comes from the "
+           "records (`fpstudy.load(path)` in a notebook); figures are PNG here with an SVG "
+           "beside each for papers.", ""]
+    out += [md_table(overview, 2), md_table(formats, 2)]
+    for s in sections:
+        st = s.study
+        out += [f'<a id="{anchor(st.name)}"></a>', "", f"## {st.name}", "",
+                st.description, "", f"**Config:** {st.config_brief()}", "",
+                f"**Run:** {run_line(st)}", ""]
+        out += [f"> {n}\n" for n in s.notes]
+        out += [md_table(t) for t in s.tables]
+        out += ["### Figures", ""]
+        for f in s.figures:
+            png, svg = _rel(f.png, results), _rel(f.svg, results)
+            out += [f"![{f.title}]({png})", "", f"*{f.caption}* ([SVG]({svg}))", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _rel(path: Path, results: Path) -> str:
+    try:
+        return Path(path).relative_to(results).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+# --------------------------------------------------------------------------- HTML
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto;
+       max-width: 1200px; padding: 1.5em 2em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { border-bottom: 2px solid #ccc; padding-bottom: 0.2em; margin-top: 2.2em; }
+h3 { margin-top: 1.6em; }
+p.note, figcaption, .run { color: #555; font-size: 0.9em; }
+table { border-collapse: collapse; margin: 0.6em 0 1em; font-size: 0.88em; }
+th, td { border: 1px solid #d4d4d4; padding: 0.3em 0.6em; vertical-align: top; }
+th { background: #f2f2f2; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td .detail { display: block; color: #777; font-size: 0.85em; }
+tr:nth-child(even) td { background: #fafafa; }
+figure { margin: 1.2em 0 2em; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+.warn { background: #fff4e5; border-left: 4px solid #e69f00; padding: 0.4em 0.8em; }
+nav a { margin-right: 1em; }
+code { background: #f4f4f4; padding: 0 0.2em; }
+"""
+
+
+def _h(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _inline_md(text: str) -> str:
+    """The little Markdown the report's own prose uses: `code` and **bold**."""
+    parts = _h(text).split("`")
+    out = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    parts = out.split("**")
+    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _html_cell(cell, numeric: bool) -> str:
+    cls = ' class="num"' if numeric else ""
+    if isinstance(cell, Cell):
+        text = _h(cell.text)
+        if cell.href:
+            text = f'<a href="{_h(cell.href)}">{text}</a>'
+        if cell.detail:
+            text += f'<span class="detail">{_h(cell.detail)}</span>'
+        return f"<td{cls}>{text}</td>"
+    return f"<td{cls}>{_inline_md(str(cell))}</td>"
+
+
+def html_table(t: Table, level: int = 3) -> str:
+    out = [f"<h{level}>{_h(t.title)}</h{level}>"]
+    if t.note:
+        out.append(f'<p class="note">{_inline_md(t.note)}</p>')
+    if not t.rows:
+        return "\n".join(out + ["<p>(nothing to show)</p>"])
+    out.append("<table><thead><tr>" + "".join(f"<th>{_h(c)}</th>" for c in t.columns)
+               + "</tr></thead><tbody>")
+    for row in t.rows:
+        out.append("<tr>" + "".join(_html_cell(c, i >= t.align_left and not isinstance(c, Cell))
+                                    for i, c in enumerate(row)) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<img alt="{_h(alt)}" src="data:image/png;base64,{data}">'
+
+
+def page(overview: Table, formats: Table, sections: list[Section], results: Path) -> str:
+    nav = " ".join(f'<a href="#{anchor(s.study.name)}">{_h(s.study.name)}</a>'
+                   for s in sections)
+    body = [f"<h1>{_h(TITLE)}</h1>",
+            f'<p class="run">{len(sections)} experiments from <code>{_h(results)}</code>. '
+            "Figures are inlined; an SVG of each lies beside the PNG in "
+            "<code>&lt;experiment&gt;/figures/</code>.</p>",
+            f"<nav>{nav}</nav>", html_table(overview, 2), html_table(formats, 2)]
+    for s in sections:
+        st = s.study
+        body += [f'<h2 id="{anchor(st.name)}">{_h(st.name)}</h2>',
+                 f"<p>{_inline_md(st.description)}</p>",
+                 f"<p><strong>Config:</strong> {_inline_md(st.config_brief())}</p>",
+                 f'<p class="run"><strong>Run:</strong> {_inline_md(run_line(st))}</p>']
+        body += [f'<p class="warn">{_inline_md(n)}</p>' for n in s.notes]
+        body += [html_table(t) for t in s.tables]
+        body.append("<h3>Figures</h3>")
+        for f in s.figures:
+            svg = _rel(f.svg, results)
+            body.append(f"<figure>{_img(f.png, f.title)}<figcaption>{_h(f.caption)} "
+                        f'<a href="{_h(svg)}">SVG</a></figcaption></figure>')
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{_h(TITLE)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")

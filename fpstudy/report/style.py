@@ -1,0 +1,92 @@
+"""Colours, line styles and the figure saver shared by every report figure.
+
+One colour per format in every figure (Okabe & Ito's colour-blind-safe palette) and five fixed
+outcome colours, chosen to differ in lightness as well as hue so they survive colour-vision
+deficiency and greyscale printing: ok light grey, subnormal light blue, underflow dark blue,
+overflow orange, nan black.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display, ever; the report only writes files
+
+from matplotlib.figure import Figure  # noqa: E402
+
+from .. import results  # noqa: E402
+from ..metrics import OUTCOMES  # noqa: E402
+
+FORMAT_COLOURS = {
+    "float16": "#E69F00",  # orange
+    "bfloat16": "#009E73",  # bluish green
+    "float32": "#0072B2",  # blue
+    "float64": "#000000",  # black
+    "float8_e4m3fn": "#D55E00",  # vermillion
+    "float8_e5m2": "#CC79A7",  # reddish purple
+    "longdouble": "#56B4E9",  # sky blue
+}
+OTHER_COLOUR = "#888888"
+OUTCOME_COLOURS = {
+    "ok": "#E4E4E4",
+    "subnormal": "#88CCEE",
+    "underflow": "#1F3A93",
+    "overflow": "#EE7733",
+    "nan": "#111111",
+}
+assert tuple(OUTCOME_COLOURS) == OUTCOMES
+# Format limits as horizontal lines: (attribute, label, dash pattern).
+LIMIT_LINES = (("max", "max", (0, (6, 2))),
+               ("smallest_normal", "smallest normal", (0, (2, 2))),
+               ("smallest_subnormal", "smallest subnormal", (0, (1, 3))))
+
+RC = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.5,
+    "svg.hashsalt": "fpstudy",  # stable ids: the same figure gives the same SVG
+    "svg.fonttype": "none",  # text stays text in the SVG (editable for papers)
+    "savefig.dpi": 150,
+}
+PANEL_WIDTH, PANEL_HEIGHT = 3.4, 2.4  # inches; two panels fill a page width
+
+
+def format_colour(dtype: str) -> str:
+    return FORMAT_COLOURS.get(dtype, OTHER_COLOUR)
+
+
+@dataclass
+class FigureFile:
+    """One drawn figure: its stable name, the files written, and what it shows."""
+
+    name: str
+    title: str
+    caption: str
+    png: Path
+    svg: Path
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure not attached to pyplot (no global state, nothing to close)."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save(fig: Figure, directory: Path, name: str, title: str, caption: str) -> FigureFile:
+    """Write name.png and name.svg atomically (metadata without dates, so files are stable)."""
+    png, svg = Path(directory) / f"{name}.png", Path(directory) / f"{name}.svg"
+    results.atomic_write(png, lambda tmp: fig.savefig(
+        tmp, format="png", metadata={"Software": None}))
+    results.atomic_write(svg, lambda tmp: fig.savefig(
+        tmp, format="svg", metadata={"Date": None, "Creator": None}))
+    return FigureFile(name, title, caption, png, svg)

@@ -1,0 +1,264 @@
+"""The report's tables, computed from records and summary alone.
+
+A table is a `Table`: a title, column names and rows of cells; a cell is text, or a `Cell`
+with a muted second line (the predicted boundary beside the measured one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..formats import FORMATS
+from ..metrics import OUTCOMES
+from .study import Study, show
+
+FAILURES = OUTCOMES[1:]  # subnormal, underflow, overflow, nan
+MAX_CHANGES = 6  # outcome changes listed in one side-by-side cell
+# Truth classes in which the format could have held the exact answer, per failing outcome:
+# a subnormal result is a failure only where the truth was normal (or 0); 0, inf or NaN
+# are failures wherever the truth was representable at all.
+HOLDABLE = {
+    "subnormal": ("normal", "zero"),
+    "underflow": ("normal", "subnormal", "zero"),
+    "overflow": ("normal", "subnormal", "zero"),
+    "nan": ("normal", "subnormal", "zero"),
+}
+
+
+@dataclass
+class Cell:
+    text: str
+    detail: str = ""  # a muted second line
+    href: str = ""  # a link target for the text
+
+    def __str__(self) -> str:
+        text = f"[{self.text}]({self.href})" if self.href else self.text
+        return f"{text} ({self.detail})" if self.detail else text
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list]
+    note: str = ""
+    align_left: int = 1  # the first columns are labels
+    extra: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- side by side
+
+def runs_of(rows: pd.DataFrame) -> list[tuple]:
+    """(outcome, start, stop, predicted_start) of one group and dtype, in sweep order."""
+    rows = rows.sort_values("start", kind="stable")
+    predicted = rows["predicted_start"] if "predicted_start" in rows else [np.nan] * len(rows)
+    return list(zip(rows["outcome"], rows["start"], rows["stop"], predicted, strict=True))
+
+
+def boundaries(runs: list[tuple]) -> list[tuple]:
+    """Where each outcome begins: (outcome, start, predicted) for every run but a leading ok."""
+    return [(o, start, pred) for i, (o, start, _, pred) in enumerate(runs)
+            if not (i == 0 and o == "ok")]
+
+
+def describe_runs(runs: list[tuple]) -> Cell:
+    """A side-by-side cell: "overflow @28, nan @29", and the prediction where there is one."""
+    if not runs:
+        return Cell("not run")
+    if len(runs) == 1:
+        return Cell(f"{runs[0][0]} throughout")
+    found = boundaries(runs)
+    shown = [f"{o} @{show(start)}" for o, start, _ in found[:MAX_CHANGES]]
+    if len(found) > MAX_CHANGES:
+        shown.append(f"... {len(found) - MAX_CHANGES} more changes")
+    first_of = {}
+    for o, start, pred in found:
+        first_of.setdefault(o, (start, pred))
+    predicted = [(o, start, pred) for o, (start, pred) in first_of.items() if _known(pred)]
+    detail = ""
+    if predicted:
+        if all(float(start) == float(pred) for _, start, pred in predicted):
+            detail = "as predicted"
+        else:
+            detail = "predicted: " + ", ".join(f"{o} @{show(pred)}" for o, _, pred in predicted)
+    return Cell(", ".join(shown), detail)
+
+
+def _known(v) -> bool:
+    return v is not None and not (isinstance(v, float) and np.isnan(v))
+
+
+def side_by_side(study: Study) -> Table:
+    """Rows are grid points (and impl, quantity), columns formats, cells the outcome starts."""
+    rows = []
+    for labels, group in study.groups(study.summary):
+        by_dtype = {d: runs_of(g) for d, g in group.groupby("dtype", sort=False)}
+        rows.append([study.label(labels)] + [describe_runs(by_dtype.get(d, []))
+                                              for d in study.dtypes])
+    note = (f"Where each outcome begins along `{study.sweep}` (the first run of ok is not "
+            "listed). Below a cell, the boundary predicted from the format's limits, where "
+            "the case has a closed form.")
+    return Table("Formats side by side", ["point", *study.dtypes], rows, note,
+                 align_left=1 + len(study.dtypes))
+
+
+# --------------------------------------------------------------------------- errors
+
+def bits_of_error(ulp_error) -> np.ndarray:
+    """log2(ulp error + 1): 0 for a correctly rounded exact result, ~p when nothing is right."""
+    return np.log2(np.asarray(ulp_error, dtype=float) + 1.0)
+
+
+def error_table(study: Study) -> Table:
+    """Per format (and impl, quantity): the largest error among ok points, and u for scale."""
+    keys = [k for k in ("impl", "quantity") if k in study.label_keys]
+    rec = study.records
+    rows = []
+    for dtype in study.dtypes:
+        sub = rec[rec["dtype"] == dtype]
+        parts = sub.groupby(keys, sort=False, dropna=False) if keys else [((), sub)]
+        for key, rows_k in parts:
+            key = key if isinstance(key, tuple) else (key,)
+            ok = rows_k[(rows_k["outcome"] == "ok") & np.isfinite(rows_k["rel_error"])]
+            u = FORMATS[dtype].unit_roundoff if dtype in FORMATS else np.nan
+            label = [dtype, *(show(k) for k in key)]
+            if ok.empty:
+                rows.append([*label, "no ok points", "", "", _sci(u), ""])
+                continue
+            worst = ok.loc[ok["rel_error"].idxmax()]
+            bits = bits_of_error(ok["ulp_error"])
+            where = study.label({k: worst[k] for k in study.label_keys if k not in keys})
+            where = f"{study.sweep}={show(worst[study.sweep])}" + \
+                ("" if where == "all points" else f", {where}")
+            rows.append([*label, _sci(worst["rel_error"]), where,
+                         f"{np.nanmax(bits):.1f}" if np.isfinite(bits).any() else "",
+                         _sci(u), _ratio(worst["rel_error"], u)])
+    note = ("Among points whose outcome is ok. Bits of error = log2(ulp error + 1), Herbie's "
+            "measure: 0 when correctly rounded, about the precision when no bit is right. "
+            "u = 2^-p is the unit roundoff.")
+    return Table("Largest error among ok points",
+                 ["format", *keys, "max rel. error", "at", "max bits of error", "u",
+                  "max rel. error / u"], rows, note, align_left=1 + len(keys))
+
+
+def _sci(x) -> str:
+    x = float(x)
+    if np.isnan(x):
+        return "nan"
+    if np.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return "0" if x == 0 else f"{x:.3g}"
+
+
+def _ratio(err, u) -> str:
+    return "" if not (np.isfinite(err) and u > 0) else f"{float(err) / u:.3g}"
+
+
+# --------------------------------------------------------------------------- failures
+
+def avoidable_mask(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(failed, avoidable) per record: avoidable when the format could have held the truth."""
+    outcome = records["outcome"].to_numpy()
+    truth = records["truth_class"].to_numpy()
+    failed = outcome != "ok"
+    avoidable = np.zeros(len(records), dtype=bool)
+    for o, holdable in HOLDABLE.items():
+        avoidable |= (outcome == o) & np.isin(truth, holdable)
+    return failed, avoidable
+
+
+def failure_counts(records: pd.DataFrame, keys=("dtype", "impl")) -> pd.DataFrame:
+    """Per group of `keys`: points, failed, avoidable, unavoidable (and avoidable by outcome)."""
+    failed, avoidable = avoidable_mask(records)
+    frame = records[list(keys)].copy()
+    frame["points"] = 1
+    frame["failed"] = failed
+    frame["avoidable"] = avoidable
+    frame["unavoidable"] = failed & ~avoidable
+    for o in FAILURES:
+        frame[f"avoidable_{o}"] = avoidable & (records["outcome"].to_numpy() == o)
+    return frame.groupby(list(keys), sort=False, dropna=False).sum().reset_index()
+
+
+def failure_table(study: Study) -> Table:
+    keys = ["dtype"] + (["impl"] if "impl" in study.label_keys else [])
+    counts = failure_counts(study.records, keys)
+    order = {d: i for i, d in enumerate(study.dtypes)}
+    counts = counts.sort_values("dtype", key=lambda s: s.map(order), kind="stable")
+    rows = []
+    for r in counts.to_dict("records"):
+        which = ", ".join(f"{o} {r[f'avoidable_{o}']}" for o in FAILURES
+                          if r[f"avoidable_{o}"])
+        rows.append([*(show(r[k]) for k in keys), r["points"], r["failed"],
+                     r["avoidable"], r["unavoidable"], which])
+    note = ("A failure (any outcome but ok) is avoidable when the exact answer lies in the "
+            "format's range: a 0, inf or NaN where the truth is normal, subnormal or 0, or a "
+            "subnormal where the truth is normal. It is unavoidable when the truth itself "
+            "overflows, underflows (or, for a subnormal result, is subnormal).")
+    return Table("Avoidable and unavoidable failures",
+                 ["format", *keys[1:], "points", "failed", "avoidable", "unavoidable",
+                  "avoidable by outcome"], rows, note, align_left=len(keys))
+
+
+# --------------------------------------------------------------------------- overview
+
+def first_failures(study: Study) -> dict[str, dict]:
+    """Per dtype: its earliest failure along the sweep over all groups, and how many failed."""
+    out = {}
+    for dtype in study.dtypes:
+        best, failed_groups, n_groups = None, 0, 0
+        sub = study.summary[study.summary["dtype"] == dtype]
+        for labels, group in study.groups(sub):
+            n_groups += 1
+            failing = [(start, o) for o, start, _, _ in runs_of(group) if o != "ok"]
+            if not failing:
+                continue
+            failed_groups += 1
+            start, outcome = failing[0]
+            if best is None or start < best["start"]:
+                best = {"start": start, "outcome": outcome, "where": study.label(labels)}
+        out[dtype] = {"first": best, "failed": failed_groups, "groups": n_groups}
+    return out
+
+
+def overview(studies: list[Study]) -> Table:
+    """Across experiments: which format failed first, where, and how."""
+    dtypes = [d for d in FORMATS if any(d in s.dtypes for s in studies)]
+    dtypes += sorted({d for s in studies for d in s.dtypes} - set(dtypes))
+    rows = []
+    for s in studies:
+        firsts = first_failures(s)
+        failing = {d: f["first"] for d, f in firsts.items() if f["first"] is not None}
+        if failing:
+            earliest = min(f["start"] for f in failing.values())
+            leaders = [d for d, f in failing.items() if f["start"] == earliest]
+            lead = Cell(", ".join(leaders),
+                        f"{failing[leaders[0]]['outcome']} @{show(earliest)}")
+        else:
+            lead = Cell("none", "every format ok throughout")
+        cells = []
+        for d in dtypes:
+            f = firsts.get(d)
+            if f is None:
+                cells.append("")
+            elif f["first"] is None:
+                cells.append(Cell("ok throughout", f"{f['groups']} points"))
+            else:
+                first = f["first"]
+                where = "" if first["where"] == "all points" else f" ({first['where']})"
+                cells.append(Cell(f"{first['outcome']} @{show(first['start'])}{where}",
+                                  f"fails at {f['failed']} of {f['groups']} points"))
+        rows.append([Cell(s.name, href="#" + anchor(s.name)), f"`{s.sweep}`", lead, *cells])
+    note = ("For each experiment and format: the earliest failure along the sweep axis over "
+            "all its grid points (outcome @ sweep value, at which point), and at how many "
+            "points the format fails at all.")
+    return Table("Overview: which format fails first, where, and how",
+                 ["experiment", "sweep", "fails first", *dtypes], rows, note,
+                 align_left=3 + len(dtypes))
+
+
+def anchor(name: str) -> str:
+    return "exp-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower())
