@@ -84,6 +84,12 @@ def round_to_format(x: mpmath.mpf, fmt: Format) -> Fraction | float:
     if x == 0:
         return Fraction(0)
     sign, man, exp, _bc = x._mpf_
+    # Far outside the range the answer is known, and the exact arithmetic below would need a
+    # 2**|exponent| integer (a diverging training run reaches exponents in the billions).
+    if exponent(x) >= fmt.max_exponent:  # |x| >= 2**emax > max: overflows
+        return -np.inf if sign else np.inf
+    if exponent(x) < fmt.min_exponent - fmt.precision:  # |x| < half the smallest subnormal
+        return Fraction(0)
     quantum = max(exponent(x), fmt.min_exponent) - (fmt.precision - 1)  # ulp exponent
     shift = quantum - exp
     if shift <= 0:

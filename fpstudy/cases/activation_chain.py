@@ -28,8 +28,8 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from ..exact import to_mpf
 from ..arith import round_array
+from ..exact import to_mpf
 from ..metrics import truth_class
 from ..params import Param
 

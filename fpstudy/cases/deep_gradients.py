@@ -81,18 +81,21 @@ class NonFiniteWatch:
     """The first non-finite value and the first NaN seen, with where and why.
 
     `see(where, result, *operands)` is called after every step in execution order; the cause
-    of a new NaN is read off the operands of the step that made it.
+    of a new NaN is read off the operands of the step that made it. `prefix` is put before
+    every place (training sets it to the step).
     """
 
     def __init__(self):
         self.first_nonfinite = ""
         self.first_nan = ""
+        self.prefix = ""
 
     def see(self, where: str, result, *operands) -> None:
         result = np.asarray(result)
         if self.first_nan or np.all(np.isfinite(result)):
             return
         has_nan = bool(np.any(np.isnan(result)))
+        where = self.prefix + where
         if not self.first_nonfinite:
             self.first_nonfinite = f"{where}: {'nan' if has_nan else 'inf'}"
         if has_nan:
