@@ -124,15 +124,21 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format) -> Measurement:
     the elements with that outcome).
     """
     value_array = np.asarray(value_array)
-    values = to_mpf_list(value_array)
-    if len(values) != len(truth):
-        raise ValueError(f"value has {len(values)} elements, truth {len(truth)}")
-    outcomes = [value_outcome(v, t, fmt) for v, t in zip(values, truth, strict=True)]
+    if value_array.size != len(truth):
+        raise ValueError(f"value has {value_array.size} elements, truth {len(truth)}")
+    # Every column is a max or a worst case over elements, so each distinct (value, truth)
+    # pair is measured once: a constant vector of 10**5 elements costs what one element does.
+    flat = value_array.ravel()
+    keys = flat.tolist() if flat.dtype.itemsize <= 8 else list(flat)
+    pairs = list(dict.fromkeys(zip(keys, truth, strict=True)))
+    values = to_mpf_list(np.array([v for v, _ in pairs], dtype=value_array.dtype))
+    truths = [t for _, t in pairs]
+    outcomes = [value_outcome(v, t, fmt) for v, t in zip(values, truths, strict=True)]
     if outcomes:
         worst = max(outcomes, key=_SEVERITY.__getitem__)
-        culprit = max((abs(t), i) for i, (o, t) in enumerate(zip(outcomes, truth, strict=True))
+        culprit = max((abs(t), i) for i, (o, t) in enumerate(zip(outcomes, truths, strict=True))
                       if o == worst)[1]
-        cls = truth_class(truth[culprit], fmt)
+        cls = truth_class(truths[culprit], fmt)
     else:
         worst, cls = "ok", "zero"
     if value_array.ndim == 0:
@@ -147,8 +153,8 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format) -> Measurement:
         value=shown_value,
         truth=float(exact_truth),
         truth_log10=float(mpmath.log10(abs(exact_truth))) if exact_truth != 0 else -np.inf,
-        rel_error=rel_error(values, truth),
-        ulp_error=ulp_error(values, truth, fmt),
+        rel_error=rel_error(values, truths),
+        ulp_error=ulp_error(values, truths, fmt),
         outcome=worst,
         truth_class=cls,
     )

@@ -119,3 +119,31 @@ def test_parallel_jobs_give_the_same_records(write_config, tmp_path, run_cli):
     a = pd.read_parquet(tmp_path / "a" / "tiny" / "records.parquet")
     b = pd.read_parquet(tmp_path / "b" / "tiny" / "records.parquet")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_an_internal_failure_exits_1_without_a_traceback(write_config, tmp_path, run_cli,
+                                                        monkeypatch):
+    from fpstudy.cases import deep_product
+
+    def broken(p, inputs, ar, emit):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(deep_product, "compute", broken)
+    path = write_config(TINY, "tiny.toml")
+    status, _, err = run_cli("run", path, "--results", tmp_path / "res")
+    assert status == 1
+    assert "internal error: RuntimeError: boom" in err and "Traceback" not in err
+    assert not (tmp_path / "res").exists()
+
+
+def test_measuring_a_long_constant_vector_costs_one_element():
+    import mpmath
+    import numpy as np
+
+    from fpstudy.formats import FORMATS
+    from fpstudy.metrics import measure
+
+    n = 100_000
+    value = np.full(n, 1e-5, dtype=np.float16)  # 1e-5 is subnormal in float16 (< 2**-14)
+    m = measure(value, [mpmath.mpf(1e-5)] * n, FORMATS["float16"])
+    assert (m.outcome, m.truth_class) == ("subnormal", "subnormal")
+    assert m.value == float(np.float16(1e-5))
