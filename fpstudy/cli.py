@@ -222,6 +222,9 @@ def main(argv=None) -> int:
             raise
         print(f"fpstudy: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`fpstudy list | head`): not a failure
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("fpstudy: interrupted", file=sys.stderr)
         return 130

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -146,8 +145,17 @@ def _run_dask(work: list[PointJob], scheduler: str | None) -> list[list[dict]]:
     except ImportError:
         raise UserError("--executor dask needs dask.distributed; "
                         "install it with: pip install 'fpstudy[dask]'") from None
-    client: Callable = Client(scheduler) if scheduler else Client(processes=False)
+    # mpmath's working precision is global to a process, so two truths computed in threads of
+    # one process would change each other's precision: every worker runs one thread.
+    client = Client(scheduler) if scheduler else Client(processes=True, threads_per_worker=1)
     try:
+        threads = {w: info.get("nthreads", 1)
+                   for w, info in client.scheduler_info().get("workers", {}).items()}
+        crowded = sorted(w for w, n in threads.items() if n != 1)
+        if crowded:
+            raise UserError(f"--scheduler {scheduler}: workers {', '.join(crowded)} run several "
+                            "threads; mpmath's precision is per process, so start workers with "
+                            "`dask worker --nthreads 1`")
         return client.gather(client.map(run_point, work, pure=False))
     finally:
         client.close()

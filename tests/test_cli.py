@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 import fpstudy
 from fpstudy.results import FORMAT_VERSION
@@ -135,15 +136,27 @@ def test_an_internal_failure_exits_1_without_a_traceback(write_config, tmp_path,
     assert not (tmp_path / "res").exists()
 
 
-def test_measuring_a_long_constant_vector_costs_one_element():
-    import mpmath
-    import numpy as np
 
-    from fpstudy.formats import FORMATS
-    from fpstudy.metrics import measure
+def test_dask_executor_gives_the_same_records(write_config, tmp_path, run_cli):
+    pytest.importorskip("dask.distributed")  # the optional extra fpstudy[dask]
+    path = write_config(TINY, "tiny.toml")
+    assert run_cli("run", path, "--results", tmp_path / "a")[0] == 0
+    assert run_cli("run", path, "--results", tmp_path / "b", "--executor", "dask")[0] == 0
+    a = pd.read_parquet(tmp_path / "a" / "tiny" / "records.parquet")
+    b = pd.read_parquet(tmp_path / "b" / "tiny" / "records.parquet")
+    pd.testing.assert_frame_equal(a, b)
 
-    n = 100_000
-    value = np.full(n, 1e-5, dtype=np.float16)  # 1e-5 is subnormal in float16 (< 2**-14)
-    m = measure(value, [mpmath.mpf(1e-5)] * n, FORMATS["float16"])
-    assert (m.outcome, m.truth_class) == ("subnormal", "subnormal")
-    assert m.value == float(np.float16(1e-5))
+
+def test_dask_executor_without_dask_is_a_clear_error(write_config, tmp_path, run_cli,
+                                                     monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_dask(name, *args, **kwargs):
+        if name.startswith("dask"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_dask)
+    path = write_config(TINY, "tiny.toml")
+    status, _, err = run_cli("run", path, "--results", tmp_path / "a", "--executor", "dask")
+    assert status == 2 and "pip install 'fpstudy[dask]'" in err

@@ -114,3 +114,11 @@ def test_errors_normwise_and_in_ulps():
     assert rel_error([mpf(0)], [mpf(0)]) == 0.0
     # at 0 the ulp is the smallest subnormal
     assert ulp_error([mpmath.ldexp(1, -23)], [mpf(0)], FORMATS["float16"]) == 2
+
+
+def test_measuring_a_long_constant_vector_costs_one_element():
+    n = 100_000
+    value = np.full(n, 1e-5, dtype=np.float16)  # 1e-5 is subnormal in float16 (< 2**-14)
+    m = measure(value, [mpmath.mpf(1e-5)] * n, FORMATS["float16"])
+    assert (m.outcome, m.truth_class) == ("subnormal", "subnormal")
+    assert m.value == float(np.float16(1e-5))
