@@ -215,7 +215,7 @@ def predict(p: dict, fmt) -> dict:
         log_g = logs[k] if k <= m else logs[m] + (k - m) * log_r
         return mpmath.exp(log_g)
 
-    return {"gradient": _thresholds(magnitude, fmt, depth)}
+    return {"gradient": _thresholds(magnitude, fmt, depth, transient=m)}
 
 
 def _linear_chain(c, beta, a0, k):
@@ -224,34 +224,42 @@ def _linear_chain(c, beta, a0, k):
     return ck * a0 + (beta * k if c == 1 else beta * (ck - 1) / (c - 1))
 
 
-def _thresholds(magnitude, fmt, depth: int) -> dict:
-    """First k in 1..depth at which a monotone |value_k| reaches each failing truth class."""
+_OUTCOME_OF_CLASS = {"overflows": "overflow", "subnormal": "subnormal", "underflows": "underflow"}
+
+
+def _thresholds(magnitude, fmt, depth: int, transient: int = 0) -> dict:
+    """First k in 1..depth at which |value_k| = magnitude(k) is in each failing truth class.
+
+    Layers 1..transient are scanned one by one; after them the magnitude must be monotone, and
+    a binary search finds where it enters each class.
+    """
+    found: dict[str, int] = {}
     with mpmath.workprec(96):
-        if magnitude(1) == 0 or magnitude(depth) == 0:
-            return {}  # an exact zero is held exactly: nothing fails
-        grows = magnitude(min(depth, 2)) > magnitude(1) if depth > 1 else False
-        order = ("underflows", "subnormal", "normal", "overflows") if grows else \
-            ("overflows", "normal", "subnormal", "underflows")
+        for k in range(1, min(transient, depth) + 1):
+            value = magnitude(k)
+            cls = truth_class(value, fmt) if value != 0 else "zero"
+            if cls in _OUTCOME_OF_CLASS and _OUTCOME_OF_CLASS[cls] not in found:
+                found[_OUTCOME_OF_CLASS[cls]] = k
+        lo = transient + 1
+        if lo <= depth and magnitude(lo) != 0 and magnitude(depth) != 0:
+            grows = magnitude(depth) > magnitude(lo)
+            order = ("underflows", "subnormal", "normal", "overflows") if grows else \
+                ("overflows", "normal", "subnormal", "underflows")
 
-        def rank(k):
-            return order.index(truth_class(magnitude(k), fmt))
+            def rank(k):
+                return order.index(truth_class(magnitude(k), fmt))
 
-        def first(cls):
-            target = order.index(cls)
-            if rank(depth) < target:
-                return None
-            lo, hi = 1, depth
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if rank(mid) >= target:
-                    hi = mid
-                else:
-                    lo = mid + 1
-            return lo if rank(lo) == target else None  # None: it jumped past this class
-
-        if grows:
-            return {"overflow": first("overflows")}
-        sub, under = first("subnormal"), first("underflows")
-        if sub is not None and under is not None and sub >= under:
-            sub = None
-        return {"subnormal": sub, "underflow": under}
+            for cls in order[order.index("normal") + 1:]:
+                target = order.index(cls)
+                if _OUTCOME_OF_CLASS[cls] in found or rank(depth) < target:
+                    continue
+                a, b = lo, depth
+                while a < b:
+                    mid = (a + b) // 2
+                    if rank(mid) >= target:
+                        b = mid
+                    else:
+                        a = mid + 1
+                if rank(a) == target:  # otherwise it jumped past this class
+                    found[_OUTCOME_OF_CLASS[cls]] = a
+    return found
