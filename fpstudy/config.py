@@ -188,18 +188,15 @@ def _describe(point: dict, keys: list[str]) -> str:
 
 def _expand(param, raw, key: str, fail) -> list:
     """The values of one grid entry: a scalar, a list, or a range table."""
+    indexed = False  # whether an error names an element, grid.scale[2]
     if isinstance(raw, dict):
         values = _range(param, raw, key, fail)
     elif isinstance(raw, list) and param.is_sweep_list(raw):
         if not raw:
             fail(key, f"empty list; expected {param.allowed()}")
-        values = raw
-        indexed = True
+        values, indexed = raw, True
     else:
         values = [raw]
-        indexed = False
-    if isinstance(raw, dict):
-        indexed = False
     out = []
     for i, v in enumerate(values):
         try:
