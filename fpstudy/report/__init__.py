@@ -26,12 +26,9 @@ REPORT_MD, REPORT_HTML = "report.md", "report.html"
 
 def write_report(results_dir) -> list[Path]:
     """Draw the figures and write report.md and report.html; return every path written."""
-    import matplotlib
-
-    from . import figures, render, tables
+    from . import render, tables
     from .cases import HOOKS
     from .study import load_study
-    from .style import RC
 
     results_dir = Path(results_dir)
     directories = _results.experiments(results_dir)
@@ -42,17 +39,9 @@ def write_report(results_dir) -> list[Path]:
     written: list[Path] = []
     sections = []
     for study in studies:
-        hook = HOOKS.get(study.case)
-        refs = _guarded(study, hook, "error_references", default=[])
-        figs = figures.draw_generic(study, refs)
-        extra = _guarded(study, hook, "figures", default=[])
-        if extra is not None:
-            with matplotlib.rc_context(RC):
-                figs += extra()
-        written += [p for f in figs for p in (f.png, f.svg)]
-        sections.append(render.Section(
-            study, [tables.side_by_side(study), tables.error_table(study),
-                    tables.failure_table(study)], figs, study.notes))
+        section = _section(study, HOOKS.get(study.case))
+        written += [p for f in section.figures for p in (f.png, f.svg)]
+        sections.append(section)
     overview = tables.overview(studies)
     used = [d for s in studies for d in s.dtypes]
     formats = render.formats_table(list(dict.fromkeys(
@@ -65,23 +54,35 @@ def write_report(results_dir) -> list[Path]:
     return [*written, md_path, html_path]
 
 
+def _section(study, hook):
+    """Draw one experiment's figures and compute its tables (with its case hook, if any)."""
+    import matplotlib
+
+    from . import figures, render, tables
+    from .style import RC
+
+    refs = None
+    if hasattr(hook, "error_references"):
+        def refs(*args):
+            return _hooked(study, lambda: hook.error_references(*args), [])
+    figs = figures.draw_generic(study, refs)
+    if hasattr(hook, "figures"):
+        with matplotlib.rc_context(RC):
+            figs += _hooked(study, lambda: hook.figures(study), [])
+    made = [tables.side_by_side(study), tables.error_table(study),
+            tables.failure_table(study), tables.diagnostics_table(study)]
+    if hasattr(hook, "tables"):
+        made += _hooked(study, lambda: hook.tables(study), [])
+    return render.Section(study, [t for t in made if t is not None], figs, study.notes)
+
+
 def _format_order():
     from ..formats import FORMATS
     return list(FORMATS)
 
 
-def _guarded(study, hook, attr: str, default):
-    """The hook's function `attr`, wrapped so that its failure becomes a note in the report."""
-    fn = getattr(hook, attr, None) if hook is not None else None
-    if fn is None:
-        return None
-
-    def safe(*args):
-        return _call(study, lambda: fn(*args) if args else fn(study), default)
-    return safe
-
-
-def _call(study, fn, default):
+def _hooked(study, fn, default):
+    """fn() of a case hook; its failure becomes a note in the report instead of a crash."""
     try:
         return fn()
     except Exception as e:  # a hook's failure must not cost the rest of the report

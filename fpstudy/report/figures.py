@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
 from ..formats import FORMATS
 from ..metrics import OUTCOMES
@@ -108,6 +108,36 @@ def edge_strip(ax, x: np.ndarray, mask: np.ndarray, y_axes: float, colour: str,
                 transform=transform, clip_on=False)
 
 
+def layout_strips(ax, lo: float, hi: float, top: list[str], bottom: list[str],
+                  top_label: str, bottom_label: str, log: bool = False):
+    """Set the y-limits so the data [lo, hi] stays clear of the edge strips, shade the strips.
+
+    `top` and `bottom` are the formats that need a strip (one row each); returns their rows'
+    heights as axes fractions. With log=True, lo and hi are decades of a log axis.
+    """
+    ft = EDGE_STRIP * (len(top) + 0.5) if top else 0.0
+    fb = EDGE_STRIP * (len(bottom) + 0.5) if bottom else 0.0
+    margin = 0.05
+    span = max(hi - lo, 1e-9 if not log else 1.0)
+    if not log:
+        span = max(span, 0.02 * max(abs(lo), abs(hi), 1.0))
+    total = span / (1 - ft - fb - 2 * margin)
+    mid = (lo + hi) / 2
+    y0, y1 = mid - span / 2 - (fb + margin) * total, mid + span / 2 + (ft + margin) * total
+    ax.set_ylim((10.0 ** y0, 10.0 ** y1) if log else (y0, y1))
+    for frac, at, label, va in ((ft, 1 - ft, top_label, "top"), (fb, 0.0, bottom_label,
+                                                                  "bottom")):
+        if frac:
+            ax.add_patch(Rectangle((0, at), 1, frac, transform=ax.transAxes, fc="#f2f2f2",
+                                   ec="none", zorder=0))
+            y = at + frac - 0.005 if va == "top" else at + 0.005
+            ax.text(0.005, y, label, transform=ax.transAxes, ha="left", va=va, fontsize=6,
+                    color="#666666", zorder=1)
+    rows_top = {d: 1 - EDGE_STRIP * (i + 0.75) for i, d in enumerate(top)}
+    rows_bottom = {d: EDGE_STRIP * (i + 0.75) for i, d in enumerate(bottom)}
+    return rows_top, rows_bottom
+
+
 def outcome_changes(rows: pd.DataFrame) -> pd.DataFrame:
     """The rows (in sweep order) where the outcome differs from the previous point's."""
     o = rows["outcome"].to_numpy()
@@ -127,19 +157,19 @@ def figure_note(shown: int, total: int) -> str:
 
 # --------------------------------------------------------------------------- magnitude
 
-def magnitude(study: Study) -> FigureFile:
+def magnitude(study: Study, name: str = "magnitude", what: str = "",
+              ylabel: str = "log10 |value|", lead: str = "") -> FigureFile:
+    """log10 |value| against log10 |truth| per format; hooks reuse it for one quantity
+    (gradient norm per layer, loss per step) with their own name, title and axis label."""
     groups, total = panel_groups(study)
     fig, axes = panel_grid(len(groups), extra_height=1.1)
     dtypes = study.dtypes
     for ax, (labels, rows) in zip(axes, groups, strict=True):
-        lo, hi = _magnitude_panel(ax, study, rows, dtypes)
+        _magnitude_panel(ax, study, rows, dtypes)
         ax.set_title(study.label(labels), loc="left")
         ax.set_xlabel(study.sweep)
-        ax.set_ylabel("log10 |value|")
+        ax.set_ylabel(ylabel)
         ax.set_xscale(sweep_scale(rows[study.sweep]))
-        pad = max(0.08 * (hi - lo), 0.5)
-        ax.set_ylim(lo - pad - (hi - lo) * EDGE_STRIP * (len(dtypes) + 1),
-                    hi + pad + (hi - lo) * EDGE_STRIP * (2 * len(dtypes) + 1))
     handles = [Line2D([], [], color=format_colour(d), lw=1.6, label=d) for d in dtypes]
     handles += [Line2D([], [], color="#555555", lw=1.6, label="computed"),
                 Line2D([], [], color="#555555", lw=1, ls=(0, (4, 2)), label="exact")]
@@ -150,18 +180,20 @@ def magnitude(study: Study) -> FigureFile:
     handles += [Line2D([], [], marker="o", ls="none", mfc=OUTCOME_COLOURS[o], mec="#555555",
                        label=f"{o} begins") for o in OUTCOMES]
     fig.legend(handles=handles, loc="outside lower center", ncols=6, frameon=False)
-    fig.suptitle(title_of(study, f"magnitude along {study.sweep} (exact value dashed)"))
-    caption = ("log10 of the computed value's magnitude (solid; the infinity norm for a vector) "
-               "and of the exact value on the same rounded inputs (dashed), per format. "
+    what = what or f"magnitude along {study.sweep}"
+    fig.suptitle(title_of(study, f"{what} (exact dashed)"))
+    caption = (lead or "log10 of the computed value's magnitude (solid; the infinity norm for a "
+               "vector) and of the exact value on the same rounded inputs (dashed), per format.")
+    caption += (" "
                "Horizontal lines in a format's colour are its max, smallest normal and smallest "
                "subnormal (those far outside the data are left out). Circles mark where the "
                "outcome changes, filled with the new outcome's colour; inf and NaN results are "
                "drawn as strips at the top of a panel and 0 at the bottom, one strip per "
                "format." + figure_note(len(groups), total))
-    return save(fig, study.figures_dir, "magnitude", title_of(study, "magnitude"), caption)
+    return save(fig, study.figures_dir, name, title_of(study, what), caption)
 
 
-def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> tuple[float, float]:
+def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> None:
     finite_y = []
     series = []
     for d in dtypes:
@@ -188,6 +220,9 @@ def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> tuple[floa
             if lo - 0.25 * span <= level <= hi + 0.25 * span:
                 ax.axhline(level, color=format_colour(d), lw=0.9, ls=dash, alpha=0.8)
                 lo, hi = min(lo, level), max(hi, level)
+    top, bottom = layout_strips(
+        ax, lo, hi, [d for d, _, _, v, _, _ in series if (~np.isfinite(v)).any()],
+        [d for d, _, _, v, _, _ in series if (v == 0).any()], "inf ▲ / NaN ×", "0 ▼")
     n = len(series)
     for i, (d, r, x, value, y, truth) in reversed(list(enumerate(series))):
         colour = format_colour(d)
@@ -198,10 +233,11 @@ def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> tuple[floa
         ax.plot(x, np.where(ok, y, np.nan), color=colour, lw=width, alpha=0.85,
                 solid_capstyle="butt")
         ax.plot(x, truth, color=colour, lw=0.9, ls=(0, (4, 2)), alpha=0.9)
-        top = 1 - EDGE_STRIP * (2 * i + 1)
-        edge_strip(ax, x, np.isinf(value), top, colour, "^")
-        edge_strip(ax, x, np.isnan(value), top - EDGE_STRIP, colour, "x")
-        edge_strip(ax, x, value == 0, EDGE_STRIP * (i + 1), colour, "v")
+        if d in top:
+            edge_strip(ax, x, np.isinf(value), top[d], colour, "^")
+            edge_strip(ax, x, np.isnan(value), top[d], colour, "x")
+        if d in bottom:
+            edge_strip(ax, x, value == 0, bottom[d], colour, "v")
         changes = outcome_changes(r)
         if not changes.empty:
             cx = changes[study.sweep].to_numpy(dtype=float)
@@ -210,7 +246,6 @@ def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> tuple[floa
                 sel = (changes["outcome"] == o).to_numpy() & np.isfinite(cy)
                 ax.plot(cx[sel], cy[sel], "o", ms=5, mfc=OUTCOME_COLOURS[o], mec=colour,
                         mew=1.2, zorder=5)
-    return lo, hi
 
 
 # --------------------------------------------------------------------------- outcome map
@@ -238,7 +273,7 @@ def outcome_map(study: Study) -> FigureFile:
     height = 1.3 + 0.17 * max(len(rows), 4)
     fig = new_figure(2 * PANEL_WIDTH, height)
     ax = fig.subplots()
-    edges = _edges(xs, sweep_scale(xs))
+    edges = cell_edges(xs, sweep_scale(xs))
     cmap = ListedColormap([OUTCOME_COLOURS[o] for o in OUTCOMES])
     cmap.set_bad("white")
     norm = BoundaryNorm(np.arange(len(OUTCOMES) + 1) - 0.5, len(OUTCOMES))
@@ -290,7 +325,7 @@ def _widen_narrow_runs(ax, grid: np.ndarray, edges: np.ndarray) -> None:
                             color=OUTCOME_COLOURS[OUTCOMES[code]], solid_capstyle="butt")
 
 
-def _edges(xs: np.ndarray, scale: str) -> np.ndarray:
+def cell_edges(xs: np.ndarray, scale: str) -> np.ndarray:
     """Cell edges around sorted sweep values (geometric midpoints on a log axis)."""
     if xs.size == 0:
         return np.array([0.0, 1.0])
@@ -358,19 +393,20 @@ def _error_panel(ax, study: Study, rows: pd.DataFrame, refs: list[Reference]) ->
     # an error beyond 10^MAX_ERROR_DECADE says no digit is right, and how far beyond matters
     # less than the ok region: such curves leave through the top of the panel
     hi_d = max(min(hi_d, MAX_ERROR_DECADE), lo_d + 2)
-    strips = EDGE_STRIP * (2 * len(series) + 1) * (hi_d - lo_d)
-    ax.set_ylim(10.0 ** (lo_d - EDGE_STRIP * (len(series) + 1) * (hi_d - lo_d)),
-                10.0 ** (hi_d + strips))
-    for i, (d, x, e) in enumerate(series):
+    top, bottom = layout_strips(
+        ax, lo_d, hi_d, [d for d, _, e in series if (~np.isfinite(e)).any()],
+        [d for d, _, e in series if (e == 0).any()], "inf ▲ / NaN ×", "exact (0) ●", log=True)
+    for d, x, e in series:
         colour = format_colour(d)
         shown = np.where(np.isfinite(e) & (e > 0), e, np.nan)
         ax.plot(x, shown, color=colour, lw=1.3, alpha=0.9)
         if np.isfinite(shown).sum() < 3:  # a line needs neighbours; single points need marks
             ax.plot(x, shown, "o", color=colour, ms=3)
-        top = 1 - EDGE_STRIP * (2 * i + 1)
-        edge_strip(ax, x, np.isinf(e), top, colour, "^")
-        edge_strip(ax, x, np.isnan(e), top - EDGE_STRIP, colour, "x")
-        edge_strip(ax, x, e == 0, EDGE_STRIP * (i + 1), colour, "o")
+        if d in top:
+            edge_strip(ax, x, np.isinf(e), top[d], colour, "^")
+            edge_strip(ax, x, np.isnan(e), top[d], colour, "x")
+        if d in bottom:
+            edge_strip(ax, x, e == 0, bottom[d], colour, "o")
     for _, d, x, y, dash in refs:
         ax.plot(x, y, color=format_colour(d), lw=0.9, ls=dash, alpha=0.8)
 

@@ -6,7 +6,7 @@ meta.json), so a report can be drawn from results alone, without the config file
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ import pandas as pd
 
 from .. import results
 from ..formats import FORMATS
+from ..runner import MEASURE_COLUMNS
 
 POINT_COLUMNS = ("impl", "quantity")  # identify a group beside the grid parameters
 
@@ -64,8 +65,23 @@ class Study:
                 rows.sort_values(order, kind="stable")
 
     def label(self, labels: dict, sep: str = ", ") -> str:
-        """A group's label for tables and panel titles, e.g. "scale=1.5" or "impl=naive"."""
-        return sep.join(f"{k}={show(v)}" for k, v in labels.items()) or "all points"
+        """A group's label for tables and panel titles: "scale=1.5", "naive, softmax, n=10".
+
+        impl and quantity are shown by value alone (their names say what they are).
+        """
+        return sep.join(show(v) if k in POINT_COLUMNS else f"{k}={show(v)}"
+                        for k, v in labels.items()) or "all points"
+
+    def subset(self, mask, drop_keys=()) -> Study:
+        """The same study restricted to some records (e.g. one quantity), for a hook's figure."""
+        return replace(self, records=self.records[mask],
+                       label_keys=[k for k in self.label_keys if k not in drop_keys])
+
+    def extra_columns(self) -> list[str]:
+        """Per-record columns a case added (EXTRA_COLUMNS), found from the results alone."""
+        known = {"experiment", "case", "dtype", *POINT_COLUMNS, self.sweep, *MEASURE_COLUMNS,
+                 *self.config.get("grid", {})}
+        return [c for c in self.records.columns if c not in known]
 
     def config_brief(self) -> str:
         """The config in one line: formats, grid (values per parameter), seed."""

@@ -262,3 +262,46 @@ def overview(studies: list[Study]) -> Table:
 
 def anchor(name: str) -> str:
     return "exp-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower())
+
+
+# --------------------------------------------------------------------------- case columns
+
+MAX_DIAGNOSTIC_ROWS = 40
+
+
+def diagnostics_table(study: Study) -> Table | None:
+    """The case's own per-record columns (e.g. where the first NaN was produced), per point.
+
+    Rows are grid points (quantity aside: these columns describe the whole computation),
+    columns formats; a cell lists each column's distinct non-empty values. None when the case
+    records no such column or it is empty everywhere.
+    """
+    extra = study.extra_columns()
+    if not extra:
+        return None
+    keys = [k for k in study.label_keys if k != "quantity"]
+    frame = study.records
+    parts = frame.groupby(keys, sort=False, dropna=False) if keys else [((), frame)]
+    rows, any_value = [], False
+    for key, group in parts:
+        key = key if isinstance(key, tuple) else (key,)
+        cells = []
+        for d in study.dtypes:
+            sub = group[group["dtype"] == d]
+            lines = []
+            for c in extra:
+                values = [v for v in pd.unique(sub[c].astype(str)) if v not in ("", "nan")]
+                if values:
+                    lines.append(f"{c}: {'; '.join(values)}")
+            any_value |= bool(lines)
+            cells.append(" | ".join(lines) if lines else "")
+        rows.append([study.label(dict(zip(keys, key, strict=True))), *cells])
+    if not any_value:
+        return None
+    note = (f"Columns the `{study.case}` case records beside the measurements "
+            f"({', '.join(extra)}), their distinct values per point and format.")
+    if len(rows) > MAX_DIAGNOSTIC_ROWS:
+        note += f" The first {MAX_DIAGNOSTIC_ROWS} of {len(rows)} points are listed."
+        rows = rows[:MAX_DIAGNOSTIC_ROWS]
+    return Table("What the case recorded", ["point", *study.dtypes], rows, note,
+                 align_left=1 + len(study.dtypes))

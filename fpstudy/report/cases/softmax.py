@@ -1,0 +1,81 @@
+"""Report hook for softmax: outcome maps over (c, n), one panel per implementation and format.
+
+Naive softmax of n logits around c fails on two cliffs, where exp(c) underflows and where it
+(or the sum of n of them) overflows, so the failing region moves with log n; the shifted
+implementations survive both. One panel per (impl, format), c across, n up, the five outcome
+colours of every outcome map.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.patches import Patch
+
+from ...metrics import OUTCOMES
+from ..figures import cell_edges, sweep_scale
+from ..study import show
+from ..style import OUTCOME_COLOURS, PANEL_WIDTH, format_colour, new_figure, save
+
+CASE = "softmax"
+QUANTITY = "softmax"
+ROWS_PARAM = "n"
+
+
+def figures(study) -> list:
+    rec = study.records
+    if QUANTITY not in set(rec["quantity"]) or ROWS_PARAM not in rec:
+        return []
+    rec = rec[rec["quantity"] == QUANTITY]
+    # other parameters that vary: draw the first value of each and say so
+    fixed = {k: rec[k].iloc[0] for k in study.label_keys
+             if k not in ("impl", "quantity", ROWS_PARAM)}
+    for k, v in fixed.items():
+        rec = rec[rec[k] == v]
+    impls = list(dict.fromkeys(rec["impl"]))
+    dtypes = study.dtypes
+    cs = np.sort(rec[study.sweep].unique().astype(float))
+    ns = np.sort(rec[ROWS_PARAM].unique())
+    c_index = {c: i for i, c in enumerate(cs)}
+    n_index = {n: i for i, n in enumerate(ns)}
+    code = {o: i for i, o in enumerate(OUTCOMES)}
+    cmap = ListedColormap([OUTCOME_COLOURS[o] for o in OUTCOMES])
+    cmap.set_bad("white")
+    norm = BoundaryNorm(np.arange(len(OUTCOMES) + 1) - 0.5, len(OUTCOMES))
+    scale = sweep_scale(cs)
+    edges = cell_edges(cs, scale)
+    panel_h = 0.5 + 0.16 * len(ns)
+    fig = new_figure(min(PANEL_WIDTH * len(dtypes) * 0.75, 10), panel_h * len(impls) + 1.0)
+    axes = fig.subplots(len(impls), len(dtypes), squeeze=False, sharex=True, sharey=True)
+    for i, impl in enumerate(impls):
+        for j, d in enumerate(dtypes):
+            ax = axes[i, j]
+            sub = rec[(rec["impl"] == impl) & (rec["dtype"] == d)]
+            grid = np.full((len(ns), len(cs)), np.nan)
+            rows = sub[ROWS_PARAM].map(n_index).to_numpy()
+            cols = sub[study.sweep].astype(float).map(c_index).to_numpy()
+            grid[rows, cols] = sub["outcome"].map(code).to_numpy(dtype=float)
+            ax.pcolormesh(edges, np.arange(len(ns) + 1), np.ma.masked_invalid(grid),
+                          cmap=cmap, norm=norm, rasterized=True)
+            ax.set_xscale(scale)
+            ax.grid(False)
+            ax.set_yticks(np.arange(len(ns)) + 0.5)
+            ax.set_yticklabels([show(n) for n in ns])
+            if i == 0:
+                ax.set_title(d, color=format_colour(d), fontweight="bold")
+            if j == 0:
+                ax.set_ylabel(f"{impl}\n{ROWS_PARAM}")
+            if i == len(impls) - 1:
+                ax.set_xlabel(study.sweep)
+    fig.legend(handles=[Patch(fc=OUTCOME_COLOURS[o], ec="#777777", lw=0.5, label=o)
+                        for o in OUTCOMES], loc="outside lower center", ncols=5, frameon=False)
+    fixed_text = ", ".join(f"{k}={show(v)}" for k, v in fixed.items())
+    fig.suptitle(f"{study.name}: softmax outcome over ({study.sweep}, {ROWS_PARAM})"
+                 + (f", {fixed_text}" if fixed_text else ""))
+    caption = (f"The outcome of the softmax output for each logit centre {study.sweep} "
+               f"(across) and number of logits {ROWS_PARAM} (up), one row of panels per "
+               "implementation and one column per format.")
+    if fixed_text:
+        caption += f" Drawn for {fixed_text} (the first value of each other parameter)."
+    return [save(fig, study.figures_dir, "softmax_map", f"{study.name}: softmax outcome map",
+                 caption)]
