@@ -13,8 +13,8 @@ RUNS        := $(NAMES:%=$(RESULTS)/%/meta.json)
 # What the numbers depend on: everything in the package except the report and its figures.
 NUMERICS    := $(filter-out fpstudy/report% fpstudy/figures%, \
                  $(wildcard fpstudy/*.py fpstudy/cases/*.py)) pyproject.toml
-REPORT_CODE := $(wildcard fpstudy/report*.py fpstudy/report/*.py fpstudy/figures*.py \
-                 fpstudy/figures/*.py)
+# What the report and its figures depend on, beside the results: the report package.
+REPORT_CODE := $(wildcard fpstudy/report/*.py fpstudy/report/cases/*.py)
 
 .PHONY: all test report bench lint clean distclean setup
 .DEFAULT_GOAL := all
@@ -32,9 +32,12 @@ $(READY): pyproject.toml
 $(RESULTS)/%/meta.json: experiments/%.toml $(NUMERICS) | $(READY)
 	$(FPSTUDY) run $< --results $(RESULTS)
 
+# The report is redrawn when any experiment was rerun or the report code changed; it writes
+# every figure, then report.md, then report.html (last, so its time stamp covers the rest).
 $(RESULTS)/report.html: $(RUNS) $(REPORT_CODE) | $(READY)
 	$(FPSTUDY) report --results $(RESULTS)
 
+# Redraw the report from the results there are, running nothing.
 report: | $(READY)
 	$(FPSTUDY) report --results $(RESULTS)
 
@@ -47,9 +50,13 @@ bench: $(READY)
 lint: $(READY)
 	$(VENV)/bin/ruff check fpstudy tests benchmarks
 
+# Remove generated output: every experiment's results, the figures and the report (the
+# results directory itself and its tracked README stay).
 clean:
-	find $(RESULTS) -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore \
-	  -exec rm -rf {} +
+	if [ -d $(RESULTS) ]; then \
+	  find $(RESULTS) -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore \
+	    -exec rm -rf {} +; \
+	fi
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis
