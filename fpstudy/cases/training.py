@@ -85,7 +85,7 @@ def compute(p: dict, inputs: dict, ar, emit) -> None:
             W[k - 1] = new
         measured.append((step, loss, updates[0]))
     extra = watch.columns()
-    for step, loss, update in measured:
+    for step, loss, _update in measured:
         emit("loss", step, loss, **extra)
     for step, _loss, update in measured:
         emit("update", step, update, **extra)
