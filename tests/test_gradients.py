@@ -176,3 +176,38 @@ def test_data_config_runs(run_cli, tmp_path):
     status, out, _err = run_cli("run", DATA / "gradients_small.toml", "--results", tmp_path)
     assert status == 0
     assert "overflow 28" in out
+
+
+def test_predicted_layers_for_float16_by_hand():
+    """W = 1.5*I, x = t = ones, float16 (max 65504):
+    depth 28: 1.5^28 = 85222 overflows at layer 28; the residual, loss and grad_28 are inf and
+    everything below is NaN. depth 20: r = 1.5^20 - 1 = 3324.3, loss r^2 = 1.1e7 overflows;
+    delta_k = 1.5^(20-k) r overflows first (going down) at k = 12 (1.5^8 r = 85096, 1.5^7 r =
+    56731), so delta and grad are NaN at 1..11 and inf at 12; grad_k = 1.5^19 r overflows at
+    every layer above."""
+    p = {"scale": 1.5, "width": 2, "init": "scaled_identity", "x": "ones", "target": "ones",
+         "accumulate": "format"}
+    fp16 = FORMATS["float16"]
+    at28 = deep_gradients.predict({**p, "depth": 28}, fp16)
+    assert at28["activation"]["overflow"] == 28 and at28["activation"]["nan"] is None
+    assert at28["loss"]["overflow"] == 28
+    for q in ("delta", "grad"):
+        assert (at28[q]["nan"], at28[q]["overflow"]) == (1, 28)
+    at20 = deep_gradients.predict({**p, "depth": 20}, fp16)
+    assert at20["loss"]["overflow"] == 20
+    assert (at20["delta"]["nan"], at20["delta"]["overflow"]) == (1, 12)
+    assert (at20["grad"]["nan"], at20["grad"]["overflow"]) == (1, 12)
+    assert all(v is None for v in at20["activation"].values())
+
+
+def test_predictions_beside_measured_starts_in_float16(tmp_path):
+    exp = load(tmp_path, "scale = [0.5, 1.5]\ntarget = \"ones\"\ndepth = [20, 28, 29]")
+    rows = records(exp)
+    for point in exp.points:
+        pred = deep_gradients.predict(point, FORMATS["float16"])
+        for quantity, starts in pred.items():
+            got = sorted(pick(rows, depth=point["depth"], scale=point["scale"],
+                              quantity=quantity), key=lambda r: r["layer"])
+            for outcome, start in starts.items():
+                first = next((r["layer"] for r in got if r["outcome"] == outcome), None)
+                assert first == start, (point["scale"], point["depth"], quantity, outcome)

@@ -24,7 +24,10 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
+from ..arith import round_array
 from ..errors import ParamError
+from ..exact import to_mpf, to_mpf_list
+from ..metrics import truth_class
 from ..params import Param
 from . import deep_product
 
@@ -213,12 +216,106 @@ def truth(p: dict, exact: dict, prec: int) -> dict:
 
 
 def predict(p: dict, fmt) -> dict:
-    """First layer of each failing outcome of the activations for W = s*I.
+    """First layer of each outcome of every quantity for W = s*I, in closed form.
 
-    The forward pass is deep_product's, so its closed form applies: a_k = s^k x on the inputs
-    the format received; overflow at the first k where s^k max|x_i| leaves the format, NaN
-    one layer later (inf meets the zero off-diagonal weights), subnormal and underflow where
-    s^k min|x_i| crosses the smallest normal and half the smallest subnormal.
+    On the inputs the format received (s, x, t rounded to it), with r = s^L x - t:
+    a_k = s^k x, delta_k = s^(L-k) r, grad_k = s^(L-1) r x^T (the same at every layer), loss
+    = r.r / 2. Each element's outcome is its truth class in the format (normal: ok, subnormal,
+    underflows: underflow, overflows: overflow), with what the computation does after a
+    failure:
+
+    * the first inf meets a zero weight at the next matrix-vector product (width >= 2): every
+      later activation, and with it everything backward, is NaN. If the forward pass overflows
+      exactly at layer L, the residual, the loss and grad_L are inf and the deltas below L NaN;
+    * backward, the first delta that overflows (the largest such layer) is inf and every delta
+      and gradient below it NaN; a gradient whose delta is inf is inf;
+    * an activation or delta element that underflowed is 0 from then on, so a gradient element
+      built from it is 0 even where its exact value is representable (underflow);
+    * a format without infinity makes NaN where the others make inf.
+
+    A prediction is for the exact values; the computed ones drift by rounding, so a boundary
+    can move by a layer where s^k is close to a threshold.
     """
-    pred = deep_product.predict({**p, "max_depth": p["depth"]}, fmt)
-    return {"activation": pred["output"]} if pred else {}
+    if p["init"] != "scaled_identity":
+        return {}
+    s = to_mpf(round_array(np.float64(p["scale"]), fmt)[()])
+    x = to_mpf_list(round_array(deep_product.input_vector(p), fmt))
+    t = to_mpf_list(round_array(target_vector(p), fmt))
+    if not all(mpmath.isfinite(v) for v in (s, *x, *t)) or abs(s) in (0, 1):
+        return {}
+    layers = _predicted_outcomes(s, x, t, p["depth"], p["width"], fmt)
+    out = {}
+    for quantity, outcomes in layers.items():
+        firsts: dict[str, int] = {}
+        for layer, outcome in outcomes:
+            firsts.setdefault(outcome, layer)
+        out[quantity] = {o: firsts.get(o) for o in ("subnormal", "underflow", "overflow", "nan")}
+    return out
+
+
+_OUTCOME = {"normal": "ok", "zero": "ok", "subnormal": "subnormal", "underflows": "underflow",
+            "overflows": "overflow"}
+_SEVERITY = ("ok", "subnormal", "underflow", "overflow", "nan")
+
+
+def _worst(outcomes) -> str:
+    return max(outcomes, key=_SEVERITY.index)
+
+
+def _predicted_outcomes(s, x, t, depth: int, width: int, fmt) -> dict:
+    """[(layer, outcome)] per quantity from the exact values and the failure rules above."""
+    bits = 64 + depth * (s._mpf_[3] + 1) + max(v._mpf_[3] for v in (*x, *t, s))
+    spreads = width >= 2  # a zero off-diagonal weight exists to meet an inf
+    overflow_is_nan = not fmt.has_inf
+    with mpmath.workprec(min(bits, 1_000_000)):
+        def cls(v):
+            return truth_class(v, fmt) if v != 0 else "zero"
+
+        def outcome(v):
+            o = _OUTCOME[cls(v)]
+            return "nan" if o == "overflow" and overflow_is_nan else o
+
+        acts, forward_inf = [], None
+        for k in range(1, depth + 1):
+            if forward_inf is not None and (spreads or overflow_is_nan):
+                acts.append((k, "nan"))
+                continue
+            o = _worst(outcome(s ** k * xi) for xi in x)
+            if o in ("overflow", "nan") and forward_inf is None:
+                forward_inf = k
+            acts.append((k, o))
+        out = {"activation": acts}
+        if forward_inf is not None:
+            at_last = forward_inf == depth and not overflow_is_nan
+            tail = "overflow" if at_last else "nan"
+            out["loss"] = [(depth, tail)]
+            out["delta"] = [(k, "nan" if k < depth and spreads else tail)
+                            for k in range(1, depth + 1)]
+            out["grad"] = list(out["delta"])
+            return out
+        r = [s ** depth * xi - ti for xi, ti in zip(x, t, strict=True)]
+        out["loss"] = [(depth, outcome(mpmath.fdot(r, r) / 2))]
+        deltas, backward_inf = {}, None
+        for k in range(depth, 0, -1):
+            if backward_inf is not None and (spreads or overflow_is_nan):
+                deltas[k] = "nan"
+                continue
+            deltas[k] = _worst(outcome(s ** (depth - k) * ri) for ri in r)
+            if deltas[k] in ("overflow", "nan") and backward_inf is None:
+                backward_inf = k
+        grads = {}
+        for k in range(1, depth + 1):
+            if deltas[k] in ("overflow", "nan"):
+                grads[k] = deltas[k]
+                continue
+            elements = []
+            for ri in r:
+                for xj in x:
+                    exact = s ** (depth - 1) * ri * xj
+                    lost = (cls(s ** (depth - k) * ri) == "underflows"
+                            or cls(s ** (k - 1) * xj) == "underflows")
+                    elements.append("underflow" if lost and exact != 0 else outcome(exact))
+            grads[k] = _worst(elements)
+        out["delta"] = sorted(deltas.items())
+        out["grad"] = sorted(grads.items())
+    return out
