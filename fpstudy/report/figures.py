@@ -274,8 +274,7 @@ def outcome_map(study: Study) -> FigureFile:
     fig = new_figure(2 * PANEL_WIDTH, height)
     ax = fig.subplots()
     edges = cell_edges(xs, sweep_scale(xs))
-    cmap = ListedColormap([OUTCOME_COLOURS[o] for o in OUTCOMES])
-    cmap.set_bad("white")
+    cmap = ListedColormap([OUTCOME_COLOURS[o] for o in OUTCOMES]).with_extremes(bad="white")
     norm = BoundaryNorm(np.arange(len(OUTCOMES) + 1) - 0.5, len(OUTCOMES))
     ax.pcolormesh(edges, np.arange(len(rows) + 1), np.ma.masked_invalid(grid), cmap=cmap,
                   norm=norm, rasterized=True)

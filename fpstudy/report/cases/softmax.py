@@ -39,8 +39,7 @@ def figures(study) -> list:
     c_index = {c: i for i, c in enumerate(cs)}
     n_index = {n: i for i, n in enumerate(ns)}
     code = {o: i for i, o in enumerate(OUTCOMES)}
-    cmap = ListedColormap([OUTCOME_COLOURS[o] for o in OUTCOMES])
-    cmap.set_bad("white")
+    cmap = ListedColormap([OUTCOME_COLOURS[o] for o in OUTCOMES]).with_extremes(bad="white")
     norm = BoundaryNorm(np.arange(len(OUTCOMES) + 1) - 0.5, len(OUTCOMES))
     scale = sweep_scale(cs)
     edges = cell_edges(cs, scale)

@@ -1,0 +1,220 @@
+"""The report: tables, figures, pages, drawn from tiny results made here.
+
+Expected values are derived by hand from the formats' limits (finfo), never from the report's
+own output: for float16 with W = 1.5*I, width 2, the computed value stays within about 27u
+(1.3 %) of 1.5^d, and 1.5^27 = 56815 < 65504 = max < 65520 (the overflow threshold,
+max + ulp/2) < 0.987 * 1.5^28 = 84115, so depth 28 overflows and depth 29 is NaN (inf times
+the zero off-diagonal weight). With W = 0.5*I every value is exact: 2^-d goes subnormal
+below the smallest normal 2^minexp and rounds to 0 at 2^(log2(smallest subnormal) - 1),
+a tie to even.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fpstudy
+from fpstudy.cli import main
+from fpstudy.errors import UserError
+from fpstudy.formats import FORMATS
+from fpstudy.report import tables, write_report
+from fpstudy.report.study import load_study
+
+DATA = Path(__file__).parent / "data"
+CONFIGS = sorted(DATA.glob("report_*.toml"))
+FIGURES = ("magnitude", "outcome_map", "error")
+
+F16 = np.finfo(np.float16)
+FIRST_SUBNORMAL = 1 - int(F16.minexp)  # 2^-d < 2^minexp  <=>  d > -minexp
+FIRST_ZERO = 1 - int(math.log2(float(F16.smallest_subnormal)))  # 2^-d = smallest_sub / 2
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("results")
+    assert main(["run", *map(str, CONFIGS), "--results", str(out)]) == 0
+    assert main(["report", "--results", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def markdown(results) -> str:
+    return (results / "report.md").read_text(encoding="utf-8")
+
+
+def md_row(markdown: str, section: str, first_cell: str) -> dict[str, str]:
+    """The side-by-side row of one experiment's section whose first cell is `first_cell`."""
+    part = markdown.split(f"## {section}\n", 1)[1].split("### Formats side by side", 1)[1]
+    lines = [ln for ln in part.splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split(" | ")]
+    for ln in lines[2:]:
+        cells = [c.strip() for c in ln.strip().strip("|").split(" | ")]
+        if cells[0] == first_cell:
+            return dict(zip(header, cells, strict=True))
+    raise AssertionError(f"no row {first_cell!r} in {section}")
+
+
+def test_hand_derived_thresholds_are_what_the_test_expects():
+    # the identities the expectations rest on, checked once
+    assert 1.5**27 < float(F16.max) < 1.5**28 * (1 - 27 * 2.0**-F16.nmant)
+    assert (FIRST_SUBNORMAL, FIRST_ZERO) == (15, 25)
+
+
+def test_report_has_an_overview_and_a_section_per_experiment(results, markdown):
+    assert markdown.startswith("# ")
+    assert "## Overview" in markdown
+    for config in CONFIGS:
+        assert f"\n## {config.stem}\n" in markdown
+    html = (results / "report.html").read_text(encoding="utf-8")
+    for config in CONFIGS:
+        assert f'id="exp-{config.stem}"' in html
+
+
+def test_side_by_side_cells_give_measured_and_predicted_boundaries(markdown):
+    row = md_row(markdown, "report_deep_product", "scale=1.5")
+    assert row["float16"].startswith("overflow @28, nan @29")
+    assert "as predicted" in row["float16"]
+    assert row["float32"] == "ok throughout"
+    row = md_row(markdown, "report_deep_product", "scale=0.5")
+    assert row["float16"].startswith(f"subnormal @{FIRST_SUBNORMAL}, underflow @{FIRST_ZERO}")
+
+
+def test_side_by_side_table_from_the_library(results):
+    study = load_study(results / "report_deep_product")
+    table = tables.side_by_side(study)
+    assert table.columns == ["point", "float16", "float32"]
+    cells = {row[0]: row[1:] for row in table.rows}
+    assert cells["scale=1.5"][0].text == "overflow @28, nan @29"
+    assert cells["scale=1.5"][0].detail == "as predicted"
+    assert cells["scale=0.5"][1].text == "ok throughout"
+
+
+def test_a_prediction_that_differs_is_shown_beside_the_measurement():
+    runs = [("ok", 1, 219, np.nan), ("overflow", 220, 220, 219.0), ("nan", 221, 400, 220.0)]
+    cell = tables.describe_runs(runs)
+    assert cell.text == "overflow @220, nan @221"
+    assert cell.detail == "predicted: overflow @219, nan @220"
+
+
+def test_failure_at_the_start_of_the_sweep_is_listed():
+    runs = [("nan", -20, -10, np.nan), ("ok", 0, 10, np.nan), ("nan", 20, 20, np.nan)]
+    assert tables.describe_runs(runs).text == "nan @-20, ok @0, nan @20"
+
+
+def test_error_table_reports_bits_and_unit_roundoff(markdown, results):
+    study = load_study(results / "report_deep_product")
+    table = tables.error_table(study)
+    by_format = {row[0]: row for row in table.rows}
+    u16 = FORMATS["float16"].unit_roundoff
+    assert u16 == 2.0**-11
+    assert by_format["float16"][4] == f"{u16:.3g}"
+    ok = study.records[(study.records["dtype"] == "float16")
+                       & (study.records["outcome"] == "ok")]
+    assert float(by_format["float16"][1]) == pytest.approx(ok["rel_error"].max(), rel=1e-2)
+    # s = 0.5 is exact, s = 1.5 rounds: some error, but within the k*u bound (k = 2 * 27)
+    assert 0 < ok["rel_error"].max() <= 2 * 27 * u16
+
+
+def test_bits_of_error_is_herbies_measure():
+    assert tables.bits_of_error([0.0, 1.0, 3.0, 2.0**11 - 1]).tolist() == [0, 1, 2, 11]
+
+
+def test_avoidable_and_unavoidable_counts_for_the_deep_product(results):
+    counts = tables.failure_counts(fpstudy.load(results / "report_deep_product"))
+    by = counts.set_index("dtype")
+    # float16: s = 1.5 fails at depths 28..40 (13), s = 0.5 at 15..40 (26); every one has a
+    # truth out of the format's range (overflows; subnormal or underflows): none avoidable.
+    failed = (40 - 28 + 1) + (40 - FIRST_SUBNORMAL + 1)
+    assert by.loc["float16", ["points", "failed", "avoidable", "unavoidable"]].tolist() == \
+        [80, failed, 0, failed]
+    assert by.loc["float32", ["points", "failed", "avoidable", "unavoidable"]].tolist() == \
+        [80, 0, 0, 0]
+
+
+def test_avoidable_rule_on_hand_made_records():
+    rows = pd.DataFrame({
+        "dtype": ["float16"] * 8, "impl": ["naive"] * 6 + ["stable"] * 2,
+        "outcome": ["ok", "underflow", "underflow", "subnormal", "subnormal", "nan",
+                    "overflow", "nan"],
+        "truth_class": ["normal", "normal", "underflows", "normal", "subnormal", "overflows",
+                        "overflows", "normal"],
+    })
+    failed, avoidable = tables.avoidable_mask(rows)
+    assert failed.tolist() == [False] + [True] * 7
+    assert avoidable.tolist() == [False, True, False, True, False, False, False, True]
+    counts = tables.failure_counts(rows).set_index("impl")
+    assert counts.loc["naive", ["failed", "avoidable", "unavoidable"]].tolist() == [5, 2, 3]
+    assert counts.loc["stable", ["failed", "avoidable", "unavoidable"]].tolist() == [2, 1, 1]
+    assert counts.loc["naive", "avoidable_underflow"] == 1
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+@pytest.mark.parametrize("figure", FIGURES)
+def test_every_experiment_has_its_figures_as_png_and_svg(results, config, figure):
+    folder = results / config.stem / "figures"
+    png, svg = folder / f"{figure}.png", folder / f"{figure}.svg"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 5000
+    head = svg.read_text(encoding="utf-8")
+    assert "<svg" in head[:2000] and head.rstrip().endswith("</svg>")
+
+
+def test_case_hooks_add_their_figures(results, markdown):
+    assert (results / "report_softmax" / "figures" / "softmax_map.png").stat().st_size > 5000
+    assert "report_softmax/figures/softmax_map.png" in markdown
+
+
+def test_html_is_self_contained_and_has_no_script(results):
+    html = (results / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in html.lower()
+    assert not re.search(r"""(src|href)=["']https?:""", html)
+    images = re.findall(r'<img [^>]*src="([^"]+)"', html)
+    assert len(images) >= len(CONFIGS) * len(FIGURES)
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    assert "overflow @28, nan @29" in html
+
+
+def test_report_is_stable_when_redrawn(results):
+    before = {p: p.read_bytes() for p in (results / "report.md",
+                                           results / "report_deep_product/figures/error.svg")}
+    write_report(results)
+    assert all(p.read_bytes() == data for p, data in before.items())
+
+
+def test_notebook_access_load_and_summary(results):
+    records = fpstudy.load(results / "report_deep_product")
+    assert isinstance(records, pd.DataFrame)
+    assert len(records) == 2 * 2 * 40  # formats x scales x depths
+    table = fpstudy.summary(results / "report_deep_product" / "summary.csv")
+    f16 = table[(table["dtype"] == "float16") & (table["scale"] == 1.5)]
+    assert f16[["outcome", "start"]].values.tolist() == [["ok", 1], ["overflow", 28],
+                                                         ["nan", 29]]
+
+
+def test_report_of_an_empty_directory_is_a_user_error(tmp_path, run_cli):
+    with pytest.raises(UserError, match="no experiment results"):
+        write_report(tmp_path)
+    status, _, err = run_cli("report", "--results", tmp_path)
+    assert status == 2 and err.count("\n") == 1
+
+
+def test_a_failing_case_hook_costs_only_its_own_part(results, tmp_path, monkeypatch):
+    from fpstudy.report import cases
+
+    def broken(study):
+        raise KeyError("column the hook needs")
+
+    monkeypatch.setattr(cases.HOOKS["softmax"], "figures", broken)
+    out = tmp_path / "copy"
+    assert main(["run", str(DATA / "report_softmax.toml"), "--results", str(out)]) == 0
+    paths = write_report(out)
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "report hook could not draw its part" in text
+    assert "### Formats side by side" in text
+    assert {p.name for p in paths} >= {"report.md", "report.html", "magnitude.png"}
