@@ -19,6 +19,9 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
+from ..arith import round_array
+from ..exact import to_mpf
+from ..metrics import truth_class
 from ..params import Param
 from .activation_chain import IMPLS, activate_exact, sigmoid_derivative
 
@@ -56,25 +59,56 @@ def truth(p: dict, exact: dict, prec: int) -> dict:
         return {("sigmoid", p["z"]): [s], ("derivative", p["z"]): [ds]}
 
 
-def predict(p: dict, fmt) -> dict:
-    """The z > 0 thresholds of the derivative, in closed form from the format's limits.
+def predict(p: dict, fmt, sweep_values=None) -> dict:
+    """Where the outcomes start along z, in closed form from the format's limits.
 
-    naive: 1 + fl(e^-z) rounds to 1 once fl(e^-z) <= 2^-p (a tie goes to even, 1), that is
-    once e^-z <= 2^-p (1 + 2^-p): z >= p ln 2 - ln(1 + 2^-p). From there on it is 0.
-    stable: sigma'(z) = 1 / (4 cosh^2(z/2)) rounds below the smallest normal 2^emin once it
-    is below 2^emin (1 - 2^-p), and to 0 once it is at most 2^(emin - p) (half the smallest
-    subnormal; the tie goes to 0): z = 2 acosh(1 / (2 sqrt(T))) for each threshold T.
-    These are thresholds on the rounded z, in the units of the sweep; the measured start is
-    the first grid value past them.
+    naive, z > 0: 1 + fl(e^-z) rounds to 1 once fl(e^-z) <= 2^-p (a tie goes to even, 1),
+    that is once e^-z <= 2^-p (1 + 2^-p): z >= p ln 2 - ln(1 + 2^-p). From there on it is 0.
+    stable (and naive for z < 0, where 1 - s does not cancel): the derivative's truth class,
+    sigma'(z) = 1 / (4 cosh^2(z/2)) rounded below the smallest normal 2^emin once it is below
+    2^emin (1 - 2^-p), and to 0 once it is at most 2^(emin - p) (half the smallest subnormal;
+    the tie goes to 0): |z| = 2 acosh(1 / (2 sqrt(T))) for each threshold T. The sigmoid
+    itself only fails for z < 0, by its truth class.
+
+    Given the grid's z values (`sweep_values`), the starts are grid values, one per run of an
+    outcome (a tuple when an outcome holds in several runs, e.g. underflow at both ends of a
+    range around 0). Without them, the z > 0 thresholds themselves.
     """
     prec, emin = fmt.precision, fmt.min_exponent
     with mpmath.workprec(113):
-        def crossing(threshold):
-            return float(2 * mpmath.acosh(1 / (2 * mpmath.sqrt(threshold))))
-
-        if p["impl"] == "naive":
-            cliff = prec * mpmath.ln2 - mpmath.log1p(mpmath.ldexp(1, -prec))
-            return {"derivative": {"underflow": float(cliff)}}
+        cliff = prec * mpmath.ln2 - mpmath.log1p(mpmath.ldexp(1, -prec))
         below_normal = mpmath.ldexp(1, emin) * (1 - mpmath.ldexp(1, -prec))
-        return {"derivative": {"subnormal": crossing(below_normal),
-                               "underflow": crossing(mpmath.ldexp(1, emin - prec))}}
+        to_zero = mpmath.ldexp(1, emin - prec)
+
+        def crossing(threshold):
+            return 2 * mpmath.acosh(1 / (2 * mpmath.sqrt(threshold)))
+
+        if sweep_values is None:
+            if p["impl"] == "naive":
+                return {"derivative": {"underflow": float(cliff)}}
+            return {"derivative": {"subnormal": float(crossing(below_normal)),
+                                   "underflow": float(crossing(to_zero))}}
+        runs: dict[str, list] = {"sigmoid": [], "derivative": []}
+        for z in sorted(sweep_values):
+            zr = to_mpf(round_array(np.float64(z), fmt)[()])
+            if not mpmath.isfinite(zr):
+                continue
+            s, ds = activate_exact(zr, "sigmoid", None)
+            derivative = _OUTCOME[truth_class(ds, fmt)] if ds != 0 else "ok"
+            if p["impl"] == "naive" and zr >= cliff:
+                derivative = "underflow"
+            for quantity, outcome in (("sigmoid", _OUTCOME[truth_class(s, fmt)]),
+                                      ("derivative", derivative)):
+                if not runs[quantity] or runs[quantity][-1][0] != outcome:
+                    runs[quantity].append((outcome, z))
+    out = {}
+    for quantity, spans in runs.items():
+        starts: dict[str, list] = {}
+        for outcome, start in spans:
+            starts.setdefault(outcome, []).append(start)
+        out[quantity] = {o: (v[0] if len(v) == 1 else tuple(v)) for o, v in starts.items()}
+    return out
+
+
+_OUTCOME = {"normal": "ok", "subnormal": "subnormal", "underflows": "underflow",
+            "overflows": "overflow"}
