@@ -71,7 +71,7 @@ def sigmoid_parts(ar, z):
     e = ar.exp(ar.apply(np.negative, ar.apply(np.abs, z)))
     d = ar.add(one, e)
     nonnegative = ar.call(np.greater_equal, z, ar.const(0.0))
-    s = np.where(nonnegative, ar.div(one, d), ar.div(e, d))
+    s = ar.div(np.where(nonnegative, one, e), d)  # one division: no flags from an unused branch
     return s, e, d
 
 
@@ -100,8 +100,8 @@ def activate(ar, z, activation: str, impl: str, slope):
     if activation == "relu":
         g = ar.apply(np.maximum, z, zero)
         dg = np.where(positive, one, zero)
-    else:  # leaky_relu
-        g = np.where(positive, z, ar.mul(slope, z))
+    else:  # leaky_relu; slope * z only where it is used (no flags from the other branch)
+        g = np.where(positive, z, ar.mul(slope, np.where(positive, zero, z)))
         dg = np.where(positive, one, slope)
     return g, np.where(nan, z, dg)
 

@@ -47,7 +47,10 @@ QUANTITIES = ("loss", "update")
 EXTRA_COLUMNS = deep_gradients.EXTRA_COLUMNS
 
 PARAMS = {
-    **{k: deep_gradients.PARAMS[k] for k in ("scale", "width", "init", "x")},
+    "scale": deep_gradients.PARAMS["scale"],
+    "width": Param("int", 2, "the layer width n (W is n x n)", low=1, high=64),
+    "init": deep_gradients.PARAMS["init"],
+    "x": deep_gradients.PARAMS["x"],
     "depth": Param("int", 4, "the number of layers L", low=1, high=10_000),
     "target": deep_gradients.PARAMS["target"],
     "lr": Param("float", 0.01, "the learning rate", low=0.0, low_open=True),
@@ -55,7 +58,6 @@ PARAMS = {
                    low=1, high=100_000),
     "accumulate": deep_gradients.PARAMS["accumulate"],
 }
-PARAMS["width"] = Param("int", 2, "the layer width n (W is n x n)", low=1, high=64)
 
 validate = deep_gradients.validate
 
