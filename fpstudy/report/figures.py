@@ -12,6 +12,7 @@ Each figure has one panel per group (grid point, impl, quantity), at most MAX_PA
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 
 import matplotlib
@@ -20,6 +21,7 @@ import pandas as pd
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from ..formats import FORMATS
 from ..metrics import OUTCOMES
@@ -37,7 +39,8 @@ from .style import (
 )
 
 MAX_PANELS = 12
-MAX_MAP_ROWS = 96
+MAX_MAP_ROWS = 160
+MAX_MAP_FACETS = 4  # quantities drawn as side-by-side panels of the outcome map
 NARROW_RUN = 0.004  # fraction of the sweep below which a failing run is drawn as a bar
 EDGE_STRIP = 0.035
 MAX_ERROR_DECADE = 4  # height of one format's strip at a panel edge, in axes fraction
@@ -55,12 +58,29 @@ def draw_generic(study: Study, references: Callable | None = None) -> list[Figur
 # --------------------------------------------------------------------------- helpers
 
 def panel_groups(study: Study) -> tuple[list[tuple[dict, pd.DataFrame]], int]:
-    """The groups to draw as panels (evenly chosen when there are too many), and how many."""
+    """The groups to draw as panels, and how many there are.
+
+    When there are more than MAX_PANELS, groups where some format fails come first (they are
+    what the figure is for), evenly chosen among themselves, then the others; the panels keep
+    the groups' order.
+    """
     groups = list(study.groups())
     if len(groups) <= MAX_PANELS:
         return groups, len(groups)
-    pick = np.unique(np.linspace(0, len(groups) - 1, MAX_PANELS).round().astype(int))
-    return [groups[i] for i in pick], len(groups)
+    failing = [i for i, (_, rows) in enumerate(groups) if (rows["outcome"] != "ok").any()]
+    others = [i for i in range(len(groups)) if i not in set(failing)]
+    pick = _spread(failing, MAX_PANELS)
+    pick += _spread(others, MAX_PANELS - len(pick))
+    return [groups[i] for i in sorted(pick)], len(groups)
+
+
+def _spread(items: list, n: int) -> list:
+    """n items evenly spread over the list (all of them when there are no more than n)."""
+    if n <= 0:
+        return []
+    if len(items) <= n:
+        return list(items)
+    return [items[i] for i in np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))]
 
 
 def panel_grid(n: int, extra_height: float = 0.9):
@@ -71,6 +91,14 @@ def panel_grid(n: int, extra_height: float = 0.9):
     for ax in axes[n:]:
         ax.set_visible(False)
     return fig, axes[:n]
+
+
+def set_sweep_axis(ax, study: Study, values) -> None:
+    """The sweep axis: its name, log or linear scale, integer ticks for an integer sweep."""
+    ax.set_xlabel(study.sweep)
+    ax.set_xscale(sweep_scale(values))
+    if np.issubdtype(np.asarray(values).dtype, np.integer) and sweep_scale(values) == "linear":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def sweep_scale(values) -> str:
@@ -130,9 +158,9 @@ def layout_strips(ax, lo: float, hi: float, top: list[str], bottom: list[str],
         if frac:
             ax.add_patch(Rectangle((0, at), 1, frac, transform=ax.transAxes, fc="#f2f2f2",
                                    ec="none", zorder=0))
-            y = at + frac - 0.005 if va == "top" else at + 0.005
-            ax.text(0.005, y, label, transform=ax.transAxes, ha="left", va=va, fontsize=6,
-                    color="#666666", zorder=1)
+            y = at + frac if va == "top" else at
+            ax.text(1.01, y, label, transform=ax.transAxes, ha="left", va=va, fontsize=6,
+                    color="#666666", rotation=90)
     rows_top = {d: 1 - EDGE_STRIP * (i + 0.75) for i, d in enumerate(top)}
     rows_bottom = {d: EDGE_STRIP * (i + 0.75) for i, d in enumerate(bottom)}
     return rows_top, rows_bottom
@@ -143,6 +171,10 @@ def outcome_changes(rows: pd.DataFrame) -> pd.DataFrame:
     o = rows["outcome"].to_numpy()
     change = np.r_[False, o[1:] != o[:-1]]
     return rows[change]
+
+
+def panel_title(study: Study, labels: dict) -> str:
+    return "\n".join(textwrap.wrap(study.label(labels), 52))
 
 
 def title_of(study: Study, what: str) -> str:
@@ -166,10 +198,9 @@ def magnitude(study: Study, name: str = "magnitude", what: str = "",
     dtypes = study.dtypes
     for ax, (labels, rows) in zip(axes, groups, strict=True):
         _magnitude_panel(ax, study, rows, dtypes)
-        ax.set_title(study.label(labels), loc="left")
-        ax.set_xlabel(study.sweep)
+        ax.set_title(panel_title(study, labels), loc="left")
         ax.set_ylabel(ylabel)
-        ax.set_xscale(sweep_scale(rows[study.sweep]))
+        set_sweep_axis(ax, study, rows[study.sweep].to_numpy())
     handles = [Line2D([], [], color=format_colour(d), lw=1.6, label=d) for d in dtypes]
     handles += [Line2D([], [], color="#555555", lw=1.6, label="computed"),
                 Line2D([], [], color="#555555", lw=1, ls=(0, (4, 2)), label="exact")]
@@ -206,7 +237,22 @@ def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> None:
             y = np.log10(value)
         truth = r["truth_log10"].to_numpy(dtype=float)
         series.append((d, r, x, value, y, truth))
-        finite_y += [y[np.isfinite(y)], truth[np.isfinite(truth)]]
+        finite_y += [y[np.isfinite(y)]]
+    # the exact value is followed up to twice the widest format's range (so a deep product's
+    # underflow is seen well past float64's); beyond, a training loss that reaches
+    # 10^(3e9) say, it leaves the panel and a note says how far it goes
+    reach = 2 * max((abs(math.log10(float(getattr(FORMATS[d], a)))) for d in dtypes
+                     if d in FORMATS for a, _, _ in LIMIT_LINES), default=400.0)
+    beyond = []
+    for _, _, _, _, _, truth in series:
+        t = truth[np.isfinite(truth)]
+        finite_y.append(t[np.abs(t) <= reach])
+        beyond.append(t[np.abs(t) > reach])
+    beyond = np.concatenate(beyond) if beyond else np.array([])
+    if beyond.size:
+        far = beyond[np.argmax(np.abs(beyond))]
+        ax.text(0.99, 0.5, f"exact value leaves the panel,\nreaching 10^{far:.4g}",
+                transform=ax.transAxes, ha="right", va="center", fontsize=6, color="#444444")
     ys = np.concatenate(finite_y) if finite_y else np.array([0.0])
     lo, hi = (float(ys.min()), float(ys.max())) if ys.size else (0.0, 0.0)
     span = max(hi - lo, 1.0)
@@ -251,57 +297,90 @@ def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> None:
 # --------------------------------------------------------------------------- outcome map
 
 def outcome_map(study: Study) -> FigureFile:
+    """Sweep across, (grid point, format) down; one panel per quantity when there are few."""
     rec = study.records
     xs = np.sort(pd.unique(rec[study.sweep].to_numpy(dtype=float)))
     index = {v: i for i, v in enumerate(xs)}
     code_of = {o: i for i, o in enumerate(OUTCOMES)}
-    rows, labels, separators = [], [], []
-    for g_labels, group in study.groups():
+    quantities = list(pd.unique(rec["quantity"]))
+    facet = "quantity" in study.label_keys and len(quantities) <= MAX_MAP_FACETS
+    keys = [k for k in study.label_keys if not (facet and k == "quantity")]
+    row_study = study.subset(slice(None), drop_keys=("quantity",) if facet else ())
+    row_keys, labels, separators, all_ok = [], [], [], 0
+    for g_labels, group in row_study.groups():
+        if keys and (group["outcome"] == "ok").all():
+            all_ok += 1  # a block of grey says less than one line of caption
+            continue
+        present = set(group["dtype"])
         for d in study.dtypes:
-            r = group[group["dtype"] == d]
-            if r.empty:
-                continue
-            line = np.full(len(xs), np.nan)
-            cols = [index[v] for v in r[study.sweep].to_numpy(dtype=float)]
-            line[cols] = r["outcome"].map(code_of).to_numpy(dtype=float)
-            rows.append(line)
-            labels.append((study.label(g_labels), d))
-        separators.append(len(rows))
-    total = len(rows)
-    rows, labels = rows[:MAX_MAP_ROWS], labels[:MAX_MAP_ROWS]
-    grid = np.array(rows) if rows else np.full((1, len(xs)), np.nan)
-    height = 1.3 + 0.17 * max(len(rows), 4)
-    fig = new_figure(2 * PANEL_WIDTH, height)
-    ax = fig.subplots()
-    edges = cell_edges(xs, sweep_scale(xs))
+            if d in present:
+                row_keys.append((tuple(g_labels.values()), d))
+                labels.append((study.label(g_labels), d))
+        separators.append(len(row_keys))
+    total = len(row_keys)
+    row_keys, labels = row_keys[:MAX_MAP_ROWS], labels[:MAX_MAP_ROWS]
+    row_of = {k: i for i, k in enumerate(row_keys)}
+    panels = quantities if facet else [None]
+    grids = []
+    for q in panels:
+        sub = rec if q is None else rec[rec["quantity"] == q]
+        grid = np.full((max(len(row_keys), 1), len(xs)), np.nan)
+        key_cols = [sub[k].to_numpy() for k in keys]
+        rows = [row_of.get((tuple(v[i] for v in key_cols), d))
+                for i, d in enumerate(sub["dtype"].to_numpy())]
+        rows = np.array([-1 if r is None else r for r in rows], dtype=int)
+        cols = np.array([index[v] for v in sub[study.sweep].to_numpy(dtype=float)], dtype=int)
+        codes = sub["outcome"].map(code_of).to_numpy(dtype=float)
+        keep = rows >= 0
+        grid[rows[keep], cols[keep]] = codes[keep]
+        grids.append(grid)
+    n_rows = max(len(row_keys), 1)
+    fig = new_figure(2 * PANEL_WIDTH, 1.3 + 0.15 * max(n_rows, 4))
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    scale = sweep_scale(xs)
+    edges = cell_edges(xs, scale)
     cmap = ListedColormap([OUTCOME_COLOURS[o] for o in OUTCOMES]).with_extremes(bad="white")
     norm = BoundaryNorm(np.arange(len(OUTCOMES) + 1) - 0.5, len(OUTCOMES))
-    ax.pcolormesh(edges, np.arange(len(rows) + 1), np.ma.masked_invalid(grid), cmap=cmap,
-                  norm=norm, rasterized=True)
-    _widen_narrow_runs(ax, grid, edges)
-    ax.set_xscale(sweep_scale(xs))
-    ax.set_xlim(edges[0], edges[-1])
-    ax.set_ylim(len(rows), 0)
-    ax.grid(False)
-    ax.set_yticks(np.arange(len(rows)) + 0.5)
-    many_groups = len(set(g for g, _ in labels)) > 1
-    ax.set_yticklabels([f"{g}  {d}" if many_groups else d for g, d in labels])
+    for ax, q, grid in zip(axes, panels, grids, strict=True):
+        ax.pcolormesh(edges, np.arange(n_rows + 1), np.ma.masked_invalid(grid), cmap=cmap,
+                      norm=norm, rasterized=True)
+        _widen_narrow_runs(ax, grid, edges)
+        ax.set_xscale(scale)
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_ylim(n_rows, 0)
+        ax.grid(False)
+        ax.tick_params(axis="y", length=0)
+        ax.set_xlabel(study.sweep)
+        if q is not None:
+            ax.set_title(str(q))
+        for s in separators[:-1]:
+            if s < n_rows:
+                ax.axhline(s, color="white", lw=2.5)
+    ax = axes[0]
+    ax.set_yticks(np.arange(len(labels)) + 0.5)
+    # the format on every row, in its colour; the point's label once, left of its block
+    ax.set_yticklabels([d for _, d in labels])
     for tick, (_, d) in zip(ax.get_yticklabels(), labels, strict=True):
         tick.set_color(format_colour(d))
-    for s in separators[:-1]:
-        if s < len(rows):
-            ax.axhline(s, color="white", lw=2.5)
-    ax.set_xlabel(study.sweep)
-    ax.tick_params(axis="y", length=0)
+    if len(set(g for g, _ in labels)) > 1:
+        offset = 8 + 4.4 * max(len(d) for _, d in labels)  # points, past the tick labels
+        for i, (g, _) in enumerate(labels):
+            if i == 0 or labels[i - 1][0] != g:
+                ax.annotate(g, xy=(0, i + 0.5), xycoords=("axes fraction", "data"),
+                            xytext=(-offset, 0), textcoords="offset points", ha="right",
+                            va="center", fontsize=7)
     fig.legend(handles=[Patch(fc=OUTCOME_COLOURS[o], ec="#777777", lw=0.5, label=o)
                         for o in OUTCOMES],
                loc="outside lower center", ncols=5, frameon=False)
     fig.suptitle(title_of(study, f"outcome at each {study.sweep}, per format"))
-    cut = "" if total == len(rows) else f" The first {len(rows)} of {total} rows are drawn."
+    cut = "" if total == len(row_keys) else f" The first {len(row_keys)} of {total} rows are drawn."
+    if all_ok:
+        cut += f" {all_ok} points where every format is ok all along are left out."
+    per = " One panel per quantity." if facet else ""
     caption = (f"Each row is one format at one grid point; each cell the outcome at one "
                f"{study.sweep}: ok, subnormal (a nonzero result below the smallest normal), "
                "underflow (0 where the truth is not), overflow (inf where the truth is finite), "
-               "nan. White: not run." + cut)
+               "nan. White: not run." + per + cut)
     return save(fig, study.figures_dir, "outcome_map", title_of(study, "outcome map"), caption)
 
 
@@ -347,10 +426,9 @@ def error(study: Study, references: Callable | None = None) -> FigureFile:
         refs = list(references(study, labels, rows)) if references else []
         has_refs |= bool(refs)
         _error_panel(ax, study, rows, refs)
-        ax.set_title(study.label(labels), loc="left")
-        ax.set_xlabel(study.sweep)
+        ax.set_title(panel_title(study, labels), loc="left")
         ax.set_ylabel("relative error")
-        ax.set_xscale(sweep_scale(rows[study.sweep]))
+        set_sweep_axis(ax, study, rows[study.sweep].to_numpy())
     handles = [Line2D([], [], color=format_colour(d), lw=1.6, label=d) for d in study.dtypes]
     handles += [Line2D([], [], color="#555555", marker=m, ls="none", label=label)
                 for m, label in (("^", "inf error (top)"), ("x", "NaN (top)"),

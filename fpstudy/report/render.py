@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,24 +73,37 @@ def _md_cell(cell) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?inf$|^nan$")
+
+
+def numeric_columns(t: Table) -> list[bool]:
+    """Which columns hold numbers only (right-aligned); the label columns never do."""
+    out = []
+    for i in range(len(t.columns)):
+        cells = [str(row[i]) for row in t.rows if not isinstance(row[i], Cell) and str(row[i])]
+        out.append(i >= t.align_left and bool(cells) and all(_NUMBER.match(c) for c in cells)
+                   and all(not isinstance(row[i], Cell) for row in t.rows))
+    return out
+
+
 def md_table(t: Table, level: int = 3) -> str:
     out = [f"{'#' * level} {t.title}", ""]
     if t.note:
         out += [t.note, ""]
     if not t.rows:
         return "\n".join(out + ["(nothing to show)", ""])
+    numeric = numeric_columns(t)
     out.append("| " + " | ".join(t.columns) + " |")
-    out.append("|" + "|".join(":---" if i < t.align_left else "---:"
-                              for i in range(len(t.columns))) + "|")
+    out.append("|" + "|".join("---:" if n else ":---" for n in numeric) + "|")
     out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
     return "\n".join(out + [""])
 
 
 def markdown(overview: Table, formats: Table, sections: list[Section], results: Path) -> str:
     out = [f"# {TITLE}", "",
-           f"{len(sections)} experiments from `{results}`. Every number below comes from the "
-           "records (`fpstudy.load(path)` in a notebook); figures are PNG here with an SVG "
-           "beside each for papers.", ""]
+           f"{_count(len(sections), 'experiment')} from `{results}`. Every number below "
+           "comes from the records (`fpstudy.load(path)` in a notebook); figures are PNG "
+           "here with an SVG beside each for papers.", ""]
     out += [md_table(overview, 2), md_table(formats, 2)]
     for s in sections:
         st = s.study
@@ -135,6 +149,10 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 """
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _h(text) -> str:
     return html.escape(str(text), quote=True)
 
@@ -167,9 +185,10 @@ def html_table(t: Table, level: int = 3) -> str:
         return "\n".join(out + ["<p>(nothing to show)</p>"])
     out.append("<table><thead><tr>" + "".join(f"<th>{_h(c)}</th>" for c in t.columns)
                + "</tr></thead><tbody>")
+    numeric = numeric_columns(t)
     for row in t.rows:
-        out.append("<tr>" + "".join(_html_cell(c, i >= t.align_left and not isinstance(c, Cell))
-                                    for i, c in enumerate(row)) + "</tr>")
+        out.append("<tr>" + "".join(_html_cell(c, numeric[i]) for i, c in enumerate(row))
+                   + "</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
 
@@ -183,9 +202,9 @@ def page(overview: Table, formats: Table, sections: list[Section], results: Path
     nav = " ".join(f'<a href="#{anchor(s.study.name)}">{_h(s.study.name)}</a>'
                    for s in sections)
     body = [f"<h1>{_h(TITLE)}</h1>",
-            f'<p class="run">{len(sections)} experiments from <code>{_h(results)}</code>. '
-            "Figures are inlined; an SVG of each lies beside the PNG in "
-            "<code>&lt;experiment&gt;/figures/</code>.</p>",
+            f'<p class="run">{_count(len(sections), "experiment")} from '
+            f"<code>{_h(results)}</code>. Figures are inlined; an SVG of each lies beside "
+            "the PNG in <code>&lt;experiment&gt;/figures/</code>.</p>",
             f"<nav>{nav}</nav>", html_table(overview, 2), html_table(formats, 2)]
     for s in sections:
         st = s.study
