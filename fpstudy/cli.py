@@ -54,8 +54,8 @@ def cmd_run(args) -> int:
             **results.environment(),
         }
         where = results.write_experiment(Path(args.results), exp.name, records, table, meta)
-        print(f"{exp.name}: {len(records)} records, {len(exp.runs())} runs, {wall:.1f} s "
-              f"-> {where['dir']}")
+        print(f"{exp.name}: {len(records)} records from {len(exp.runs())} (point, format) "
+              f"computations, {wall:.1f} s -> {where['dir']}")
         for line in outcome_lines(table, exp):
             print("  " + line)
     return 0
@@ -65,7 +65,8 @@ def outcome_lines(table, exp, per_format: int = 8, max_runs: int = 6) -> list[st
     """A few readable lines per format: the outcome runs of each group."""
     sweep = exp.case.SWEEP
     varying = [k for k in exp.given if len(exp.grid[k]) > 1 and k != sweep]
-    label_cols = [c for c in ("impl", "quantity") if table[c].nunique() > 1] + varying
+    label_cols = [c for c in ("impl", "quantity") if table[c].nunique() > 1]
+    label_cols += [k for k in varying if k not in label_cols]
     group_cols = [c for c in table.columns
                   if c not in ("outcome", "start", "stop", "points", "max_rel_error",
                                "predicted_start")]

@@ -48,10 +48,25 @@ class Experiment:
 
     @property
     def points(self) -> list[dict]:
-        """The cartesian product of the grid, in config order, as parameter dicts."""
+        """The cartesian product of the grid, in config order, as parameter dicts.
+
+        A case may say which parameters do not apply at a point (`ignores(p)`, e.g. the
+        sigmoid's derivative formula for a relu chain); such a point is run once, with those
+        parameters at their first grid value, instead of once per value.
+        """
         names = list(self.grid)
-        return [dict(zip(names, combo, strict=True))
-                for combo in itertools.product(*(self.grid[n] for n in names))]
+        ignores = getattr(self.case, "ignores", None)
+        out, seen = [], set()
+        for combo in itertools.product(*(self.grid[n] for n in names)):
+            point = dict(zip(names, combo, strict=True))
+            if ignores is not None:
+                point.update({k: self.grid[k][0] for k in ignores(point)})
+                key = tuple(point.items())
+                if key in seen:
+                    continue
+                seen.add(key)
+            out.append(point)
+        return out
 
     def runs(self) -> list[tuple[dict, str]]:
         """Every (point, dtype) that is computed: a point whose accumulate format is not

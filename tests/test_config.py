@@ -93,3 +93,16 @@ accumulate = ["format", "float32"]
     runs = [(p["accumulate"], d) for p, d in exp.runs()]
     assert runs == [("format", "float16"), ("format", "bfloat16"), ("format", "float32"),
                     ("float32", "float16"), ("float32", "bfloat16")]
+
+
+def test_parameters_that_do_not_apply_run_once(write_config):
+    exp = load_text(write_config, """
+case = "activation_chain"
+dtypes = ["float16"]
+[grid]
+activation = ["sigmoid", "relu"]
+impl = ["naive", "stable"]
+max_depth = 3
+""")
+    combos = [(p["activation"], p["impl"]) for p in exp.points]
+    assert combos == [("sigmoid", "naive"), ("sigmoid", "stable"), ("relu", "naive")]

@@ -24,6 +24,8 @@ and optionally
     validate(p)                    raise ParamError(key, message) for a bad combination
     predict(p, fmt) -> {quantity: {outcome: first sweep value or None}}
                                    closed-form thresholds from the format's limits
+    ignores(p) -> set[str]         parameters that do not apply at this point; the point runs
+                                   once, with them at their first grid value
     EXTRA_COLUMNS: tuple[str, ...] more per-record columns (strings); compute passes them
                                    as keywords: emit(quantity, sweep, array, first_nonfinite=...)
 

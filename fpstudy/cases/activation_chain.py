@@ -79,6 +79,17 @@ def sigmoid(ar, z):
     return sigmoid_parts(ar, z)[0]
 
 
+def ignores(p: dict) -> set[str]:
+    """impl only changes the sigmoid and slope only leaky_relu: elsewhere they do not apply,
+    so such a point runs once rather than once per value."""
+    unused = set()
+    if p["activation"] != "sigmoid":
+        unused.add("impl")
+    if p["activation"] != "leaky_relu":
+        unused.add("slope")
+    return unused
+
+
 def sigmoid_derivative(ar, z, impl: str):
     """(sigma(z), sigma'(z)): naive s*(1 - s) or stable e/(d*d)."""
     s, e, d = sigmoid_parts(ar, z)
