@@ -166,11 +166,17 @@ def layout_strips(ax, lo: float, hi: float, top: list[str], bottom: list[str],
     return rows_top, rows_bottom
 
 
-def outcome_changes(rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows (in sweep order) where the outcome differs from the previous point's."""
+def outcome_changes(rows: pd.DataFrame, first_only: int = 8) -> pd.DataFrame:
+    """The rows (in sweep order) where the outcome differs from the previous point's.
+
+    When it changes more than `first_only` times (a vector whose worst element flickers
+    between ok and subnormal, say), only the first change to each outcome is kept.
+    """
     o = rows["outcome"].to_numpy()
-    change = np.r_[False, o[1:] != o[:-1]]
-    return rows[change]
+    change = rows[np.r_[False, o[1:] != o[:-1]]]
+    if len(change) > first_only:
+        change = change.drop_duplicates("outcome")
+    return change
 
 
 def panel_title(study: Study, labels: dict) -> str:
@@ -217,10 +223,12 @@ def magnitude(study: Study, name: str = "magnitude", what: str = "",
                "vector) and of the exact value on the same rounded inputs (dashed), per format.")
     caption += (" "
                "Horizontal lines in a format's colour are its max, smallest normal and smallest "
-               "subnormal (those far outside the data are left out). Circles mark where the "
-               "outcome changes, filled with the new outcome's colour; inf and NaN results are "
-               "drawn as strips at the top of a panel and 0 at the bottom, one strip per "
-               "format." + figure_note(len(groups), total))
+               "subnormal (those far outside the data are left out). Circles on the exact curve "
+               "mark where the outcome changes (only the first change to each outcome where it "
+               "flickers), filled with the new outcome's colour (for a vector the outcome is "
+               "its worst element's, so it can change while the norm stays normal); inf and NaN "
+               "results are drawn as strips at the top of a panel and 0 at the bottom, one "
+               "strip per format." + figure_note(len(groups), total))
     return save(fig, study.figures_dir, name, title_of(study, what), caption)
 
 

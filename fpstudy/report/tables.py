@@ -16,7 +16,7 @@ from ..metrics import OUTCOMES
 from .study import Study, show
 
 FAILURES = OUTCOMES[1:]  # subnormal, underflow, overflow, nan
-MAX_CHANGES = 6  # outcome changes listed in one side-by-side cell
+MAX_CHANGES = 4  # outcome changes listed in one side-by-side cell; more is a flicker
 # Truth classes in which the format could have held the exact answer, per failing outcome:
 # a subnormal result is a failure only where the truth was normal (or 0); 0, inf or NaN
 # are failures wherever the truth was representable at all.
@@ -71,9 +71,15 @@ def describe_runs(runs: list[tuple]) -> Cell:
     if len(runs) == 1:
         return Cell(f"{runs[0][0]} throughout")
     found = boundaries(runs)
-    shown = [f"{o} @{show(start)}" for o, start, _ in found[:MAX_CHANGES]]
-    if len(found) > MAX_CHANGES:
-        shown.append(f"... {len(found) - MAX_CHANGES} more changes")
+    if len(found) <= MAX_CHANGES:
+        shown = [f"{o} @{show(start)}" for o, start, _ in found]
+    else:  # it flickers: where each failing outcome first begins, and how often it changes
+        firsts = {}
+        for o, start, _ in found:
+            if o != "ok":
+                firsts.setdefault(o, start)
+        shown = [f"{o} @{show(start)}" for o, start in firsts.items()]
+        shown.append(f"{len(runs) - 1} changes in all")
     first_of = {}
     for o, start, pred in found:
         first_of.setdefault(o, (start, pred))
