@@ -107,6 +107,15 @@ def test_failure_at_the_start_of_the_sweep_is_listed():
     assert tables.describe_runs(runs).text == "nan @-20, ok @0, nan @20"
 
 
+def test_a_flickering_outcome_is_summarised():
+    runs = [("ok", 1, 13, np.nan)]
+    for k in range(14, 24, 2):
+        runs += [("subnormal", k, k, np.nan), ("ok", k + 1, k + 1, np.nan)]
+    runs.append(("underflow", 24, 40, np.nan))
+    # 12 runs, 11 changes: subnormal first at 14, underflow first at 24
+    assert tables.describe_runs(runs).text == "subnormal @14, underflow @24, 11 changes in all"
+
+
 def test_error_table_reports_bits_and_unit_roundoff(markdown, results):
     study = load_study(results / "report_deep_product")
     table = tables.error_table(study)
