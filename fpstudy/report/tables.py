@@ -15,6 +15,7 @@ from ..formats import FORMATS
 from ..metrics import OUTCOMES
 from .study import Study, show
 
+MAX_QUIET_ROWS = 12  # above this, rows where every format is ok throughout are left out
 FAILURES = OUTCOMES[1:]  # subnormal, underflow, overflow, nan
 MAX_CHANGES = 4  # outcome changes listed in one side-by-side cell; more is a flicker
 # Truth classes in which the format could have held the exact answer, per failing outcome:
@@ -99,14 +100,20 @@ def _known(v) -> bool:
 
 def side_by_side(study: Study) -> Table:
     """Rows are grid points (and impl, quantity), columns formats, cells the outcome starts."""
-    rows = []
+    rows, all_ok = [], 0
     for labels, group in study.groups(study.summary):
         by_dtype = {d: runs_of(g) for d, g in group.groupby("dtype", sort=False)}
-        rows.append([study.label(labels)] + [describe_runs(by_dtype.get(d, []))
-                                              for d in study.dtypes])
+        cells = [describe_runs(by_dtype.get(d, [])) for d in study.dtypes]
+        if all(c.text == "ok throughout" and not c.detail for c in cells):
+            all_ok += 1
+        rows.append([study.label(labels), *cells])
     note = (f"Where each outcome begins along `{study.sweep}` (the first run of ok is not "
             "listed). Below a cell, the boundary predicted from the format's limits, where "
             "the case has a closed form.")
+    if all_ok and len(rows) > MAX_QUIET_ROWS:
+        rows = [r for r in rows
+                if not all(c.text == "ok throughout" and not c.detail for c in r[1:])]
+        note += f" {all_ok} points where every format is ok throughout are not listed."
     return Table("Formats side by side", ["point", *study.dtypes], rows, note,
                  align_left=1 + len(study.dtypes))
 
