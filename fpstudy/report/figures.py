@@ -481,10 +481,14 @@ def _error_panel(ax, study: Study, rows: pd.DataFrame, refs: list[Reference]) ->
     top, bottom = layout_strips(
         ax, lo_d, hi_d, [d for d, _, e in series if (~np.isfinite(e)).any()],
         [d for d, _, e in series if (e == 0).any()], "inf ▲ / NaN ×", "exact (0) ●", log=True)
-    for d, x, e in series:
+    n = len(series)
+    for i, (d, x, e) in reversed(list(enumerate(series))):
         colour = format_colour(d)
         shown = np.where(np.isfinite(e) & (e > 0), e, np.nan)
-        ax.plot(x, shown, color=colour, lw=1.3, alpha=0.9)
+        # coinciding errors (a stalled loss, an update flushed to 0 in every format) would
+        # hide all but the last format drawn: wider formats go first and thicker
+        ax.plot(x, shown, color=colour, lw=1.1 + 2.0 * i / max(n - 1, 1), alpha=0.9,
+                solid_capstyle="butt")
         if np.isfinite(shown).sum() < 3:  # a line needs neighbours; single points need marks
             ax.plot(x, shown, "o", color=colour, ms=3)
         if d in top:
