@@ -262,6 +262,7 @@ def test_truth_costs_one_exp_per_distinct_value(monkeypatch):
     calls = []
     real_exp = mpmath.exp
     monkeypatch.setattr(mpmath, "exp", lambda v: calls.append(1) or real_exp(v))
+    monkeypatch.setattr(S, "_TRUTH_MEMO", {})
     for n in (10, 100_000):
         calls.clear()
         out = S.truth({"c": 2.0}, {"x": to_mpf_array(np.full(n, 2.0))}, 113)
