@@ -185,7 +185,10 @@ def compute(p: dict, inputs: dict, ar, emit) -> None:
         results = user_impl(impl, ar, x, where)
     for quantity, y in results.items():
         y = np.asarray(y)
-        emit(quantity, p["c"], y, output_dtype=y.dtype.name)
+        # the format's name when the result is in the format (so it reads like `dtype`),
+        # numpy's name of whatever else came back
+        returned = ar.fmt.name if y.dtype == ar.fmt.dtype else y.dtype.name
+        emit(quantity, p["c"], y, output_dtype=returned)
 
 
 # -- the truth ----------------------------------------------------------------------------------
