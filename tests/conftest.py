@@ -32,3 +32,20 @@ def write_config(tmp_path):
         path.write_text(text)
         return path
     return write
+
+
+def load_experiment(tmp_path, case: str, grid: str, dtypes=("float16",)):
+    """A validated Experiment from a case name and the text of its [grid] table."""
+    from fpstudy import config
+
+    path = tmp_path / f"{case}.toml"
+    dtype_list = "[" + ", ".join(f'"{d}"' for d in dtypes) + "]"
+    path.write_text(f'case = "{case}"\ndtypes = {dtype_list}\n[grid]\n{grid}\n')
+    return config.load(path)
+
+
+def compute_records(exp) -> list[dict]:
+    """Every record of an experiment, computed in this process (no files written)."""
+    from fpstudy.runner import jobs_of, run_point
+
+    return [r for job in jobs_of(exp) for r in run_point(job)]

@@ -15,27 +15,19 @@ import ml_dtypes
 import mpmath
 import numpy as np
 import pytest
-from conftest import ALL_FORMATS, HEADLINE
+from conftest import ALL_FORMATS, HEADLINE, load_experiment
+from conftest import compute_records as records
 
 from fpstudy import config
 from fpstudy.cases import activation_chain, sigmoid_saturation
 from fpstudy.exact import to_mpf_array
 from fpstudy.formats import FORMATS
-from fpstudy.runner import jobs_of, run_point
 
 A_STAR = mpmath.mpf("0.6590460684")
 SIGMA_PRIME_STAR = mpmath.mpf("0.2247043481")
 
 
-def load(tmp_path, case: str, grid: str, dtypes=("float16",)):
-    path = tmp_path / f"{case}.toml"
-    dtype_list = "[" + ", ".join(f'"{d}"' for d in dtypes) + "]"
-    path.write_text(f'case = "{case}"\ndtypes = {dtype_list}\n[grid]\n{grid}\n')
-    return config.load(path)
-
-
-def records(exp):
-    return [r for job in jobs_of(exp) for r in run_point(job)]
+load = load_experiment
 
 
 def pick(rows, **match):

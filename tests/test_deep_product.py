@@ -12,15 +12,15 @@ import ml_dtypes
 import mpmath
 import numpy as np
 import pytest
+from conftest import compute_records as records
+from conftest import load_experiment
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fpstudy import config
 from fpstudy.arith import round_array
 from fpstudy.cases import deep_product
 from fpstudy.exact import round_to_format
 from fpstudy.formats import FORMATS
-from fpstudy.runner import jobs_of, run_point
 
 NAN = float("nan")
 
@@ -29,15 +29,7 @@ def experiment(tmp_path, **grid):
     dtypes = grid.pop("dtypes", ["float16"])
     lines = [f"{k} = {v!r}".replace("'", '"').replace("(", "[").replace(")", "]")
              for k, v in grid.items()]
-    path = tmp_path / "dp.toml"
-    dtype_list = str(dtypes).replace("'", '"')
-    path.write_text(f'case = "deep_product"\ndtypes = {dtype_list}\n[grid]\n'
-                    + "\n".join(lines) + "\n")
-    return config.load(path)
-
-
-def records(exp):
-    return [r for job in jobs_of(exp) for r in run_point(job)]
+    return load_experiment(tmp_path, "deep_product", "\n".join(lines), dtypes)
 
 
 def by_depth(rows, dtype):

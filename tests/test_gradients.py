@@ -14,25 +14,19 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
+from conftest import compute_records as records
+from conftest import load_experiment
 
 from fpstudy import config
 from fpstudy.cases import deep_gradients, deep_product
 from fpstudy.exact import to_mpf_array
 from fpstudy.formats import FORMATS
-from fpstudy.runner import jobs_of, run_point
 
 DATA = Path(__file__).parent / "data"
 
 
 def load(tmp_path, grid: str, dtypes=("float16",)):
-    path = tmp_path / "g.toml"
-    dtype_list = "[" + ", ".join(f'"{d}"' for d in dtypes) + "]"
-    path.write_text(f'case = "deep_gradients"\ndtypes = {dtype_list}\n[grid]\n{grid}\n')
-    return config.load(path)
-
-
-def records(exp):
-    return [r for job in jobs_of(exp) for r in run_point(job)]
+    return load_experiment(tmp_path, "deep_gradients", grid, dtypes)
 
 
 def pick(rows, **match):

@@ -14,24 +14,18 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
+from conftest import compute_records as records
+from conftest import load_experiment
 
 from fpstudy import config
 from fpstudy.cases import training
 from fpstudy.exact import to_mpf_array
-from fpstudy.runner import jobs_of, run_point
 
 DATA = Path(__file__).parent / "data"
 
 
 def load(tmp_path, grid: str, dtypes=("float16",)):
-    path = tmp_path / "t.toml"
-    dtype_list = "[" + ", ".join(f'"{d}"' for d in dtypes) + "]"
-    path.write_text(f'case = "training"\ndtypes = {dtype_list}\n[grid]\n{grid}\n')
-    return config.load(path)
-
-
-def records(exp):
-    return [r for job in jobs_of(exp) for r in run_point(job)]
+    return load_experiment(tmp_path, "training", grid, dtypes)
 
 
 def pick(rows, **match):

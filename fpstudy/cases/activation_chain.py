@@ -32,6 +32,7 @@ from ..arith import round_array
 from ..exact import to_mpf
 from ..metrics import truth_class
 from ..params import Param
+from ..thresholds import first_in_class
 
 NAME = "activation_chain"
 DESCRIPTION = (
@@ -254,23 +255,10 @@ def _thresholds(magnitude, fmt, depth: int, transient: int = 0) -> dict:
         lo = transient + 1
         if lo <= depth and magnitude(lo) != 0 and magnitude(depth) != 0:
             grows = magnitude(depth) > magnitude(lo)
-            order = ("underflows", "subnormal", "normal", "overflows") if grows else \
-                ("overflows", "normal", "subnormal", "underflows")
-
-            def rank(k):
-                return order.index(truth_class(magnitude(k), fmt))
-
-            for cls in order[order.index("normal") + 1:]:
-                target = order.index(cls)
-                if _OUTCOME_OF_CLASS[cls] in found or rank(depth) < target:
-                    continue
-                a, b = lo, depth
-                while a < b:
-                    mid = (a + b) // 2
-                    if rank(mid) >= target:
-                        b = mid
-                    else:
-                        a = mid + 1
-                if rank(a) == target:  # otherwise it jumped past this class
-                    found[_OUTCOME_OF_CLASS[cls]] = a
+            for cls in ("overflows",) if grows else ("subnormal", "underflows"):
+                outcome = _OUTCOME_OF_CLASS[cls]
+                if outcome not in found:
+                    first = first_in_class(magnitude, fmt, lo, depth, cls, grows)
+                    if first is not None:
+                        found[outcome] = first
     return found

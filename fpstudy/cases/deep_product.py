@@ -14,8 +14,8 @@ import numpy as np
 from ..arith import round_array
 from ..errors import ParamError
 from ..exact import to_mpf, to_mpf_list
-from ..metrics import truth_class
 from ..params import Param
+from ..thresholds import first_in_class
 
 NAME = "deep_product"
 DESCRIPTION = (
@@ -110,7 +110,7 @@ def predict(p: dict, fmt) -> dict:
     depth = p["max_depth"]
     pred = {"subnormal": None, "underflow": None, "overflow": None, "nan": None}
     if abs(s) > 1:
-        first = _first_depth(abs(s), max(xs), fmt, depth, {"overflows"})
+        first = _first_depth(abs(s), max(xs), fmt, depth, "overflows")
         if first is not None:
             if not fmt.has_inf:
                 pred["nan"] = first
@@ -119,36 +119,17 @@ def predict(p: dict, fmt) -> dict:
                 if p["width"] >= 2 and first < depth:
                     pred["nan"] = first + 1
     elif 0 < abs(s) < 1:
-        pred["subnormal"] = _first_depth(abs(s), min(xs), fmt, depth, {"subnormal"})
-        pred["underflow"] = _first_depth(abs(s), min(xs), fmt, depth, {"underflows"})
+        pred["subnormal"] = _first_depth(abs(s), min(xs), fmt, depth, "subnormal")
+        pred["underflow"] = _first_depth(abs(s), min(xs), fmt, depth, "underflows")
         if pred["subnormal"] is not None and pred["underflow"] is not None \
                 and pred["subnormal"] >= pred["underflow"]:
             pred["subnormal"] = None  # it jumps straight from normal to 0
     return {"output": pred}
 
 
-def _first_depth(s, a, fmt, max_depth: int, classes: set) -> int | None:
-    """The first d in 1..max_depth with truth_class(s^d a) in `classes` (|s| != 1).
-
-    s^d a moves monotonically, so the classes are crossed in order and a binary search over
-    d finds the first; s^d is computed exactly (enough bits for d * bits(s)).
-    """
-    order = ("overflows", "normal", "subnormal", "underflows") if s < 1 else \
-        ("underflows", "subnormal", "normal", "overflows")
-    target = min(order.index(c) for c in classes)
-
-    def rank(d):
-        bits = 64 + d * (s._mpf_[3] + 1) + a._mpf_[3]
-        with mpmath.workprec(min(bits, 4_000_000)):
-            return order.index(truth_class(s ** d * a, fmt))
-
-    if rank(max_depth) < target:
-        return None
-    lo, hi = 1, max_depth
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if rank(mid) >= target:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo if order[rank(lo)] in classes else None
+def _first_depth(s, a, fmt, max_depth: int, cls: str) -> int | None:
+    """The first d in 1..max_depth with truth_class(s^d a) == cls (|s| != 1), s^d exact."""
+    def magnitude(d):
+        with mpmath.workprec(min(64 + d * (s._mpf_[3] + 1) + a._mpf_[3], 4_000_000)):
+            return s ** d * a
+    return first_in_class(magnitude, fmt, 1, max_depth, cls, grows=s > 1)
