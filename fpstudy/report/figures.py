@@ -94,20 +94,38 @@ def panel_grid(n: int, extra_height: float = 0.9):
 
 
 def set_sweep_axis(ax, study: Study, values) -> None:
-    """The sweep axis: its name, log or linear scale, integer ticks for an integer sweep."""
+    """The sweep axis: its name, its scale, integer ticks for an integer sweep."""
     ax.set_xlabel(study.sweep)
-    ax.set_xscale(sweep_scale(values))
-    if np.issubdtype(np.asarray(values).dtype, np.integer) and sweep_scale(values) == "linear":
+    scale = sweep_scale(values)
+    apply_scale(ax, scale)
+    if np.issubdtype(np.asarray(values).dtype, np.integer) and scale == "linear":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+SYMLOG_LINTHRESH = 10.0
+
+
 def sweep_scale(values) -> str:
-    """log when a positive sweep spans more than three decades, else linear."""
+    """How to draw a sweep axis.
+
+    log when a positive sweep spans more than three decades; symlog when it crosses 0 and
+    reaches beyond +-200 (softmax's c from -800 to 800: the float16 cliffs near 0 and the
+    float64 ones near +-745 both get room); linear otherwise.
+    """
     v = np.asarray(pd.unique(np.asarray(values, dtype=float)))
     v = v[np.isfinite(v)]
     if v.size > 2 and (v > 0).all() and v.max() / v.min() > 1e3:
         return "log"
+    if v.size > 2 and v.min() < 0 < v.max() and np.abs(v).max() >= 200:
+        return "symlog"
     return "linear"
+
+
+def apply_scale(ax, scale: str) -> None:
+    if scale == "symlog":
+        ax.set_xscale("symlog", linthresh=SYMLOG_LINTHRESH, linscale=0.5)
+    else:
+        ax.set_xscale(scale)
 
 
 def runs_of_mask(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -352,8 +370,8 @@ def outcome_map(study: Study) -> FigureFile:
     for ax, q, grid in zip(axes, panels, grids, strict=True):
         ax.pcolormesh(edges, np.arange(n_rows + 1), np.ma.masked_invalid(grid), cmap=cmap,
                       norm=norm, rasterized=True)
-        _widen_narrow_runs(ax, grid, edges)
-        ax.set_xscale(scale)
+        widen_narrow_runs(ax, grid, edges)
+        apply_scale(ax, scale)
         ax.set_xlim(edges[0], edges[-1])
         ax.set_ylim(n_rows, 0)
         ax.grid(False)
@@ -392,7 +410,7 @@ def outcome_map(study: Study) -> FigureFile:
     return save(fig, study.figures_dir, "outcome_map", title_of(study, "outcome map"), caption)
 
 
-def _widen_narrow_runs(ax, grid: np.ndarray, edges: np.ndarray) -> None:
+def widen_narrow_runs(ax, grid: np.ndarray, edges: np.ndarray) -> None:
     """Draw failing runs narrower than NARROW_RUN of the columns as visible bars.
 
     A single overflowed depth among 2000 would be a sub-pixel sliver; it is the most important

@@ -13,7 +13,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.patches import Patch
 
 from ...metrics import OUTCOMES
-from ..figures import cell_edges, sweep_scale
+from ..figures import apply_scale, cell_edges, sweep_scale, widen_narrow_runs
 from ..study import show
 from ..style import OUTCOME_COLOURS, PANEL_WIDTH, format_colour, new_figure, save
 
@@ -56,7 +56,8 @@ def figures(study) -> list:
             grid[rows, cols] = sub["outcome"].map(code).to_numpy(dtype=float)
             ax.pcolormesh(edges, np.arange(len(ns) + 1), np.ma.masked_invalid(grid),
                           cmap=cmap, norm=norm, rasterized=True)
-            ax.set_xscale(scale)
+            widen_narrow_runs(ax, grid, edges)
+            apply_scale(ax, scale)
             ax.grid(False)
             ax.set_yticks(np.arange(len(ns)) + 0.5)
             ax.set_yticklabels([show(n) for n in ns])
