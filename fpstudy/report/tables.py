@@ -244,12 +244,18 @@ def overview(studies: list[Study]) -> Table:
     rows = []
     for s in studies:
         firsts = first_failures(s)
+        counts = failure_counts(s.records, ("dtype",)).set_index("dtype")
         failing = {d: f["first"] for d, f in firsts.items() if f["first"] is not None}
         if failing:
             earliest = min(f["start"] for f in failing.values())
             leaders = [d for d, f in failing.items() if f["start"] == earliest]
-            lead = Cell(", ".join(leaders),
-                        f"{failing[leaders[0]]['outcome']} @{show(earliest)}")
+            detail = f"{failing[leaders[0]]['outcome']} @{show(earliest)}"
+            if len(leaders) > 1:  # a tie (all fail at the sweep's start): the most failing
+                most = max(firsts[d]["failed"] for d in leaders)
+                if sum(firsts[d]["failed"] == most for d in leaders) < len(leaders):
+                    leaders = [d for d in leaders if firsts[d]["failed"] == most]
+                    detail += ", at the most points"
+            lead = Cell(", ".join(leaders), detail)
         else:
             lead = Cell("none", "every format ok throughout")
         cells = []
@@ -262,12 +268,17 @@ def overview(studies: list[Study]) -> Table:
             else:
                 first = f["first"]
                 where = "" if first["where"] == "all points" else f" ({first['where']})"
+                avoidable = int(counts.loc[d, "avoidable"]) if d in counts.index else 0
+                detail = f"fails at {f['failed']} of {f['groups']} points"
+                if avoidable:
+                    detail += f"; {avoidable} avoidable failures"
                 cells.append(Cell(f"{first['outcome']} @{show(first['start'])}{where}",
-                                  f"fails at {f['failed']} of {f['groups']} points"))
+                                  detail))
         rows.append([Cell(s.name, href="#" + anchor(s.name)), f"`{s.sweep}`", lead, *cells])
     note = ("For each experiment and format: the earliest failure along the sweep axis over "
-            "all its grid points (outcome @ sweep value, at which point), and at how many "
-            "points the format fails at all.")
+            "all its grid points (outcome @ sweep value, at which point), at how many "
+            "points the format fails at all, and how many of its failing records were "
+            "avoidable (the format could have held the exact answer).")
     return Table("Overview: which format fails first, where, and how",
                  ["experiment", "sweep", "fails first", *dtypes], rows, note,
                  align_left=3 + len(dtypes))
