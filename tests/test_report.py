@@ -227,3 +227,16 @@ def test_a_failing_case_hook_costs_only_its_own_part(results, tmp_path, monkeypa
     assert "report hook could not draw its part" in text
     assert "### Formats side by side" in text
     assert {p.name for p in paths} >= {"report.md", "report.html", "magnitude.png"}
+
+
+def test_overview_names_the_format_that_fails_first(results):
+    study = load_study(results / "report_deep_product")
+    table = tables.overview([study])
+    row = dict(zip(table.columns, table.rows[0], strict=True))
+    # float16 goes subnormal at depth 15 (s = 0.5) before it overflows at 28 (s = 1.5);
+    # float32 holds 2^-40 and 1.5^40 ~ 1.1e7 as normal numbers: it never fails here
+    assert row["fails first"].text == "float16"
+    assert row["float16"].text == f"subnormal @{FIRST_SUBNORMAL} (scale=0.5)"
+    assert row["float16"].detail == "fails at 2 of 2 points"
+    assert row["float32"].text == "ok throughout"
+    assert "float64" not in row
