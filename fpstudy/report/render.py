@@ -19,6 +19,7 @@ from .study import Study
 from .style import FigureFile
 from .tables import Cell, Table, anchor
 
+LONG_TABLE, SHOWN_ROWS = 30, 20  # HTML tables longer than this fold all but their first rows
 TITLE = "fpstudy report: floating-point formats side by side"
 
 
@@ -145,6 +146,8 @@ figure { margin: 1.2em 0 2em; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .warn { background: #fff4e5; border-left: 4px solid #e69f00; padding: 0.4em 0.8em; }
 nav a { margin-right: 1em; }
+details { margin: -0.6em 0 1em; }
+summary { cursor: pointer; color: #0b5cad; font-size: 0.9em; }
 code { background: #f4f4f4; padding: 0 0.2em; }
 """
 
@@ -183,14 +186,20 @@ def html_table(t: Table, level: int = 3) -> str:
         out.append(f'<p class="note">{_inline_md(t.note)}</p>')
     if not t.rows:
         return "\n".join(out + ["<p>(nothing to show)</p>"])
-    out.append("<table><thead><tr>" + "".join(f"<th>{_h(c)}</th>" for c in t.columns)
-               + "</tr></thead><tbody>")
     numeric = numeric_columns(t)
-    for row in t.rows:
-        out.append("<tr>" + "".join(_html_cell(c, numeric[i]) for i, c in enumerate(row))
-                   + "</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
+    head = ("<table><thead><tr>" + "".join(f"<th>{_h(c)}</th>" for c in t.columns)
+            + "</tr></thead><tbody>")
+
+    def body(rows):
+        return [head] + ["<tr>" + "".join(_html_cell(c, numeric[i]) for i, c in enumerate(row))
+                         + "</tr>" for row in rows] + ["</tbody></table>"]
+
+    if len(t.rows) <= LONG_TABLE:
+        return "\n".join(out + body(t.rows))
+    # a long table shows its first rows; the rest opens in place (<details>, no script)
+    shown, rest = t.rows[:SHOWN_ROWS], t.rows[SHOWN_ROWS:]
+    return "\n".join(out + body(shown) + [f"<details><summary>{len(rest)} more rows</summary>"]
+                     + body(rest) + ["</details>"])
 
 
 def _img(path: Path, alt: str) -> str:
