@@ -15,11 +15,14 @@ from matplotlib.patches import Patch
 from ...metrics import OUTCOMES
 from ..figures import apply_scale, cell_edges, sweep_scale, widen_narrow_runs
 from ..study import show
-from ..style import OUTCOME_COLOURS, PANEL_WIDTH, format_colour, new_figure, save
+from ..style import OUTCOME_COLOURS, format_colour, new_figure, save
 
 CASE = "softmax"
 QUANTITY = "softmax"
 ROWS_PARAM = "n"
+
+
+MAX_COLUMNS = 8
 
 
 def figures(study) -> list:
@@ -27,13 +30,20 @@ def figures(study) -> list:
     if QUANTITY not in set(rec["quantity"]) or ROWS_PARAM not in rec:
         return []
     rec = rec[rec["quantity"] == QUANTITY]
-    # other parameters that vary: draw the first value of each and say so
-    fixed = {k: rec[k].iloc[0] for k in study.label_keys
-             if k not in ("impl", "quantity", ROWS_PARAM)}
-    for k, v in fixed.items():
-        rec = rec[rec[k] == v]
+    # other parameters that vary become more columns (format x accumulate, say) while there
+    # are at most MAX_COLUMNS; the rest are drawn at their first value, and the title says so
+    others = [k for k in study.label_keys if k not in ("impl", "quantity", ROWS_PARAM)]
+    split, fixed = [], {}
+    columns = [{"dtype": d} for d in study.dtypes]
+    for k in others:
+        values = list(dict.fromkeys(rec[k]))
+        if len(columns) * len(values) <= MAX_COLUMNS:
+            split.append(k)
+            columns = [{**c, k: v} for c in columns for v in values]
+        else:
+            fixed[k] = values[0]
+            rec = rec[rec[k] == values[0]]
     impls = list(dict.fromkeys(rec["impl"]))
-    dtypes = study.dtypes
     cs = np.sort(rec[study.sweep].unique().astype(float))
     ns = np.sort(rec[ROWS_PARAM].unique())
     c_index = {c: i for i, c in enumerate(cs)}
@@ -44,12 +54,16 @@ def figures(study) -> list:
     scale = sweep_scale(cs)
     edges = cell_edges(cs, scale)
     panel_h = 0.5 + 0.16 * len(ns)
-    fig = new_figure(min(PANEL_WIDTH * len(dtypes) * 0.75, 10), panel_h * len(impls) + 1.0)
-    axes = fig.subplots(len(impls), len(dtypes), squeeze=False, sharex=True, sharey=True)
+    width = min(max(2.0 * len(columns), 5.5), 14)
+    fig = new_figure(width, panel_h * len(impls) + 1.2 + 0.15 * len(split))
+    axes = fig.subplots(len(impls), len(columns), squeeze=False, sharex=True, sharey=True)
     for i, impl in enumerate(impls):
-        for j, d in enumerate(dtypes):
+        for j, column in enumerate(columns):
             ax = axes[i, j]
-            sub = rec[(rec["impl"] == impl) & (rec["dtype"] == d)]
+            sel = rec["impl"] == impl
+            for k, v in column.items():
+                sel &= rec[k] == v
+            sub = rec[sel]
             grid = np.full((len(ns), len(cs)), np.nan)
             rows = sub[ROWS_PARAM].map(n_index).to_numpy()
             cols = sub[study.sweep].astype(float).map(c_index).to_numpy()
@@ -62,7 +76,12 @@ def figures(study) -> list:
             ax.set_yticks(np.arange(len(ns)) + 0.5)
             ax.set_yticklabels([show(n) for n in ns])
             if i == 0:
+                d = column["dtype"]
                 ax.set_title(d, color=format_colour(d), fontweight="bold")
+                more = "\n".join(f"{k}={show(column[k])}" for k in split)
+                if more:
+                    ax.text(0.5, 1.2 + 0.12 * len(split), more, transform=ax.transAxes,
+                            ha="center", va="bottom", fontsize=6.5)
             if j == 0:
                 ax.set_ylabel(f"{impl}\n{ROWS_PARAM}")
             if i == len(impls) - 1:
@@ -71,10 +90,11 @@ def figures(study) -> list:
                         for o in OUTCOMES], loc="outside lower center", ncols=5, frameon=False)
     fixed_text = ", ".join(f"{k}={show(v)}" for k, v in fixed.items())
     fig.suptitle(f"{study.name}: softmax outcome over ({study.sweep}, {ROWS_PARAM})"
-                 + (f", {fixed_text}" if fixed_text else ""))
+                 + (f"\n{fixed_text}" if fixed_text else ""))
     caption = (f"The outcome of the softmax output for each logit centre {study.sweep} "
                f"(across) and number of logits {ROWS_PARAM} (up), one row of panels per "
-               "implementation and one column per format.")
+               "implementation and one column per format"
+               + (f" and {', '.join(split)}." if split else "."))
     if fixed_text:
         caption += f" Drawn for {fixed_text} (the first value of each other parameter)."
     return [save(fig, study.figures_dir, "softmax_map", f"{study.name}: softmax outcome map",
