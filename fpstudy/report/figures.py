@@ -25,7 +25,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..formats import FORMATS
 from ..metrics import OUTCOMES
-from .study import Study, show
+from .study import Study
 from .style import (
     LIMIT_LINES,
     OUTCOME_COLOURS,
@@ -516,7 +516,3 @@ def _error_panel(ax, study: Study, rows: pd.DataFrame, refs: list[Reference]) ->
             edge_strip(ax, x, e == 0, bottom[d], colour, "o")
     for _, d, x, y, dash in refs:
         ax.plot(x, y, color=format_colour(d), lw=0.9, ls=dash, alpha=0.8)
-
-
-def sweep_label(study: Study, value) -> str:
-    return f"{study.sweep}={show(value)}"

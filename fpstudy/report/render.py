@@ -82,7 +82,7 @@ def numeric_columns(t: Table) -> list[bool]:
     out = []
     for i in range(len(t.columns)):
         cells = [str(row[i]) for row in t.rows if not isinstance(row[i], Cell) and str(row[i])]
-        out.append(i >= t.align_left and bool(cells) and all(_NUMBER.match(c) for c in cells)
+        out.append(i >= t.label_columns and bool(cells) and all(_NUMBER.match(c) for c in cells)
                    and all(not isinstance(row[i], Cell) for row in t.rows))
     return out
 

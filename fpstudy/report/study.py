@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from .. import results
-from ..formats import FORMATS
 from ..runner import MEASURE_COLUMNS
 
 POINT_COLUMNS = ("impl", "quantity")  # identify a group beside the grid parameters
@@ -145,9 +144,3 @@ def _guess_sweep(records: pd.DataFrame) -> str:
         if name in records.columns:
             return name
     raise ValueError("the results name no sweep axis")
-
-
-def format_colour_order(dtypes) -> list[str]:
-    """Formats in registry order (narrowest conventions first), unknown names last."""
-    known = [d for d in FORMATS if d in dtypes]
-    return known + [d for d in dtypes if d not in known]

@@ -6,7 +6,7 @@ with a muted second line (the predicted boundary beside the measured one).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -46,8 +46,7 @@ class Table:
     columns: list[str]
     rows: list[list]
     note: str = ""
-    align_left: int = 1  # the first columns are labels
-    extra: dict = field(default_factory=dict)
+    label_columns: int = 1  # the first columns label the rows: never right-aligned
 
 
 # --------------------------------------------------------------------------- side by side
@@ -115,7 +114,7 @@ def side_by_side(study: Study) -> Table:
                 if not all(c.text == "ok throughout" and not c.detail for c in r[1:])]
         note += f" {all_ok} points where every format is ok throughout are not listed."
     return Table("Formats side by side", ["point", *study.dtypes], rows, note,
-                 align_left=1 + len(study.dtypes))
+                 label_columns=1 + len(study.dtypes))
 
 
 # --------------------------------------------------------------------------- errors
@@ -154,7 +153,7 @@ def error_table(study: Study) -> Table:
             "u = 2^-p is the unit roundoff.")
     return Table("Largest error among ok points",
                  ["format", *keys, "max rel. error", "at", "max bits of error", "u",
-                  "max rel. error / u"], rows, note, align_left=1 + len(keys))
+                  "max rel. error / u"], rows, note, label_columns=1 + len(keys))
 
 
 def _sci(x) -> str:
@@ -213,7 +212,7 @@ def failure_table(study: Study) -> Table:
             "overflows, underflows (or, for a subnormal result, is subnormal).")
     return Table("Avoidable and unavoidable failures",
                  ["format", *keys[1:], "points", "failed", "avoidable", "unavoidable",
-                  "avoidable by outcome"], rows, note, align_left=len(keys))
+                  "avoidable by outcome"], rows, note, label_columns=len(keys))
 
 
 # --------------------------------------------------------------------------- overview
@@ -281,7 +280,7 @@ def overview(studies: list[Study]) -> Table:
             "avoidable (the format could have held the exact answer).")
     return Table("Overview: which format fails first, where, and how",
                  ["experiment", "sweep", "fails first", *dtypes], rows, note,
-                 align_left=3 + len(dtypes))
+                 label_columns=3 + len(dtypes))
 
 
 def anchor(name: str) -> str:
@@ -328,4 +327,4 @@ def diagnostics_table(study: Study) -> Table | None:
         note += f" The first {MAX_DIAGNOSTIC_ROWS} of {len(rows)} points are listed."
         rows = rows[:MAX_DIAGNOSTIC_ROWS]
     return Table("What the case recorded", ["point", *study.dtypes], rows, note,
-                 align_left=1 + len(study.dtypes))
+                 label_columns=1 + len(study.dtypes))
