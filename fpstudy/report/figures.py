@@ -198,7 +198,7 @@ def outcome_changes(rows: pd.DataFrame, first_only: int = 8) -> pd.DataFrame:
 
 
 def panel_title(study: Study, labels: dict) -> str:
-    return "\n".join(textwrap.wrap(study.label(labels), 52))
+    return "\n".join(textwrap.wrap(study.label(labels), 44))
 
 
 def title_of(study: Study, what: str) -> str:
