@@ -160,3 +160,17 @@ def test_dask_executor_without_dask_is_a_clear_error(write_config, tmp_path, run
     path = write_config(TINY, "tiny.toml")
     status, _, err = run_cli("run", path, "--results", tmp_path / "a", "--executor", "dask")
     assert status == 2 and "pip install 'fpstudy[dask]'" in err
+
+
+def test_results_are_readable_by_others(write_config, tmp_path, run_cli):
+    import os
+    import stat
+
+    path = write_config(TINY, "tiny.toml")
+    old = os.umask(0o022)
+    try:
+        assert run_cli("run", path, "--results", tmp_path / "res")[0] == 0
+    finally:
+        os.umask(old)
+    mode = (tmp_path / "res" / "tiny" / "records.parquet").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o644

@@ -106,3 +106,12 @@ max_depth = 3
 """)
     combos = [(p["activation"], p["impl"]) for p in exp.points]
     assert combos == [("sigmoid", "naive"), ("sigmoid", "stable"), ("relu", "naive")]
+
+
+@pytest.mark.parametrize("path", sorted(config.Path(__file__).parent.parent.glob(
+    "experiments/*.toml")), ids=lambda p: p.stem)
+def test_shipped_experiments_are_valid_and_named_after_their_file(path):
+    exp = config.load(path)
+    # make tracks results/<stem>/meta.json: a different name would rerun every time
+    assert exp.name == path.stem
+    assert exp.description and len(exp.runs()) > 0
