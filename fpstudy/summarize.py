@@ -18,6 +18,7 @@ import pandas as pd
 
 from .config import Experiment
 from .formats import FORMATS
+from .params import column_value
 from .runner import MEASURE_COLUMNS
 
 SUMMARY_TAIL = ["outcome", "start", "stop", "points", "max_rel_error", "predicted_start"]
@@ -63,12 +64,9 @@ def _predictions(table: pd.DataFrame, exp: Experiment) -> list:
         return [np.nan] * len(table)
     cache: dict = {}
     seen: dict = {}  # (group, quantity, outcome) -> runs of it met so far
-    points = {i: p for i, p in enumerate(exp.points)}
-    by_columns = {}
-    from .params import column_value
-    for p in points.values():
-        ident = tuple((k, column_value(v)) for k, v in p.items() if k != exp.case.SWEEP)
-        by_columns[ident] = p
+    # a grid point (without the sweep axis) as its summary columns show it -> the point
+    by_columns = {tuple((k, column_value(v)) for k, v in p.items() if k != exp.case.SWEEP): p
+                  for p in exp.points}
     param_keys = [k for k in exp.case.PARAMS if k != exp.case.SWEEP]
     out = []
     for row in table.itertuples(index=False):

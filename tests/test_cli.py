@@ -113,13 +113,17 @@ def test_python_dash_m_is_the_same_program(tmp_path):
     assert proc.stderr.startswith("fpstudy: ") and "Traceback" not in proc.stderr
 
 
-def test_parallel_jobs_give_the_same_records(write_config, tmp_path, run_cli):
-    path = write_config(TINY, "tiny.toml")
+def assert_same_records_as_serial(run_cli, path, tmp_path, *options):
     assert run_cli("run", path, "--results", tmp_path / "a")[0] == 0
-    assert run_cli("run", path, "--results", tmp_path / "b", "--jobs", "2")[0] == 0
+    assert run_cli("run", path, "--results", tmp_path / "b", *options)[0] == 0
     a = pd.read_parquet(tmp_path / "a" / "tiny" / "records.parquet")
     b = pd.read_parquet(tmp_path / "b" / "tiny" / "records.parquet")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_parallel_jobs_give_the_same_records(write_config, tmp_path, run_cli):
+    assert_same_records_as_serial(run_cli, write_config(TINY, "tiny.toml"), tmp_path,
+                                  "--jobs", "2")
 
 
 def test_an_internal_failure_exits_1_without_a_traceback(write_config, tmp_path, run_cli,
@@ -139,12 +143,8 @@ def test_an_internal_failure_exits_1_without_a_traceback(write_config, tmp_path,
 
 def test_dask_executor_gives_the_same_records(write_config, tmp_path, run_cli):
     pytest.importorskip("dask.distributed")  # the optional extra fpstudy[dask]
-    path = write_config(TINY, "tiny.toml")
-    assert run_cli("run", path, "--results", tmp_path / "a")[0] == 0
-    assert run_cli("run", path, "--results", tmp_path / "b", "--executor", "dask")[0] == 0
-    a = pd.read_parquet(tmp_path / "a" / "tiny" / "records.parquet")
-    b = pd.read_parquet(tmp_path / "b" / "tiny" / "records.parquet")
-    pd.testing.assert_frame_equal(a, b)
+    assert_same_records_as_serial(run_cli, write_config(TINY, "tiny.toml"), tmp_path,
+                                  "--executor", "dask")
 
 
 def test_dask_executor_without_dask_is_a_clear_error(write_config, tmp_path, run_cli,

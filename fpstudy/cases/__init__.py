@@ -46,22 +46,30 @@ REQUIRED_ATTRS = ("NAME", "DESCRIPTION", "SWEEP", "QUANTITIES", "PARAMS",
                   "inputs", "compute", "truth")
 
 
-def _discover() -> dict[str, ModuleType]:
+def discover(path, package: str, key: str) -> dict[str, ModuleType]:
+    """Every module of a package (its __path__ and __name__) that defines `key`, by that value.
+
+    Modules whose names start with '_' are helpers, not plug-ins.
+    """
     found = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+    for info in sorted(pkgutil.iter_modules(path), key=lambda i: i.name):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if not hasattr(module, "NAME"):
-            continue
-        missing = [a for a in REQUIRED_ATTRS if not hasattr(module, a)]
-        if missing:
-            raise ImportError(f"case module {info.name} lacks {', '.join(missing)}")
-        found[module.NAME] = module
+        module = importlib.import_module(f"{package}.{info.name}")
+        if hasattr(module, key):
+            found[getattr(module, key)] = module
     return found
 
 
-CASES: dict[str, ModuleType] = _discover()
+def _check(cases: dict[str, ModuleType]) -> dict[str, ModuleType]:
+    for module in cases.values():
+        missing = [a for a in REQUIRED_ATTRS if not hasattr(module, a)]
+        if missing:
+            raise ImportError(f"case module {module.__name__} lacks {', '.join(missing)}")
+    return cases
+
+
+CASES: dict[str, ModuleType] = _check(discover(__path__, __name__, "NAME"))
 
 
 def get_case(name: str) -> ModuleType:

@@ -16,20 +16,8 @@ additions: the report notes the failure and renders everything else.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from types import ModuleType
 
+from ...cases import discover
 
-def _discover() -> dict[str, ModuleType]:
-    found = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "CASE"):
-            found[module.CASE] = module
-    return found
-
-
-HOOKS: dict[str, ModuleType] = _discover()
+HOOKS: dict[str, ModuleType] = discover(__path__, __name__, "CASE")
