@@ -33,6 +33,8 @@ def cmd_run(args) -> int:
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: expected an integer >= 1")
     for exp in experiments:
+        runner.check_inputs(exp)
+    for exp in experiments:
         import pandas as pd
 
         started = time.perf_counter()
@@ -106,10 +108,11 @@ def cmd_report(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from . import config
+    from . import config, runner
 
     for path in args.configs:
         exp = config.load(path)
+        runner.check_inputs(exp)
         runs = exp.runs()
         print(f"{path}: ok: case {exp.case.NAME}, {len(exp.points)} grid points x "
               f"{len(exp.dtypes)} formats = {len(runs)} runs, sweep axis {exp.case.SWEEP}, "

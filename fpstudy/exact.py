@@ -130,3 +130,9 @@ def limits_mpf(fmt: Format) -> dict[str, mpmath.mpf]:
         "smallest_normal": to_mpf(fmt.smallest_normal),
         "smallest_subnormal": to_mpf(fmt.smallest_subnormal),
     }
+
+
+def log10_of(v) -> float:
+    """log10|v| of a format value, exactly converted first: finite for longdouble's limits too,
+    whose float64 conversions are inf and 0."""
+    return float(mpmath.log10(abs(to_mpf(v))))

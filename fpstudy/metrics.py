@@ -107,6 +107,7 @@ def _abs_error(value: list, truth: list):
 @dataclass(frozen=True)
 class Measurement:
     value: float
+    value_log10: float
     truth: float
     truth_log10: float
     rel_error: float
@@ -141,6 +142,7 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format) -> Measurement:
         cls = truth_class(truths[culprit], fmt)
     else:
         worst, cls = "ok", "zero"
+    value_log10 = _log10_norm(values)
     if value_array.ndim == 0:
         exact_truth = truth[0]
         shown_value = float(np.asarray(value_array, dtype=np.float64))
@@ -151,6 +153,7 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format) -> Measurement:
         shown_value = float(np.nan if np.isnan(wide).any() else wide.max(initial=0.0))
     return Measurement(
         value=shown_value,
+        value_log10=value_log10,
         truth=float(exact_truth),
         truth_log10=float(mpmath.log10(abs(exact_truth))) if exact_truth != 0 else -np.inf,
         rel_error=rel_error(values, truths),
@@ -158,3 +161,14 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format) -> Measurement:
         outcome=worst,
         truth_class=cls,
     )
+
+
+def _log10_norm(values: list) -> float:
+    """log10 of max|v_i| from the exact values: finite where float64 would say inf or 0
+    (a longdouble result past float64's range); inf, NaN and 0 give inf, NaN and -inf."""
+    if any(mpmath.isnan(v) for v in values):
+        return float("nan")
+    norm = max((abs(v) for v in values), default=mpmath.mpf(0))
+    if mpmath.isinf(norm):
+        return float("inf")
+    return float(mpmath.log10(norm)) if norm != 0 else -np.inf

@@ -18,15 +18,15 @@ import numpy as np
 from .arith import Arith, flags_text, round_array
 from .cases import get_case
 from .config import Experiment, applies
-from .errors import UserError
+from .errors import ConfigError, UserError
 from .exact import to_mpf_array
 from .formats import FORMATS
 from .metrics import measure
 from .params import column_value
 from .truth import settle
 
-MEASURE_COLUMNS = ("value", "truth", "truth_log10", "rel_error", "ulp_error", "outcome",
-                   "truth_class", "fp_flags", "truth_precision", "truth_settled")
+MEASURE_COLUMNS = ("value", "value_log10", "truth", "truth_log10", "rel_error", "ulp_error",
+                   "outcome", "truth_class", "fp_flags", "truth_precision", "truth_settled")
 EXECUTORS = ("local", "dask")
 
 
@@ -55,6 +55,34 @@ def columns(exp: Experiment) -> list[str]:
     sweep = [] if exp.case.SWEEP in exp.case.PARAMS else [exp.case.SWEEP]
     return ["experiment", "case", "dtype", "impl", "quantity", *params, *sweep,
             *MEASURE_COLUMNS, *getattr(exp.case, "EXTRA_COLUMNS", ())]
+
+
+def check_inputs(exp: Experiment) -> None:
+    """Raise ConfigError where a point's inputs do not fit a format it runs in.
+
+    An input that overflows when rounded to the format (1e300 in float8) leaves nothing exact
+    to compare with: the config must drop the format or narrow the grid. Checked for every
+    point before anything runs, so a bad point stops the run before any result is written.
+    """
+    labels = getattr(exp.case, "INPUT_LABELS", {})
+    for point in exp.points:
+        raw = exp.case.inputs(point, np.random.default_rng(exp.seed))
+        for dtype in exp.dtypes:
+            if not applies(point, dtype):
+                continue
+            fmt = FORMATS[dtype]
+            for name, values in raw.items():
+                with np.errstate(all="ignore"):
+                    lost = np.isfinite(values) & ~np.isfinite(round_array(values, fmt))
+                if np.any(lost):
+                    given = ", ".join(f"{k} = {column_value(v)}" for k, v in point.items()
+                                      if k in exp.given)
+                    raise ConfigError(
+                        exp.path, "grid",
+                        f"{dtype} cannot hold {labels.get(name, 'input ' + name)} "
+                        f"(max {float(fmt.max):g}) at {given or 'the defaults'}: they round to "
+                        "inf or NaN, so there is no exact answer to compare with; "
+                        f"leave {dtype} out or narrow the grid")
 
 
 def run_point(job: PointJob) -> list[dict]:
@@ -96,7 +124,8 @@ def run_point(job: PointJob) -> list[dict]:
             m = measure(array, truth.values[(quantity, sweep_value)], fmt)
             rows.append({
                 **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
-                "value": m.value, "truth": m.truth, "truth_log10": m.truth_log10,
+                "value": m.value, "value_log10": m.value_log10,
+                "truth": m.truth, "truth_log10": m.truth_log10,
                 "rel_error": m.rel_error, "ulp_error": m.ulp_error, "outcome": m.outcome,
                 "truth_class": m.truth_class, "fp_flags": flags,
                 "truth_precision": truth.precision, "truth_settled": truth.settled,

@@ -32,7 +32,7 @@ def test_run_writes_the_three_files_and_prints_outcome_runs(write_config, tmp_pa
     records = fpstudy.load(d)
     assert len(records) == 2 * 2 * 30
     expected = ["experiment", "case", "dtype", "impl", "quantity", "scale", "width", "init", "x",
-                "max_depth", "accumulate", "depth", "value", "truth", "truth_log10", "rel_error",
+                "max_depth", "accumulate", "depth", "value", "value_log10", "truth", "truth_log10", "rel_error",
                 "ulp_error", "outcome", "truth_class", "fp_flags", "truth_precision",
                 "truth_settled"]
     assert list(records.columns) == expected
@@ -174,3 +174,16 @@ def test_results_are_readable_by_others(write_config, tmp_path, run_cli):
         os.umask(old)
     mode = (tmp_path / "res" / "tiny" / "records.parquet").stat().st_mode
     assert stat.S_IMODE(mode) == 0o644
+
+
+def test_inputs_a_format_cannot_hold_are_refused_before_anything_runs(write_config, tmp_path,
+                                                                       run_cli):
+    good = write_config(TINY, "good.toml")
+    bad = write_config('case = "deep_product"\ndtypes = ["float64", "float8_e4m3fn"]\n'
+                       "[grid]\nscale = [0.5, 1e300]\nmax_depth = 3\n", "bad.toml")
+    for command in ("check", "run"):
+        status, _, err = run_cli(command, good, bad, "--results", tmp_path / "res")
+        assert status == 2 and err.count("\n") == 1
+        assert err.startswith(f"fpstudy: {bad}: grid: float8_e4m3fn cannot hold input W (max 448)")
+        assert "at scale = 1e+300" in err
+    assert not (tmp_path / "res").exists()

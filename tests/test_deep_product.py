@@ -191,6 +191,8 @@ def test_longdouble_holds_what_float64_cannot(tmp_path):
                                        dtypes=["longdouble", "float64"])), "longdouble")
     assert [rows[d]["outcome"] for d in (1, 16, 17, 18)] == ["ok", "ok", "overflow", "nan"]
     assert rows[16]["truth_log10"] == pytest.approx(4800, abs=1e-9)
+    # float64 cannot show the longdouble result; value_log10 can (value itself is inf)
+    assert rows[16]["value"] == np.inf and rows[16]["value_log10"] == pytest.approx(4800, abs=1e-9)
     assert rows[16]["rel_error"] < 16 * 2.0 ** -63
 
 

@@ -375,8 +375,10 @@ def test_accumulate_only_for_implementations_that_sum_in_fpstudy(user_module, wr
 
 def test_logits_beyond_the_format_are_a_clear_error(write_config, run_cli, tmp_path):
     path = write_config('case = "softmax"\ndtypes = ["float8_e4m3fn"]\n[grid]\nc = 500.0\n')
-    status, _, err = run_cli("run", path, "--results", tmp_path / "res")
-    assert status == 2 and "logits overflow float8_e4m3fn (max 448)" in err
+    for command in ("check", "run"):  # refused before anything runs, with the point named
+        status, _, err = run_cli(command, path, "--results", tmp_path / "res")
+        assert status == 2 and "float8_e4m3fn cannot hold logits (max 448) at c = 500" in err
+    assert not (tmp_path / "res").exists()
 
 
 def test_list_shows_the_implementations(run_cli):

@@ -26,6 +26,7 @@ and optionally
                                    closed-form thresholds from the format's limits
     ignores(p) -> set[str]         parameters that do not apply at this point; the point runs
                                    once, with them at their first grid value
+    INPUT_LABELS: dict[str, str]    what to call an input in messages (softmax: x -> "logits")
     EXTRA_COLUMNS: tuple[str, ...] more per-record columns (strings); compute passes them
                                    as keywords: emit(quantity, sweep, array, first_nonfinite=...)
 

@@ -29,6 +29,7 @@ DESCRIPTION = (
     "predicted_start."
 )
 SWEEP = "c"
+INPUT_LABELS = {"x": "logits"}  # how fpstudy.runner.check_inputs names the input
 QUANTITIES = ("softmax", "log_softmax", "logsumexp")
 EXTRA_COLUMNS = ("output_dtype",)
 INPUTS = ("constant", "normal", "uniform", "spike")

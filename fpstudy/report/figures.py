@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from ..exact import log10_of
 from ..formats import FORMATS
 from ..metrics import OUTCOMES
 from .study import Study
@@ -258,16 +259,21 @@ def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> None:
         if r.empty:
             continue
         x = r[study.sweep].to_numpy(dtype=float)
-        value = np.abs(r["value"].to_numpy(dtype=float))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.log10(value)
+        if "value_log10" in r:  # exact: finite for a longdouble past float64's range
+            y = r["value_log10"].to_numpy(dtype=float)
+            value = np.select([np.isnan(y), y == np.inf, y == -np.inf], [np.nan, np.inf, 0.0],
+                              default=1.0)  # only which results are inf, NaN or 0 matters
+        else:
+            value = np.abs(r["value"].to_numpy(dtype=float))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                y = np.log10(value)
         truth = r["truth_log10"].to_numpy(dtype=float)
         series.append((d, r, x, value, y, truth))
         finite_y += [y[np.isfinite(y)]]
     # the exact value is followed up to twice the widest format's range (so a deep product's
     # underflow is seen well past float64's); beyond, a training loss that reaches
     # 10^(3e9) say, it leaves the panel and a note says how far it goes
-    reach = 2 * max((abs(math.log10(float(getattr(FORMATS[d], a)))) for d in dtypes
+    reach = 2 * max((abs(log10_of(getattr(FORMATS[d], a))) for d in dtypes
                      if d in FORMATS for a, _, _ in LIMIT_LINES), default=400.0)
     beyond = []
     for _, _, _, _, _, truth in series:
@@ -288,7 +294,7 @@ def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> None:
         if fmt is None:
             continue
         for attr, _, dash in LIMIT_LINES:
-            level = math.log10(float(getattr(fmt, attr)))
+            level = log10_of(getattr(fmt, attr))
             if lo - 0.25 * span <= level <= hi + 0.25 * span:
                 ax.axhline(level, color=format_colour(d), lw=0.9, ls=dash, alpha=0.8)
                 lo, hi = min(lo, level), max(hi, level)

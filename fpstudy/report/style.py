@@ -85,8 +85,10 @@ def new_figure(width: float, height: float) -> Figure:
 def save(fig: Figure, directory: Path, name: str, title: str, caption: str) -> FigureFile:
     """Write name.png and name.svg atomically (metadata without dates, so files are stable)."""
     png, svg = Path(directory) / f"{name}.png", Path(directory) / f"{name}.svg"
+    # bbox "tight": a legend wider than a narrow figure (two panels) is not clipped
     results.atomic_write(png, lambda tmp: fig.savefig(
-        tmp, format="png", metadata={"Software": None}))
+        tmp, format="png", metadata={"Software": None}, bbox_inches="tight", pad_inches=0.05))
     results.atomic_write(svg, lambda tmp: fig.savefig(
-        tmp, format="svg", metadata={"Date": None, "Creator": None}))
+        tmp, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight",
+        pad_inches=0.05))
     return FigureFile(name, title, caption, png, svg)
