@@ -64,25 +64,31 @@ def check_inputs(exp: Experiment) -> None:
     to compare with: the config must drop the format or narrow the grid. Checked for every
     point before anything runs, so a bad point stops the run before any result is written.
     """
-    labels = getattr(exp.case, "INPUT_LABELS", {})
     for point in exp.points:
         raw = exp.case.inputs(point, np.random.default_rng(exp.seed))
         for dtype in exp.dtypes:
             if not applies(point, dtype):
                 continue
-            fmt = FORMATS[dtype]
-            for name, values in raw.items():
-                with np.errstate(all="ignore"):
-                    lost = np.isfinite(values) & ~np.isfinite(round_array(values, fmt))
-                if np.any(lost):
-                    given = ", ".join(f"{k} = {column_value(v)}" for k, v in point.items()
-                                      if k in exp.given)
-                    raise ConfigError(
-                        exp.path, "grid",
-                        f"{dtype} cannot hold {labels.get(name, 'input ' + name)} "
-                        f"(max {float(fmt.max):g}) at {given or 'the defaults'}: they round to "
-                        "inf or NaN, so there is no exact answer to compare with; "
-                        f"leave {dtype} out or narrow the grid")
+            rounded = {k: round_array(v, FORMATS[dtype]) for k, v in raw.items()}
+            problem = unheld_input(exp.case, raw, rounded, FORMATS[dtype])
+            if problem:
+                given = ", ".join(f"{k} = {column_value(v)}" for k, v in point.items()
+                                  if k in exp.given)
+                raise ConfigError(exp.path, "grid", problem.format(
+                    at=given or "the defaults", fix=f"leave {dtype} out or narrow the grid"))
+
+
+def unheld_input(case, raw: dict, rounded: dict, fmt) -> str | None:
+    """A message template ({at}, {fix}) if a finite input rounds to inf or NaN in `fmt`."""
+    labels = getattr(case, "INPUT_LABELS", {})
+    for name, values in raw.items():
+        with np.errstate(all="ignore"):
+            lost = np.isfinite(values) & ~np.isfinite(rounded[name])
+        if np.any(lost):
+            return (f"{fmt.name} cannot hold {labels.get(name, 'input ' + name)} "
+                    f"(max {float(fmt.max):g}) at {{at}}: they round to inf or NaN, so there is "
+                    "no exact answer to compare with; {fix}")
+    return None
 
 
 def run_point(job: PointJob) -> list[dict]:
@@ -111,9 +117,12 @@ def run_point(job: PointJob) -> list[dict]:
             emitted.append((quantity, sweep_value, np.asarray(array), flags_text(ar.flags),
                             extra))
 
+        rounded = {k: round_array(v, fmt) for k, v in raw.items()}
+        problem = unheld_input(case, raw, rounded, fmt)
+        if problem:  # check_inputs refuses this first; this guards library callers
+            raise UserError(problem.format(at=point, fix=f"leave {dtype} out"))
         with np.errstate(all="raise"):  # an operation outside `ar` is a bug, not a flag
             case.compute(point, raw, ar, emit)
-        rounded = {k: round_array(v, fmt) for k, v in raw.items()}
         key = _truth_key(truth_params, rounded)
         if key not in truths:
             exact = {k: to_mpf_array(v) for k, v in rounded.items()}

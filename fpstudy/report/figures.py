@@ -326,6 +326,15 @@ def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> None:
                         mew=1.2, zorder=5)
 
 
+def quantity_magnitude(study: Study, quantity: str, name: str, what: str, ylabel: str,
+                       lead: str) -> list[FigureFile]:
+    """The magnitude figure of one quantity alone (a case hook's picture), or none if absent."""
+    if quantity not in set(study.records["quantity"]):
+        return []
+    rows = study.subset(study.records["quantity"] == quantity, drop_keys=("quantity",))
+    return [magnitude(rows, name=name, what=what, ylabel=ylabel, lead=lead)]
+
+
 # --------------------------------------------------------------------------- outcome map
 
 def outcome_map(study: Study) -> FigureFile:

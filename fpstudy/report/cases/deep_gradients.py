@@ -12,19 +12,15 @@ first_nan).
 
 from __future__ import annotations
 
-from ..figures import magnitude
+from ..figures import quantity_magnitude
 
 CASE = "deep_gradients"
-QUANTITY = "delta"
 
 
 def figures(study) -> list:
-    if QUANTITY not in set(study.records["quantity"]):
-        return []
-    deltas = study.subset(study.records["quantity"] == QUANTITY, drop_keys=("quantity",))
-    return [magnitude(
-        deltas, name="gradient_norm", what=f"backpropagated gradient per {study.sweep}",
+    return quantity_magnitude(
+        study, "delta", name="gradient_norm", what=f"backpropagated gradient per {study.sweep}",
         ylabel="log10 ||dL/da||",
         lead=("The gradient backpropagation carries, ||d loss / d a_layer|| (largest entry), "
               f"per {study.sweep}: computed (solid) and exact (dashed), per format, the "
-              "classic vanishing / exploding gradient picture."))]
+              "classic vanishing / exploding gradient picture."))

@@ -8,17 +8,14 @@ NaN strips at the top.
 
 from __future__ import annotations
 
-from ..figures import magnitude
+from ..figures import quantity_magnitude
 
 CASE = "training"
-QUANTITY = "loss"
 
 
 def figures(study) -> list:
-    if QUANTITY not in set(study.records["quantity"]):
-        return []
-    loss = study.subset(study.records["quantity"] == QUANTITY, drop_keys=("quantity",))
-    return [magnitude(
-        loss, name="loss", what=f"training loss per {study.sweep}", ylabel="log10 loss",
+    return quantity_magnitude(
+        study, "loss", name="loss", what=f"training loss per {study.sweep}",
+        ylabel="log10 loss",
         lead=(f"The loss per {study.sweep} of gradient descent in each format (solid) against "
-              "the exact descent in mpmath from the same rounded start (dashed)."))]
+              "the exact descent in mpmath from the same rounded start (dashed)."))
