@@ -123,15 +123,6 @@ def ulp(x: mpmath.mpf, fmt: Format) -> mpmath.mpf:
     return mpmath.ldexp(mpmath.mpf(1), e - fmt.precision + 1)
 
 
-def limits_mpf(fmt: Format) -> dict[str, mpmath.mpf]:
-    """The format's limits as exact mpf numbers."""
-    return {
-        "max": to_mpf(fmt.max),
-        "smallest_normal": to_mpf(fmt.smallest_normal),
-        "smallest_subnormal": to_mpf(fmt.smallest_subnormal),
-    }
-
-
 def log10_of(v) -> float:
     """log10|v| of a format value, exactly converted first: finite for longdouble's limits too,
     whose float64 conversions are inf and 0."""

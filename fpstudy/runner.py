@@ -27,7 +27,6 @@ from .truth import settle
 
 MEASURE_COLUMNS = ("value", "value_log10", "truth", "truth_log10", "rel_error", "ulp_error",
                    "outcome", "truth_class", "fp_flags", "truth_precision", "truth_settled")
-EXECUTORS = ("local", "dask")
 
 
 @dataclass(frozen=True)
