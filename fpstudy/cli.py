@@ -66,7 +66,8 @@ def cmd_run(args) -> int:
 def outcome_lines(table, exp, per_format: int = 8, max_runs: int = 6) -> list[str]:
     """A few readable lines per format: the outcome runs of each group."""
     sweep = exp.case.SWEEP
-    varying = [k for k in exp.given if len(exp.grid[k]) > 1 and k != sweep]
+    # a parameter with several values, whether the config or its [data] (samples) set them
+    varying = [k for k in exp.grid if len(exp.grid[k]) > 1 and k != sweep]
     label_cols = [c for c in ("impl", "quantity") if table[c].nunique() > 1]
     label_cols += [k for k in varying if k not in label_cols]
     group_cols = [c for c in table.columns

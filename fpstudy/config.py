@@ -24,7 +24,7 @@ from .errors import ConfigError, ParamError, UserError
 from .formats import FORMATS, HEADLINE
 from .truth import DEFAULT_MAX_PRECISION, DEFAULT_START_PRECISION
 
-TOP_KEYS = ("name", "case", "description", "dtypes", "seed", "truth", "grid")
+TOP_KEYS = ("name", "case", "description", "dtypes", "seed", "truth", "grid", "data")
 TRUTH_KEYS = ("precision", "max_precision")
 RANGE_KEYS = {"start", "stop", "step", "num", "log"}
 MAX_GRID_VALUES = 1_000_000
@@ -45,6 +45,7 @@ class Experiment:
     max_precision: int
     grid: dict[str, list]  # every case parameter -> its values (defaults as one value)
     given: list[str] = field(default_factory=list)  # parameters the config set
+    data: dict = field(default_factory=dict)  # [data] input name -> fpstudy.data.DataFile
 
     @property
     def points(self) -> list[dict]:
@@ -84,6 +85,7 @@ class Experiment:
             "truth": {"precision": self.truth_precision, "max_precision": self.max_precision},
             "grid": {k: [list(v) if isinstance(v, tuple) else v for v in vs]
                      for k, vs in self.grid.items()},
+            **({"data": {k: d.describe() for k, d in self.data.items()}} if self.data else {}),
         }
 
     def sha256(self) -> str:
@@ -175,12 +177,14 @@ def parse(raw: dict, path: Path) -> Experiment:
         else:
             grid[pname] = [param.check(param.default)]
 
+    given = [k for k in case.PARAMS if k in grid_raw]
+    data = _data(raw.get("data"), case, grid, given, path, fail)
     total = math.prod(len(v) for v in grid.values())
     if total > MAX_GRID_VALUES:
         fail("grid", f"{total} points is more than {MAX_GRID_VALUES}; narrow a range")
     exp = Experiment(path=Path(path), name=name, case=case, description=description.strip(),
                      dtypes=dtypes, seed=seed, truth_precision=start, max_precision=cap,
-                     grid=grid, given=[k for k in case.PARAMS if k in grid_raw])
+                     grid=grid, given=given, data=data)
     validate = getattr(case, "validate", None)
     if validate is not None:
         for point in exp.points:
@@ -195,6 +199,33 @@ def parse(raw: dict, path: Path) -> Experiment:
                      f"{acc!r} is not wider than any of the dtypes ({', '.join(dtypes)}); "
                      'use "format" or a wider format')
     return exp
+
+
+def _data(table, case, grid: dict, given: list[str], path: Path, fail) -> dict:
+    """The `[data]` table: each file read and checked (fpstudy.data), then the case fits its
+    grid to them (`case.with_data`: the number of samples, sizes the files fix). A case without
+    DATA takes no [data] table."""
+    from . import data as datafiles
+
+    specs = getattr(case, "DATA", {})
+    if table is None:
+        table = {}
+    if not isinstance(table, dict):
+        fail("data", "must be a table of input = \"file\"")
+    if table and not specs:
+        fail("data", f"case {case.NAME} reads no data files")
+    for key in table:
+        if key not in specs:
+            fail(f"data.{key}", f"not a data input of case {case.NAME}; "
+                                f"allowed: {', '.join(specs)}")
+    loaded = {k: datafiles.load(k, table[k], path, specs[k]) for k in specs if k in table}
+    with_data = getattr(case, "with_data", None)
+    if with_data is not None:
+        try:
+            with_data(grid, given, {k: d.value for k, d in loaded.items()})
+        except ParamError as e:
+            fail(e.key, e.message)
+    return loaded
 
 
 def _describe(point: dict, keys: list[str]) -> str:

@@ -40,12 +40,25 @@ class PointJob:
     seed: int
     truth_precision: int
     max_precision: int
+    data: tuple = ()  # fpstudy.data.DataRef of each [data] input: a worker reads them again
 
 
 def jobs_of(exp: Experiment) -> list[PointJob]:
+    refs = tuple(d.ref for d in exp.data.values())
     return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
-                     exp.truth_precision, exp.max_precision)
+                     exp.truth_precision, exp.max_precision, refs)
             for point in exp.points]
+
+
+def case_inputs(case, point: dict, seed: int, refs=()) -> dict:
+    """The case's float64 inputs at a point; a case that reads data files (DATA) also gets
+    their arrays, by input name ({} when the config has no [data] table)."""
+    rng = np.random.default_rng(seed)
+    if not hasattr(case, "DATA"):
+        return case.inputs(point, rng)
+    from .data import read
+
+    return case.inputs(point, rng, {ref.name: read(ref) for ref in refs})
 
 
 def columns(exp: Experiment) -> list[str]:
@@ -63,8 +76,9 @@ def check_inputs(exp: Experiment) -> None:
     to compare with: the config must drop the format or narrow the grid. Checked for every
     point before anything runs, so a bad point stops the run before any result is written.
     """
+    refs = tuple(d.ref for d in exp.data.values())
     for point in exp.points:
-        raw = exp.case.inputs(point, np.random.default_rng(exp.seed))
+        raw = case_inputs(exp.case, point, exp.seed, refs)
         for dtype in exp.dtypes:
             if not applies(point, dtype):
                 continue
@@ -94,7 +108,7 @@ def run_point(job: PointJob) -> list[dict]:
     """All records of one grid point, for every format the point applies to."""
     case = get_case(job.case)
     point = job.point
-    raw = case.inputs(point, np.random.default_rng(job.seed))
+    raw = case_inputs(case, point, job.seed, job.data)
     truth_params = tuple((k, point[k]) for k, prm in case.PARAMS.items() if prm.truth)
     truths: dict[str, object] = {}
     fixed = {"experiment": job.experiment, "case": case.NAME, "impl": point.get("impl", "")}

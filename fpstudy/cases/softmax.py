@@ -15,6 +15,7 @@ from collections import Counter
 import mpmath
 import numpy as np
 
+from ..data import SAMPLE_COLUMN, DataSpec
 from ..errors import ParamError, UserError
 from ..exact import round_to_format, to_mpf
 from ..metrics import truth_class
@@ -32,7 +33,7 @@ SWEEP = "c"
 INPUT_LABELS = {"x": "logits"}  # how fpstudy.runner.check_inputs names the input
 QUANTITIES = ("softmax", "log_softmax", "logsumexp")
 EXTRA_COLUMNS = ("output_dtype",)
-INPUTS = ("constant", "normal", "uniform", "spike")
+INPUTS = ("constant", "normal", "uniform", "spike", "data")
 BUILTIN_IMPLS = ("naive", "max_shift", "log1p_shift", "division_free", "scipy")
 EXTERNAL_IMPLS = ("scipy",)  # plus every "package.module:function"
 
@@ -40,23 +41,61 @@ PARAMS = {
     "n": Param("int", 10, "the number of logits", low=1, high=10_000_000),
     "input": Param("choice", "constant",
                    "constant: all c; normal: c + spread*N(0,1); uniform: c + spread*U(-1,1); "
-                   "spike: all c but the first, c + spread", choices=INPUTS),
+                   "spike: all c but the first, c + spread; data: c + a row of [data] logits "
+                   "(set by the [data] table)", choices=INPUTS),
     "c": Param("float", 0.0, "the logits' centre (the sweep axis)"),
     "spread": Param("float", 1.0, "the scale of the pattern around c (unused by constant)",
                     low=0.0),
+    SAMPLE_COLUMN: Param("int", 0, "the row of [data] logits (from 0); every row by default",
+                         low=0),
     "impl": Param("impl", "naive", "the algorithm", choices=BUILTIN_IMPLS, truth=False),
     "accumulate": Param("accumulate", "format", "where the sums accumulate", truth=False),
 }
+
+DATA = {"logits": DataSpec("the logits, one softmax per row", ndims=(1, 2),
+                           shape="(samples, n), one softmax per row, or (n,)")}
 
 
 # -- inputs ---------------------------------------------------------------------------------
 
 
-def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def with_data(grid: dict, given: list[str], data: dict) -> None:
+    """Fit the grid to [data] logits: input = "data", n = the row length, sample = every row
+    (or the rows the config names). Without data, input "data" and a sample are errors."""
+    logits = data.get("logits")
+    if logits is None:
+        if "data" in grid["input"]:
+            raise ParamError("grid.input", "'data' takes the logits from a [data] table "
+                                           '(logits = "file.npy"), and there is none')
+        if grid[SAMPLE_COLUMN] != [0]:
+            raise ParamError(f"grid.{SAMPLE_COLUMN}",
+                             "numbers the rows of [data] logits, and there is no [data] table")
+        return
+    rows = logits.reshape(-1, logits.shape[-1])
+    for key in ("n", "input", "spread"):
+        if key in given:
+            raise ParamError(f"grid.{key}", f"does not apply to [data] logits "
+                                            f"({rows.shape[1]} per row); leave it out")
+    if SAMPLE_COLUMN in given:
+        for i, s in enumerate(grid[SAMPLE_COLUMN]):
+            if s >= len(rows):
+                raise ParamError(f"grid.{SAMPLE_COLUMN}[{i}]", f"{s} is out of range; [data] "
+                                 f"logits has {len(rows)} rows (0 to {len(rows) - 1})")
+    else:
+        grid[SAMPLE_COLUMN] = list(range(len(rows)))
+    grid["n"] = [rows.shape[1]]
+    grid["input"] = ["data"]
+
+
+def inputs(p: dict, rng: np.random.Generator, data: dict | None = None) -> dict[str, np.ndarray]:
     """The float64 logits. The random pattern depends on the seed and n only, so sweeping c
-    (or spread) moves and stretches one and the same draw."""
+    (or spread) moves and stretches one and the same draw. [data] logits: c + row `sample`
+    (the sum in float64; what the format receives is that rounded once)."""
     n, c, spread = p["n"], p["c"], p["spread"]
     kind = p["input"]
+    if kind == "data":
+        logits = (data or {})["logits"]
+        return {"x": c + logits.reshape(-1, logits.shape[-1])[p[SAMPLE_COLUMN]]}
     if kind == "constant":
         x = np.full(n, c)
     elif kind == "normal":
@@ -175,7 +214,8 @@ def user_impl(spec: str, ar, x, where: str) -> dict:
 def compute(p: dict, inputs: dict, ar, emit) -> None:
     x = ar.asarray(inputs["x"])
     where = (f"at dtype={ar.fmt.name}, n={p['n']}, input={p['input']}, c={p['c']:g}, "
-             f"spread={p['spread']:g}")
+             + (f"sample={p[SAMPLE_COLUMN]}" if p["input"] == "data" else
+                f"spread={p['spread']:g}"))
     impl = p["impl"]
     if impl in IMPLS:
         results = IMPLS[impl](ar, x)
