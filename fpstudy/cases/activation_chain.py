@@ -136,7 +136,8 @@ def compute(p: dict, inputs: dict, ar, emit) -> None:
 # -- in mpmath ----------------------------------------------------------------------------------
 
 def activate_exact(z, activation: str, slope):
-    """(g(z), g'(z)) exactly (at the working precision), without cancellation."""
+    """(g(z), g'(z)) in mpmath at the working precision, without cancellation (for the
+    closed-form predictions; the truth uses `activate_enclosure`)."""
     if activation == "sigmoid":
         e = mpmath.exp(-abs(z))
         d = 1 + e
@@ -149,16 +150,33 @@ def activate_exact(z, activation: str, slope):
     return (z, one) if z > 0 else (slope * z, slope)
 
 
-def truth(p: dict, exact: dict, prec: int) -> dict:
+def activate_enclosure(ex, z, activation: str, slope):
+    """(g(z), g'(z)) as enclosures, without cancellation; relu's branch decided by the
+    enclosure (`ex.sign` raises the precision rather than guess)."""
+    if activation == "sigmoid":
+        e = ex.exp(-ex.abs(z))
+        d = 1 + e
+        return ex.sigmoid(z), e / (d * d)
+    if activation == "tanh":
+        e = ex.exp(-ex.abs(z))
+        sech = 2 * e / (1 + e * e)
+        return ex.tanh(z), sech * sech
+    if ex.sign(z) > 0:
+        return z, ex.one
+    if activation == "relu":
+        return ex.zero, ex.zero
+    return slope * z, slope
+
+
+def truth(p: dict, exact: dict, ex) -> dict:
     out = {}
-    with mpmath.workprec(prec):
-        w, b, a, slope = (exact[k][()] for k in ("w", "b", "a0", "slope"))
-        gradient = mpmath.mpf(1)
-        for depth in range(1, p["max_depth"] + 1):
-            a, dg = activate_exact(w * a + b, p["activation"], slope)
-            gradient = gradient * (w * dg)
-            out[("activation", depth)] = [a]
-            out[("gradient", depth)] = [gradient]
+    w, b, a, slope = (exact[k][()] for k in ("w", "b", "a0", "slope"))
+    gradient = ex.one
+    for depth in range(1, p["max_depth"] + 1):
+        a, dg = activate_enclosure(ex, w * a + b, p["activation"], slope)
+        gradient = gradient * (w * dg)
+        out[("activation", depth)] = [a]
+        out[("gradient", depth)] = [gradient]
     return out
 
 

@@ -79,14 +79,12 @@ def compute(p: dict, inputs: dict, ar, emit) -> None:
         emit("output", depth, y)
 
 
-def truth(p: dict, exact: dict, prec: int) -> dict:
+def truth(p: dict, exact: dict, ex) -> dict:
     out = {}
-    with mpmath.workprec(prec):
-        y = list(exact["x"])
-        for depth in range(1, p["max_depth"] + 1):
-            W = exact["W"][depth - 1]
-            y = [mpmath.fdot(row, y) for row in W]
-            out[("output", depth)] = y
+    y = list(exact["x"])
+    for depth in range(1, p["max_depth"] + 1):
+        y = ex.matvec(exact["W"][depth - 1], y)
+        out[("output", depth)] = y
     return out
 
 

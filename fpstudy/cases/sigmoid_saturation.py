@@ -23,7 +23,7 @@ from ..arith import round_array
 from ..exact import to_mpf
 from ..metrics import truth_class
 from ..params import Param
-from .activation_chain import IMPLS, activate_exact, sigmoid_derivative
+from .activation_chain import IMPLS, activate_enclosure, activate_exact, sigmoid_derivative
 
 NAME = "sigmoid_saturation"
 DESCRIPTION = (
@@ -53,10 +53,9 @@ def compute(p: dict, inputs: dict, ar, emit) -> None:
     emit("derivative", p["z"], ds)
 
 
-def truth(p: dict, exact: dict, prec: int) -> dict:
-    with mpmath.workprec(prec):
-        s, ds = activate_exact(exact["z"][()], "sigmoid", None)
-        return {("sigmoid", p["z"]): [s], ("derivative", p["z"]): [ds]}
+def truth(p: dict, exact: dict, ex) -> dict:
+    s, ds = activate_enclosure(ex, exact["z"][()], "sigmoid", None)
+    return {("sigmoid", p["z"]): [s], ("derivative", p["z"]): [ds]}
 
 
 def predict(p: dict, fmt, sweep_values=None) -> dict:
