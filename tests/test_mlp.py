@@ -45,10 +45,10 @@ _G = {
 def _loss(Ws, bs, x, target, names, loss):
     a = [mpmath.mpf(v) for v in x]
     for W, b, name in zip(Ws, bs, names, strict=True):
-        a = [_G[name](mpmath.fsum(w * v for w, v in zip(row, a)) + bi)
+        a = [_G[name](mpmath.fsum(w * v for w, v in zip(row, a, strict=True)) + bi)
              for row, bi in zip(W, b, strict=True)]
     if loss == "squared_error":
-        return mpmath.fsum((o - t) ** 2 for o, t in zip(a, target)) / 2
+        return mpmath.fsum((o - t) ** 2 for o, t in zip(a, target, strict=True)) / 2
     label = int(np.argmax(target))
     return mpmath.log(mpmath.fsum(mpmath.exp(o) for o in a)) - a[label]
 
