@@ -28,8 +28,21 @@ $(READY): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,scipy]'
 	touch $@
 
-# One experiment: its results are rebuilt when its config or the numerics change.
-$(RESULTS)/%/meta.json: experiments/%.toml $(NUMERICS) | $(READY)
+# Data the shipped *_trained experiments read: a small MLP trained with numpy on seeded data
+# (no download), generated here and kept out of git.
+EXAMPLE_DATA := experiments/data/mlp_model.npz experiments/data/mlp_data.npz
+$(EXAMPLE_DATA) &: examples/train_mlp.py | $(READY)
+	$(PY) examples/train_mlp.py --out experiments/data
+
+# One experiment: its results are rebuilt when its config, the numerics or a file its [data]
+# table names change. The files are read from the config by fpstudy/dataspec.py (standard
+# library only, so it runs before .venv exists); a file make can generate is made first, and a
+# missing file that it cannot is left for `fpstudy run` to report.
+data_files = $(foreach f,$(shell $(PYTHON) -m fpstudy.dataspec $(1)),\
+               $(if $(filter $(f),$(EXAMPLE_DATA)),$(f),$(wildcard $(f))))
+.SECONDEXPANSION:
+$(RESULTS)/%/meta.json: experiments/%.toml $(NUMERICS) $$(call data_files,experiments/$$*.toml) \
+                        | $(READY)
 	$(FPSTUDY) run $< --results $(RESULTS)
 
 # The report is redrawn when any experiment was rerun or the report code changed; it writes
@@ -50,9 +63,10 @@ bench: $(READY)
 lint: $(READY)
 	$(VENV)/bin/ruff check fpstudy tests benchmarks
 
-# Remove generated output: every experiment's results, the figures and the report (the
-# results directory itself and its tracked README stay).
+# Remove generated output: the example data, every experiment's results, the figures and the
+# report (the results directory itself and its tracked README stay).
 clean:
+	rm -f $(EXAMPLE_DATA)
 	if [ -d $(RESULTS) ]; then \
 	  find $(RESULTS) -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore \
 	    -exec rm -rf {} +; \

@@ -240,3 +240,39 @@ def test_a_worker_reads_the_file_again_and_refuses_a_changed_one(tmp_path):
     _npy(tmp_path, ROWS + 1)
     with pytest.raises(UserError, match="changed while the experiment ran"):
         run_point(job)
+
+
+def test_make_reruns_an_experiment_when_its_data_file_changes(tmp_path):
+    """The Makefile reads each config's [data] files (fpstudy.dataspec, standard library
+    only) as prerequisites of its results: up to date, then out of date once the file changes."""
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    for name in ("Makefile", "pyproject.toml", "fpstudy/__init__.py", "fpstudy/dataspec.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / name, tmp_path / name)
+    (tmp_path / "experiments" / "in").mkdir(parents=True)
+    (tmp_path / "experiments" / "x.toml").write_text(
+        'case = "softmax"\n[data]\nlogits = "in/l.npy"\n')
+    np.save(tmp_path / "experiments" / "in" / "l.npy", ROWS)
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / ".installed").touch()
+    meta = tmp_path / "results" / "x" / "meta.json"
+    meta.parent.mkdir(parents=True)
+    meta.touch()
+    for path in tmp_path.rglob("*"):
+        os.utime(path, (1_000_000, 1_000_000))
+    os.utime(meta, (2_000_000, 2_000_000))
+
+    def up_to_date():
+        return subprocess.run(["make", "-q", "results/x/meta.json"], cwd=tmp_path,
+                              capture_output=True).returncode == 0
+
+    assert up_to_date()
+    os.utime(tmp_path / "experiments" / "in" / "l.npy", (3_000_000, 3_000_000))
+    assert not up_to_date()
