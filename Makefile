@@ -54,14 +54,14 @@ $(RESULTS)/report.html: $(RUNS) $(REPORT_CODE) | $(READY)
 report: | $(READY)
 	$(FPSTUDY) report --results $(RESULTS)
 
-test: $(READY)
+test: $(READY) $(EXAMPLE_DATA)
 	$(PY) -m pytest
 
 bench: $(READY)
 	$(PY) benchmarks/run.py
 
 lint: $(READY)
-	$(VENV)/bin/ruff check fpstudy tests benchmarks
+	$(VENV)/bin/ruff check fpstudy tests benchmarks examples
 
 # Remove generated output: the example data, every experiment's results, the figures and the
 # report (the results directory itself and its tracked README stay).

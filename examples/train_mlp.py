@@ -1,9 +1,9 @@
 """Train a small classifier with numpy and save what the shipped `*_trained` experiments read.
 
-No network access and no dataset download: the data are three gaussian classes in 8 dimensions
-(centres drawn from a seed), the model an 8-16-16-3 relu MLP trained by full-batch gradient descent with
-momentum on the softmax cross-entropy, in float32 (as a model is usually stored). Written to
-OUT (default experiments/data/, out of git):
+No network access and no dataset download: the data are three gaussian classes in 8
+dimensions (centres drawn from a seed), the model an 8-16-16-3 relu MLP trained by full-batch
+gradient descent with momentum on the softmax cross-entropy, in float32 (as a model is usually
+stored). Written to OUT (default experiments/data/, out of git):
 
     mlp_model.npz   W1, b1, W2, b2, W3, b3 (float32; W_k has shape (n_k, n_(k-1)))
     mlp_data.npz    x (held-out inputs, float32, (samples, 8)), y (their labels, int64),
@@ -42,7 +42,7 @@ def forward(params, x):
 
 def train(x, y, rng, steps: int = 1500, lr: float = 0.01, momentum: float = 0.9) -> dict:
     params = {}
-    for k, (fan_in, fan_out) in enumerate(zip(SIZES[:-1], SIZES[1:]), start=1):
+    for k, (fan_in, fan_out) in enumerate(zip(SIZES[:-1], SIZES[1:], strict=True), start=1):
         params[f"W{k}"] = (np.sqrt(2 / fan_in) * rng.standard_normal((fan_out, fan_in))
                            ).astype(np.float32)
         params[f"b{k}"] = np.zeros(fan_out, np.float32)
