@@ -3,9 +3,9 @@
 outcome, and how far a shift c can move every sample before a format fails.
 
 A sample fails avoidably when one of its records does (the format could have held the exact
-answer). A sample's outcome is the worst outcome of its records (nan > overflow > underflow > subnormal
-> ok) among those selected: for softmax the probabilities at one c, for the mlp every quantity
-of every layer.
+answer). A sample's outcome is the worst outcome of its records (nan > overflow > underflow >
+subnormal > ok) among those selected: for softmax the probabilities at one c, for the mlp
+every quantity of every layer.
 """
 
 from __future__ import annotations
