@@ -276,3 +276,103 @@ def test_make_reruns_an_experiment_when_its_data_file_changes(tmp_path):
     assert up_to_date()
     os.utime(tmp_path / "experiments" / "in" / "l.npy", (3_000_000, 3_000_000))
     assert not up_to_date()
+
+
+# -- deep_product and deep_gradients from files ------------------------------------------------
+
+def _records_by(records, *keys):
+    return {tuple(r[k] for k in keys): r for r in records}
+
+
+def _same(a, b, keys=("value", "truth", "outcome", "truth_class", "rel_error")):
+    for k in keys:
+        assert a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]), k
+
+
+def test_deep_product_weights_file_equals_the_generated_weights(tmp_path):
+    """The gaussian stack deep_product draws, saved and read back, gives the same records."""
+    grid = 'init = "gaussian"\nscale = 16.0\nwidth = 3\nmax_depth = 6\nx = [1.0, -1.0, 0.5]\n'
+    (tmp_path / "gen.toml").write_text(f'case = "deep_product"\ndtypes = ["float16"]\n'
+                                       f'[grid]\n{grid}')
+    generated = config.load(tmp_path / "gen.toml")
+    from fpstudy.cases import deep_product
+    W = deep_product.inputs(generated.points[0], np.random.default_rng(0))["W"]
+    np.save(tmp_path / "W.npy", W / 16.0)  # unscaled (exactly: a power of 2)
+    np.save(tmp_path / "x.npy", np.array([[1.0, -1.0, 0.5], [2.0, 2.0, 2.0]]))
+    (tmp_path / "file.toml").write_text(
+        'case = "deep_product"\ndtypes = ["float16"]\n[data]\nweights = "W.npy"\nx = "x.npy"\n'
+        '[grid]\nscale = 16.0\n')
+    from_file = config.load(tmp_path / "file.toml")
+    assert from_file.grid["max_depth"] == [6] and from_file.grid["width"] == [3]
+    mine = _records_by(compute_records(from_file), "sample", "depth")
+    theirs = compute_records(generated)
+    assert any(r["outcome"] != "ok" for r in theirs)
+    for r in theirs:
+        _same(mine[(0, r["depth"])], r)
+    assert mine[(1, 1)]["truth"] != mine[(0, 1)]["truth"]  # the second row is its own input
+
+
+def test_deep_product_rectangular_layers_match_numpy(tmp_path):
+    rng = np.random.default_rng(2)
+    layers = {"W1": rng.standard_normal((4, 3)), "W2": rng.standard_normal((2, 4)),
+              "W3": rng.standard_normal((5, 2))}
+    np.savez(tmp_path / "net.npz", **layers)
+    (tmp_path / "e.toml").write_text(
+        'case = "deep_product"\ndtypes = ["float64"]\n[data]\nweights = "net.npz"\n'
+        '[grid]\nx = [1.0, 2.0, -0.5]\n')
+    records = _records_by(compute_records(config.load(tmp_path / "e.toml")), "depth")
+    y = np.array([1.0, 2.0, -0.5])
+    for k in (1, 2, 3):
+        y = layers[f"W{k}"] @ y
+        assert records[(k,)]["truth"] == pytest.approx(np.abs(y).max(), rel=1e-13)
+        assert records[(k,)]["outcome"] == "ok" and records[(k,)]["rel_error"] < 1e-14
+
+
+def test_deep_gradients_rectangular_equals_the_identity_mlp(tmp_path):
+    """Rectangular layers through deep_gradients and through an identity mlp with squared
+    error (checked against mpmath differentiation in test_mlp) give the same records."""
+    rng = np.random.default_rng(5)
+    np.savez(tmp_path / "net.npz", W1=8 * rng.standard_normal((4, 3)),
+             W2=8 * rng.standard_normal((2, 4)), W3=8 * rng.standard_normal((3, 2)))
+    common = ('dtypes = ["float16", "bfloat16"]\n[data]\nweights = "net.npz"\n[grid]\n'
+              'x = [1.0, 2.0, -0.5]\ntarget = [0.5, 0.25, -1.0]\n')
+    (tmp_path / "dg.toml").write_text('case = "deep_gradients"\n' + common)
+    (tmp_path / "mlp.toml").write_text('case = "mlp"\n' + common +
+                                       'activation = "identity"\nloss = "squared_error"\n')
+    theirs = compute_records(config.load(tmp_path / "dg.toml"))
+    mine = _records_by(compute_records(config.load(tmp_path / "mlp.toml")),
+                       "dtype", "quantity", "layer")
+    assert len(theirs) == 2 * (3 * 3 + 1)
+    assert any(r["outcome"] != "ok" for r in theirs)
+    for r in theirs:
+        _same(mine[(r["dtype"], r["quantity"], r["layer"])], r)
+
+
+@pytest.mark.parametrize("case, files, grid, message", [
+    ("deep_product", {"W1": np.ones((2, 2)), "b1": np.ones(2)}, "",
+     "data.weights: holds biases (b<k>); deep_product is a linear network without them"),
+    ("deep_product", {"W1": np.ones((2, 2))}, "max_depth = 3",
+     "grid.max_depth[0]: 3 is more than the 1 layers of data.weights"),
+    ("deep_product", {"W1": np.ones((2, 2))}, "width = 2",
+     "grid.width: comes from data.weights (1 layers, n_0 = 2); leave it out"),
+    ("deep_gradients", {"W1": np.ones((3, 2))}, "target = [1.0, 2.0]",
+     "grid.target: has 2 entries; the last layer of data.weights gives 3"),
+    ("deep_gradients", {"W1": np.ones((3, 2)), "W2": np.ones((3, 2))}, "",
+     "data.weights: W2 has shape (3, 2) but W1 gives 3 numbers"),
+])
+def test_linear_network_file_errors(tmp_path, case, files, grid, message):
+    np.savez(tmp_path / "net.npz", **files)
+    path = tmp_path / "e.toml"
+    path.write_text(f'case = "{case}"\n[data]\nweights = "net.npz"\n[grid]\n{grid}\n')
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert str(info.value).startswith(f"{path}: {message}")
+
+
+def test_x_file_must_fit_the_first_layer(tmp_path):
+    np.save(tmp_path / "x.npy", np.ones((3, 5)))
+    path = tmp_path / "e.toml"
+    path.write_text('case = "deep_product"\n[data]\nx = "x.npy"\n[grid]\nwidth = 4\n')
+    with pytest.raises(ConfigError, match="data.x: has 5 numbers per sample; the first layer "
+                                          "takes 4"):
+        config.load(path)

@@ -12,10 +12,12 @@ import mpmath
 import numpy as np
 
 from ..arith import round_array
+from ..data import SAMPLE_COLUMN
 from ..errors import ParamError
 from ..exact import to_mpf, to_mpf_list
 from ..params import Param
 from ..thresholds import first_in_class
+from ._layers import INPUTS, WEIGHTS, fit_linear, layer_list, linear_inputs
 
 NAME = "deep_product"
 DESCRIPTION = (
@@ -38,15 +40,28 @@ PARAMS = {
                        low=1, high=1_000_000),
     "accumulate": Param("accumulate", "format",
                         "where matrix-vector products accumulate", truth=False),
+    SAMPLE_COLUMN: Param("int", 0, "the row of [data] x (from 0); every row by default", low=0),
 }
+# [data] weights set init = "data", width (n_0) and max_depth (at most their number); scale
+# multiplies them. [data] x sets x = "data", one grid point per row.
+DATA = {"weights": WEIGHTS, "x": INPUTS}
+
+
+def with_data(grid: dict, given: list[str], data: dict) -> None:
+    fit_linear(grid, given, data, "max_depth", NAME)
 
 
 def validate(p: dict) -> None:
+    if p["x"] == "data" or p["init"] == "data":
+        return  # with_data checked the files' shapes
     if isinstance(p["x"], tuple) and len(p["x"]) != p["width"]:
         raise ParamError("x", f"has {len(p['x'])} entries; expected width = {p['width']}")
 
 
 def input_vector(p: dict) -> np.ndarray:
+    """x: "ones" or the config's numbers ([data] x: see _layers.linear_inputs)."""
+    if p["x"] == "data":
+        return np.zeros(0)  # replaced by the row of [data] x
     return np.ones(p["width"]) if p["x"] == "ones" else np.array(p["x"], dtype=np.float64)
 
 
@@ -68,22 +83,27 @@ def weights(p: dict, depth: int, rng: np.random.Generator) -> np.ndarray:
     return s * (q * signs[..., None, :])  # Haar-distributed orthogonal, times s
 
 
-def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {"W": weights(p, p["max_depth"], rng), "x": input_vector(p)}
+def inputs(p: dict, rng: np.random.Generator, data: dict | None = None) -> dict[str, np.ndarray]:
+    out = {} if p["init"] == "data" else {"W": weights(p, p["max_depth"], rng)}
+    out["x"] = input_vector(p)
+    out.update(linear_inputs(p, data or {}, p["max_depth"]))  # [data] weights and x
+    return out
 
 
 def compute(p: dict, inputs: dict, ar, emit) -> None:
     y = ar.asarray(inputs["x"])
+    layers = layer_list(inputs)
     for depth in range(1, p["max_depth"] + 1):
-        y = ar.matvec(ar.asarray(inputs["W"][depth - 1]), y)
+        y = ar.matvec(ar.asarray(layers[depth - 1]), y)
         emit("output", depth, y)
 
 
 def truth(p: dict, exact: dict, ex) -> dict:
     out = {}
     y = list(exact["x"])
+    layers = layer_list(exact)
     for depth in range(1, p["max_depth"] + 1):
-        y = ex.matvec(exact["W"][depth - 1], y)
+        y = ex.matvec(layers[depth - 1], y)
         out[("output", depth)] = y
     return out
 

@@ -45,6 +45,7 @@ from ..data import SAMPLE_COLUMN, DataSpec
 from ..errors import ParamError
 from ..params import Param
 from . import softmax as softmax_case
+from ._layers import INPUTS, WEIGHTS, weight_layers
 from .deep_gradients import NonFiniteWatch
 
 NAME = "mlp"
@@ -93,11 +94,8 @@ PARAMS = {
 }
 
 DATA = {
-    "weights": DataSpec("the layers: an .npz of W1, W2, ... (W_k of shape (n_k, n_{k-1})) and "
-                        "optional b1, b2, ..., or a stack (depth, n, n)", ndims=(1, 2, 3),
-                        shape="W<k> of shape (n_k, n_(k-1)), b<k> of shape (n_k,), or a stack "
-                              "(depth, n, n)", archive=True),
-    "x": DataSpec("the inputs, one per row", ndims=(1, 2), shape="(samples, n_0) or (n_0,)"),
+    "weights": WEIGHTS,
+    "x": INPUTS,
     "target": DataSpec("class labels (samples,) or targets (samples, n_L)", ndims=(1, 2),
                        shape="labels (samples,) or targets (samples, n_L)"),
 }
@@ -223,44 +221,6 @@ def with_data(grid: dict, given: list[str], data: dict) -> None:
 
 def _source(key: str) -> str:
     return {"init": "weights", "sizes": "weights"}.get(key, key)
-
-
-def weight_layers(value) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """[(W_k, b_k or None)] from [data] weights: a stack (depth, n, n), one matrix, or an
-    archive of W1..WL and optional b1..bL. ParamError("data.weights", ...) if they do not
-    chain (W_{k+1} takes what W_k gives)."""
-    def bad(message):
-        raise ParamError("data.weights", message)
-
-    if isinstance(value, np.ndarray):
-        if value.ndim == 1:
-            bad(f"has shape ({value.shape[0]},); expected a stack (depth, n, n) or an .npz of "
-                "W1, W2, ...")
-        stack = value if value.ndim == 3 else value[None]
-        layers = [(W, None) for W in stack]
-    else:
-        names = set(value)
-        depth = sum(1 for k in names if k.startswith("W"))
-        expected = {f"W{k}" for k in range(1, depth + 1)}
-        unknown = sorted(names - expected - {f"b{k}" for k in range(1, depth + 1)})
-        if unknown or not depth:
-            bad(f"holds {', '.join(sorted(names))}; expected W1, ..., WL (and optional b1, "
-                "..., bL), numbered from 1 without gaps")
-        layers = []
-        for k in range(1, depth + 1):
-            W, b = value[f"W{k}"], value.get(f"b{k}")
-            if W.ndim != 2:
-                bad(f"W{k} has shape {W.shape}; expected (n_{k}, n_{k - 1})")
-            if b is not None and b.shape != (W.shape[0],):
-                bad(f"b{k} has shape {b.shape}; expected ({W.shape[0]},) to go with W{k} "
-                    f"{W.shape}")
-            layers.append((W, b))
-    for k in range(1, len(layers)):
-        if layers[k][0].shape[1] != layers[k - 1][0].shape[0]:
-            bad(f"W{k + 1} has shape {layers[k][0].shape} but W{k} gives "
-                f"{layers[k - 1][0].shape[0]} numbers; W{k + 1} must have "
-                f"{layers[k - 1][0].shape[0]} columns")
-    return layers
 
 
 # -- inputs ------------------------------------------------------------------------------------
