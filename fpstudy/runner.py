@@ -41,11 +41,12 @@ class PointJob:
     seed: int
     truth_precision: int
     max_precision: int
+    math: str = "mpfr"
 
 
 def jobs_of(exp: Experiment) -> list[PointJob]:
     return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
-                     exp.truth_precision, exp.max_precision)
+                     exp.truth_precision, exp.max_precision, exp.math)
             for point in exp.points]
 
 
@@ -82,6 +83,8 @@ def unheld_input(case, raw: dict, rounded: dict, fmt) -> str | None:
     """A message template ({at}, {fix}) if a finite input rounds to inf or NaN in `fmt`."""
     labels = getattr(case, "INPUT_LABELS", {})
     for name, values in raw.items():
+        if values.dtype == object:  # exact rationals: finite by construction
+            values = np.ones(values.shape)
         with np.errstate(all="ignore"):
             lost = np.isfinite(values) & ~np.isfinite(rounded[name])
         if np.any(lost):
@@ -108,7 +111,7 @@ def run_point(job: PointJob) -> list[dict]:
             continue
         fmt = FORMATS[dtype]
         acc = point.get("accumulate", "format")
-        ar = Arith(fmt, None if acc == "format" else FORMATS[acc])
+        ar = Arith(fmt, None if acc == "format" else FORMATS[acc], math=job.math)
         emitted = []
 
         def emit(quantity, sweep_value, array, ar=ar, emitted=emitted, **extra):

@@ -26,9 +26,9 @@ import numpy as np
 
 from ..arith import round_array
 from ..errors import ParamError
-from ..exact import to_mpf, to_mpf_list
+from ..exact import to_mpf_list
 from ..metrics import truth_class
-from ..params import Param
+from ..params import Param, exact_array, in_format
 from . import deep_product
 
 NAME = "deep_gradients"
@@ -69,7 +69,7 @@ def target_vector(p: dict) -> np.ndarray:
         return np.zeros(p["width"])
     if t == "ones":
         return np.ones(p["width"])
-    return np.array(t, dtype=np.float64)
+    return exact_array(t)
 
 
 def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -236,7 +236,7 @@ def predict(p: dict, fmt) -> dict:
     """
     if p["init"] != "scaled_identity":
         return {}
-    s = to_mpf(round_array(np.float64(p["scale"]), fmt)[()])
+    s = in_format(p["scale"], fmt)[0]
     x = to_mpf_list(round_array(deep_product.input_vector(p), fmt))
     t = to_mpf_list(round_array(target_vector(p), fmt))
     if not all(mpmath.isfinite(v) for v in (s, *x, *t)) or abs(s) in (0, 1):

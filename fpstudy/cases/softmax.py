@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ParamError, UserError
 from ..exact import round_to_format, to_mpf
 from ..metrics import truth_class
-from ..params import Param, load_function
+from ..params import Param, exact_array, load_function
 
 NAME = "softmax"
 DESCRIPTION = (
@@ -57,8 +57,9 @@ def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
     (or spread) moves and stretches one and the same draw."""
     n, c, spread = p["n"], p["c"], p["spread"]
     kind = p["input"]
-    if kind == "constant":
-        x = np.full(n, c)
+    if kind == "constant":  # c itself is every logit: its decimal, rounded once
+        c_exact = exact_array(c)
+        x = np.full(n, c_exact[()], dtype=c_exact.dtype)
     elif kind == "normal":
         x = c + spread * rng.standard_normal(n)
     elif kind == "uniform":
@@ -311,7 +312,7 @@ def predict(p: dict, fmt, sweep_values=None) -> dict:
     starts: dict[str, dict[str, list]] = {q: {} for q in QUANTITIES}
     previous = dict.fromkeys(QUANTITIES)
     for c in sorted(sweep_values):
-        rounded = round_array(np.float64(c), fmt)[()]
+        rounded = round_array(exact_array(c), fmt)[()]
         if not np.isfinite(rounded):
             previous = dict.fromkeys(QUANTITIES)  # the logits themselves overflow: no run
             continue
