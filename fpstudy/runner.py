@@ -41,13 +41,14 @@ class PointJob:
     seed: int
     truth_precision: int
     max_precision: int
+    math: str = "mpfr"
     data: tuple = ()  # fpstudy.data.DataRef of each [data] input: a worker reads them again
 
 
 def jobs_of(exp: Experiment) -> list[PointJob]:
     refs = tuple(d.ref for d in exp.data.values())
     return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
-                     exp.truth_precision, exp.max_precision, refs)
+                     exp.truth_precision, exp.max_precision, exp.math, refs)
             for point in exp.points]
 
 
@@ -96,6 +97,8 @@ def unheld_input(case, raw: dict, rounded: dict, fmt) -> str | None:
     """A message template ({at}, {fix}) if a finite input rounds to inf or NaN in `fmt`."""
     labels = getattr(case, "INPUT_LABELS", {})
     for name, values in raw.items():
+        if values.dtype == object:  # exact rationals: finite by construction
+            values = np.ones(values.shape)
         with np.errstate(all="ignore"):
             lost = np.isfinite(values) & ~np.isfinite(rounded[name])
         if np.any(lost):
@@ -122,7 +125,7 @@ def run_point(job: PointJob) -> list[dict]:
             continue
         fmt = FORMATS[dtype]
         acc = point.get("accumulate", "format")
-        ar = Arith(fmt, None if acc == "format" else FORMATS[acc])
+        ar = Arith(fmt, None if acc == "format" else FORMATS[acc], math=job.math)
         emitted = []
 
         def emit(quantity, sweep_value, array, ar=ar, emitted=emitted, **extra):

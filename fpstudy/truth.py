@@ -102,6 +102,14 @@ def settle(
             prec = min(cap, 2 * prec)
 
 
+def describe(engine: Callable[[int], Engine] = Engine) -> dict:
+    """How the truth was proven, for meta.json."""
+    return {"engine": engine.name, "version": engine(8).version,
+            "tolerance_bits": DEFAULT_TOLERANCE_BITS,
+            "method": "interval enclosures, precision raised until every quantity's relative "
+                      "width is below 2**-tolerance_bits and every sign and class is decided"}
+
+
 def prove(case, point: dict, exact: dict, start: int = DEFAULT_START_PRECISION,
           cap: int = DEFAULT_MAX_PRECISION, formats: Iterable[Format] = (),
           engine: Callable[[int], Engine] = Engine) -> Truth:

@@ -28,10 +28,8 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from ..arith import round_array
-from ..exact import to_mpf
 from ..metrics import truth_class
-from ..params import Param
+from ..params import Param, exact_array, in_format
 from ..thresholds import first_in_class
 
 NAME = "activation_chain"
@@ -106,7 +104,7 @@ def activate(ar, z, activation: str, impl: str, slope):
     one, zero = ar.const(1.0), ar.const(0.0)
     nan = np.isnan(z)
     if activation == "tanh":
-        t = ar.apply(np.tanh, z)
+        t = ar.tanh(z)
         return t, ar.sub(one, ar.mul(t, t))
     positive = _positive(ar, z)
     if activation == "relu":
@@ -119,7 +117,7 @@ def activate(ar, z, activation: str, impl: str, slope):
 
 
 def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {k: np.float64(p[k]) for k in ("w", "b", "a0", "slope")}
+    return {k: exact_array(p[k]) for k in ("w", "b", "a0", "slope")}
 
 
 def compute(p: dict, inputs: dict, ar, emit) -> None:
@@ -211,7 +209,7 @@ def predict(p: dict, fmt) -> dict:
     The depths are where the exact value leaves the format's normal range; the measured ones
     can differ by the rounding drift of the computed chain. Other chains: no prediction.
     """
-    w, b, a0 = (to_mpf(round_array(np.float64(p[k]), fmt)[()]) for k in ("w", "b", "a0"))
+    w, b, a0 = (in_format(p[k], fmt)[0] for k in ("w", "b", "a0"))
     if not all(mpmath.isfinite(v) for v in (w, b, a0)):
         return {}
     depth = p["max_depth"]
@@ -219,7 +217,7 @@ def predict(p: dict, fmt) -> dict:
         if w > 0 and a0 > 0 and b >= 0:  # every z > 0: g(z) = z
             c, beta = w, b
         elif w > 0 and a0 <= 0 and b <= 0 and p["activation"] == "leaky_relu":
-            slope = to_mpf(round_array(np.float64(p["slope"]), fmt)[()])
+            slope = in_format(p["slope"], fmt)[0]
             if not slope > 0:
                 return {}
             c, beta = w * slope, slope * b  # every z <= 0: g(z) = slope z

@@ -27,9 +27,9 @@ import numpy as np
 from ..arith import round_array
 from ..data import SAMPLE_COLUMN
 from ..errors import ParamError
-from ..exact import to_mpf, to_mpf_list
+from ..exact import to_mpf_list
 from ..metrics import truth_class
-from ..params import Param
+from ..params import Param, exact_array, in_format
 from . import deep_product
 from ._layers import fit_linear, layer_list, linear_inputs
 
@@ -88,7 +88,7 @@ def target_vector(p: dict, n_out: int | None = None) -> np.ndarray:
         return np.zeros(n)
     if t == "ones":
         return np.ones(n)
-    return np.array(t, dtype=np.float64)
+    return exact_array(t)
 
 
 def inputs(p: dict, rng: np.random.Generator, data: dict | None = None) -> dict[str, np.ndarray]:
@@ -258,7 +258,7 @@ def predict(p: dict, fmt) -> dict:
     """
     if p["init"] != "scaled_identity":
         return {}
-    s = to_mpf(round_array(np.float64(p["scale"]), fmt)[()])
+    s = in_format(p["scale"], fmt)[0]
     x = to_mpf_list(round_array(deep_product.input_vector(p), fmt))
     t = to_mpf_list(round_array(target_vector(p), fmt))
     if not all(mpmath.isfinite(v) for v in (s, *x, *t)) or abs(s) in (0, 1):

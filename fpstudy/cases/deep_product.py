@@ -8,14 +8,16 @@ All depths come from one forward pass, in the format and in the truth.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import mpmath
 import numpy as np
 
 from ..arith import round_array
 from ..data import SAMPLE_COLUMN
 from ..errors import ParamError
-from ..exact import to_mpf, to_mpf_list
-from ..params import Param
+from ..exact import to_mpf_list
+from ..params import Param, exact_array, in_format
 from ..thresholds import first_in_class
 from ._layers import INPUTS, WEIGHTS, fit_linear, layer_list, linear_inputs
 
@@ -62,7 +64,7 @@ def input_vector(p: dict) -> np.ndarray:
     """x: "ones" or the config's numbers ([data] x: see _layers.linear_inputs)."""
     if p["x"] == "data":
         return np.zeros(0)  # replaced by the row of [data] x
-    return np.ones(p["width"]) if p["x"] == "ones" else np.array(p["x"], dtype=np.float64)
+    return np.ones(p["width"]) if p["x"] == "ones" else exact_array(p["x"])
 
 
 def weights(p: dict, depth: int, rng: np.random.Generator) -> np.ndarray:
@@ -73,7 +75,10 @@ def weights(p: dict, depth: int, rng: np.random.Generator) -> np.ndarray:
     """
     n, s = p["width"], p["scale"]
     if p["init"] == "scaled_identity":
-        return np.broadcast_to(s * np.eye(n), (depth, n, n)).copy()
+        diagonal = exact_array(s)  # s itself is the input: its decimal, rounded once
+        layer = np.eye(n, dtype=diagonal.dtype) * diagonal if diagonal.dtype != object else \
+            np.where(np.eye(n, dtype=bool), diagonal[()], Fraction(0))
+        return np.broadcast_to(layer, (depth, n, n)).copy()
     z = rng.standard_normal((depth, n, n))
     if p["init"] == "gaussian":
         return (s / np.sqrt(n)) * z
@@ -121,7 +126,7 @@ def predict(p: dict, fmt) -> dict:
     """
     if p["init"] != "scaled_identity":
         return {}
-    s = to_mpf(round_array(np.float64(p["scale"]), fmt)[()])
+    s = in_format(p["scale"], fmt)[0]
     xs = [abs(v) for v in to_mpf_list(round_array(input_vector(p), fmt)) if v != 0]
     if not mpmath.isfinite(s) or not xs or not all(mpmath.isfinite(v) for v in xs):
         return {}

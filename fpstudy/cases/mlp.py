@@ -43,7 +43,7 @@ import numpy as np
 
 from ..data import SAMPLE_COLUMN, DataSpec
 from ..errors import ParamError
-from ..params import Param
+from ..params import Param, exact_array
 from . import softmax as softmax_case
 from ._layers import INPUTS, WEIGHTS, weight_layers
 from .deep_gradients import NonFiniteWatch
@@ -270,15 +270,15 @@ def inputs(p: dict, rng: np.random.Generator, data: dict | None = None) -> dict[
     elif p["x"] == "ones":
         out["x"] = np.ones(n_in)
     else:
-        out["x"] = np.array(p["x"], dtype=np.float64)
+        out["x"] = exact_array(p["x"])  # the config's decimals, rounded once to the format
     if p["target"] == "data":
         t = data["target"]
         out["target"] = t[sample] if t.ndim == 2 else _one_hot(int(t[sample]), n_out)
     elif p["target"] == "label":
         out["target"] = _one_hot(p["label"], n_out)
     else:
-        out["target"] = np.array(p["target"], dtype=np.float64)
-    out["slope"] = np.float64(p["slope"])
+        out["target"] = exact_array(p["target"])
+    out["slope"] = exact_array(p["slope"])
     return out
 
 

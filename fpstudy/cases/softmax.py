@@ -19,7 +19,7 @@ from ..data import SAMPLE_COLUMN, DataSpec
 from ..errors import ParamError, UserError
 from ..exact import round_to_format, to_mpf
 from ..metrics import truth_class
-from ..params import Param, load_function
+from ..params import Param, exact_array, load_function
 
 NAME = "softmax"
 DESCRIPTION = (
@@ -96,8 +96,9 @@ def inputs(p: dict, rng: np.random.Generator, data: dict | None = None) -> dict[
     if kind == "data":
         logits = (data or {})["logits"]
         return {"x": c + logits.reshape(-1, logits.shape[-1])[p[SAMPLE_COLUMN]]}
-    if kind == "constant":
-        x = np.full(n, c)
+    if kind == "constant":  # c itself is every logit: its decimal, rounded once
+        c_exact = exact_array(c)
+        x = np.full(n, c_exact[()], dtype=c_exact.dtype)
     elif kind == "normal":
         x = c + spread * rng.standard_normal(n)
     elif kind == "uniform":
@@ -351,7 +352,7 @@ def predict(p: dict, fmt, sweep_values=None) -> dict:
     starts: dict[str, dict[str, list]] = {q: {} for q in QUANTITIES}
     previous = dict.fromkeys(QUANTITIES)
     for c in sorted(sweep_values):
-        rounded = round_array(np.float64(c), fmt)[()]
+        rounded = round_array(exact_array(c), fmt)[()]
         if not np.isfinite(rounded):
             previous = dict.fromkeys(QUANTITIES)  # the logits themselves overflow: no run
             continue

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..params import Param
+from ..params import Param, exact_array
 from . import deep_gradients
 from .deep_gradients import (
     NonFiniteWatch,
@@ -62,7 +62,7 @@ validate = deep_gradients.validate
 
 
 def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {**deep_gradients.inputs(p, rng), "lr": np.float64(p["lr"])}
+    return {**deep_gradients.inputs(p, rng), "lr": exact_array(p["lr"])}
 
 
 def compute(p: dict, inputs: dict, ar, emit) -> None:
