@@ -15,9 +15,10 @@ the softmax of cross_entropy is one of softmax's implementations (`impl`), whose
 gives the loss. The activation derivatives are what autograd computes from the format's
 values: relu' = [z > 0], leaky_relu' = 1 or slope, sigmoid' = s (1 - s), tanh' = 1 - t^2,
 gelu(z) = z Phi(z) with Phi(z) = (1 + erf(z / sqrt 2)) / 2 and gelu' = Phi(z) + z phi(z),
-phi(z) = exp(-z^2 / 2) / sqrt(2 pi) (the constants 1/sqrt 2 and 1/sqrt(2 pi) rounded to the
-format). The truth is the same network exactly on the inputs the format received, with the
-exact derivatives (sigma' = e^-|z| / (1 + e^-|z|)^2, tanh' = 4 e^-2|z| / (1 + e^-2|z|)^2).
+phi(z) = exp(-z^2 / 2) / sqrt(2 pi) (the constants 1/sqrt 2 and 1/sqrt(2 pi) correctly
+rounded to the format). The truth is the same network exactly on the inputs the format
+received, with the exact derivatives (sigma' = e^-|z| / (1 + e^-|z|)^2,
+tanh' = 4 e^-2|z| / (1 + e^-2|z|)^2).
 
 Weights: from `[data] weights` (an .npz of W1, W2, ... and optional b1, b2, ...; or a stack
 (depth, n, n)), or drawn by `init` from the seed, layer by layer (k = 1..L), then x when it
@@ -38,7 +39,9 @@ deep_gradients.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
+import mpmath
 import numpy as np
 
 from ..data import SAMPLE_COLUMN, DataSpec
@@ -294,14 +297,12 @@ def _layers(inputs: dict) -> int:
 
 # -- in the format -----------------------------------------------------------------------------
 
-def _unary(ar, name: str, fallback, z):
-    """ar.<name>(z), correctly rounded; numpy's function rounded once where Arith lacks it."""
-    method = getattr(ar, name, None)
-    return method(z) if method is not None else ar.apply(fallback, z)
-
-
-def _erf_float64(a):
-    return np.vectorize(math.erf, otypes=[a.dtype])(a)
+def _constant(ar, f) -> np.ndarray:
+    """A real constant correctly rounded to the format: f() evaluated in mpmath at 256 bits,
+    then rounded once, exactly (correct unless it lies within 2^-256 of a rounding boundary)."""
+    with mpmath.workprec(256):
+        man, exp = f().man_exp
+    return ar.asarray(np.array(Fraction(man) * Fraction(2) ** exp, dtype=object))
 
 
 def activate(ar, z, name: str, slope):
@@ -325,14 +326,14 @@ def activate(ar, z, name: str, slope):
         s = sigmoid(ar, z)
         return s, ar.mul(s, ar.sub(one, s))
     if name == "tanh":
-        t = _unary(ar, "tanh", np.tanh, z)
+        t = ar.tanh(z)
         return t, ar.sub(one, ar.mul(t, t))
     # gelu: z Phi(z), Phi = (1 + erf(z / sqrt 2)) / 2; gelu' = Phi + z phi(z)
     half = ar.const(0.5)
-    inv_sqrt2, inv_sqrt2pi = ar.const(1 / math.sqrt(2)), ar.const(1 / math.sqrt(2 * math.pi))
-    phi_big = ar.mul(half, ar.add(one, _unary(ar, "erf", _erf_float64, ar.mul(z, inv_sqrt2))))
-    density = ar.mul(_unary(ar, "exp", np.exp, ar.mul(ar.mul(ar.const(-0.5), z), z)),
-                     inv_sqrt2pi)
+    inv_sqrt2 = _constant(ar, lambda: 1 / mpmath.sqrt(2))
+    inv_sqrt2pi = _constant(ar, lambda: 1 / mpmath.sqrt(2 * mpmath.pi))
+    phi_big = ar.mul(half, ar.add(one, ar.erf(ar.mul(z, inv_sqrt2))))
+    density = ar.mul(ar.exp(ar.mul(ar.mul(ar.const(-0.5), z), z)), inv_sqrt2pi)
     return ar.mul(z, phi_big), ar.add(phi_big, ar.mul(z, density))
 
 
