@@ -376,3 +376,15 @@ def test_x_file_must_fit_the_first_layer(tmp_path):
     with pytest.raises(ConfigError, match="data.x: has 5 numbers per sample; the first layer "
                                           "takes 4"):
         config.load(path)
+
+
+def test_parallel_workers_read_the_data_and_give_the_serial_records(tmp_path, run_cli):
+    np.save(tmp_path / "l.npy", ROWS)
+    path = tmp_path / "tiny.toml"
+    path.write_text(SOFTMAX.format(file="l.npy") + '[grid]\nimpl = ["naive", "max_shift"]\n')
+    assert run_cli("run", path, "--results", tmp_path / "a")[0] == 0
+    data._CACHE.clear()  # workers must read the file themselves, not inherit it
+    assert run_cli("run", path, "--results", tmp_path / "b", "--jobs", "2")[0] == 0
+    a = pd.read_parquet(tmp_path / "a" / "tiny" / "records.parquet")
+    b = pd.read_parquet(tmp_path / "b" / "tiny" / "records.parquet")
+    pd.testing.assert_frame_equal(a, b)
