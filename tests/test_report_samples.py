@@ -59,3 +59,36 @@ def test_report_of_a_data_softmax_has_the_sample_tables_and_figure(tmp_path, run
     assert "| float16 | naive | 2 | not at 0: 1 of 2 fail |" in md
     assert "| float16 | max_shift | 2 | -30 to 20 |" in md
     assert (tmp_path / "r" / "d" / "figures" / "softmax_samples_hold.png").exists()
+
+
+def test_mlp_hook_counts_samples_by_worst_outcome_and_draws_them(tmp_path, run_cli):
+    import matplotlib
+
+    from fpstudy.report.cases import mlp as hook
+    from fpstudy.report.study import load_study
+    from fpstudy.report.style import RC
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "net.npz", W1=rng.standard_normal((3, 2)), W2=rng.standard_normal((2, 3)))
+    # sample 1's input overflows float16's first layer; sample 0 stays small
+    np.save(tmp_path / "x.npy", np.array([[0.5, -0.25], [3e4, 3e4]]))
+    (tmp_path / "m.toml").write_text(
+        'case = "mlp"\ndtypes = ["float16", "float32"]\n[data]\nweights = "net.npz"\n'
+        'x = "x.npy"\n[grid]\nactivation = "tanh"\n')
+    assert run_cli("run", tmp_path / "m.toml", "--results", tmp_path / "r")[0] == 0
+    study = load_study(tmp_path / "r" / "m")
+    worst, loss = hook.tables(study)
+    rec = study.records
+    for row in worst.rows:
+        dtype, n = row[0], row[1]
+        mine = rec[rec["dtype"] == dtype].groupby("sample")["outcome"].agg(
+            lambda s: max(s, key=["ok", "subnormal", "underflow", "overflow", "nan"].index))
+        assert n == 2
+        for outcome, cell in zip(["ok", "subnormal", "underflow", "overflow", "nan"], row[2:7],
+                                 strict=True):
+            count = int((mine == outcome).sum())
+            assert cell == ("" if count == 0 else f"{100 * count / 2:.0f}% ({count})")
+    assert worst.rows[0][0] == "float16" and worst.rows[0][2:7].count("") == 3
+    with matplotlib.rc_context(RC):
+        (figure,) = hook.figures(study)
+    assert figure.png.exists()
