@@ -88,7 +88,7 @@ def check_inputs(exp: Experiment) -> None:
             problem = unheld_input(exp.case, raw, rounded, FORMATS[dtype])
             if problem:
                 given = ", ".join(f"{k} = {column_value(v)}" for k, v in point.items()
-                                  if k in exp.given)
+                                  if k in exp.given or len(exp.grid[k]) > 1)  # or a sample
                 raise ConfigError(exp.path, "grid", problem.format(
                     at=given or "the defaults", fix=f"leave {dtype} out or narrow the grid"))
 

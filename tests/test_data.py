@@ -388,3 +388,12 @@ def test_parallel_workers_read_the_data_and_give_the_serial_records(tmp_path, ru
     a = pd.read_parquet(tmp_path / "a" / "tiny" / "records.parquet")
     b = pd.read_parquet(tmp_path / "b" / "tiny" / "records.parquet")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_row_the_format_cannot_hold_is_refused_naming_the_sample(tmp_path, run_cli):
+    np.save(tmp_path / "big.npy", np.array([[1.0, 2.0], [1e5, 3.0]]))
+    path = softmax_config(tmp_path, "big.npy")
+    status, _, err = run_cli("check", path)
+    assert status == 2
+    assert err.startswith(f"fpstudy: {path}: grid: float16 cannot hold logits (max 65504) at "
+                          "sample = 1: they round to inf or NaN")
