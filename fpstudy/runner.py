@@ -145,7 +145,8 @@ def run_point(job: PointJob) -> list[dict]:
         if key not in truths:
             exact = {k: to_mpf_array(v) for k, v in rounded.items()}
             truths[key] = prove(case, point, exact, start=job.truth_precision,
-                                cap=job.max_precision, formats=formats)
+                                cap=job.max_precision, formats=formats,
+                                hints={(q, s): _magnitude(a) for q, s, a, *_ in emitted})
         truth = truths[key]
         for quantity, sweep_value, array, flags, extra in emitted:
             tkey = (quantity, sweep_value)
@@ -161,6 +162,14 @@ def run_point(job: PointJob) -> list[dict]:
                 **{c: extra.get(c, "") for c in extra_columns},
             })
     return rows
+
+
+def _magnitude(array: np.ndarray) -> float:
+    """max |finite element| of a computed result (0 if none): a guess at the truth's size."""
+    with np.errstate(all="ignore"):
+        wide = np.abs(np.asarray(array, dtype=np.float64))
+    finite = wide[np.isfinite(wide)]
+    return float(finite.max()) if finite.size else 0.0
 
 
 def _truth_key(params: tuple, rounded: dict) -> str:
