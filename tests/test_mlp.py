@@ -275,3 +275,33 @@ def test_float64_forward_and_backward_within_rounding_of_the_truth(write_config,
     assert len(records) == 4 * 3 + 1
     for r in records:
         assert r["outcome"] == "ok" and r["rel_error"] < 1e-13, (r["quantity"], r["layer"])
+
+
+def test_confident_and_saturated_truths_are_proven_at_the_starting_precision(tmp_path):
+    """A confident softmax (p_label = 1 - e^-800) and gelu far left (Phi(-40) ~ 4e-350) are
+    enclosed without cancellation: the loss -log p_label = log1p(e^-800), delta_label =
+    p_label - 1 and gelu(-40) = -40 Phi(-40) come out exact at 113 bits, where 1 - p and
+    1 + erf would need thousands."""
+    np.savez(tmp_path / "eye.npz", W1=np.eye(2))
+    (tmp_path / "ce.toml").write_text(
+        'case = "mlp"\ndtypes = ["float64"]\n[data]\nweights = "eye.npz"\n'
+        '[grid]\nx = [0.0, -800.0]\nactivation = "identity"\n')
+    ce = {(r["quantity"], r["layer"]): r for r in compute_records(config.load(tmp_path / "ce.toml"))}
+    with mpmath.workdps(50):
+        tiny = mpmath.exp(-800)
+        assert ce[("loss", 1)]["truth_log10"] == pytest.approx(float(mpmath.log10(mpmath.log1p(tiny))),
+                                                               abs=1e-12)
+        assert ce[("delta", 1)]["truth_log10"] == pytest.approx(float(mpmath.log10(tiny / (1 + tiny))),
+                                                                abs=1e-12)
+    assert ce[("loss", 1)]["truth_precision"] == 113
+
+    np.savez(tmp_path / "one.npz", W1=np.ones((1, 1)), W2=np.ones((1, 1)))
+    (tmp_path / "gelu.toml").write_text(
+        'case = "mlp"\ndtypes = ["float64"]\n[data]\nweights = "one.npz"\n'
+        '[grid]\nx = [-40.0]\nactivation = "gelu,identity"\nloss = "squared_error"\n'
+        'target = [0.0]\n')
+    g = {(r["quantity"], r["layer"]): r for r in compute_records(config.load(tmp_path / "gelu.toml"))}
+    with mpmath.workdps(50):
+        expected = float(mpmath.log10(40 * mpmath.ncdf(-40)))
+    assert g[("activation", 1)]["truth_log10"] == pytest.approx(expected, abs=1e-12)
+    assert g[("activation", 1)]["truth_precision"] == 113

@@ -418,10 +418,36 @@ def activate_exact(ex, z, name: str, slope):
         e = ex.exp(-2 * ex.abs(z))
         d = 1 + e
         return ex.tanh(z), 4 * e / (d * d)
-    sqrt2 = ex.sqrt(ex.point(2))
-    phi_big = (1 + ex.erf(z / sqrt2)) / 2
+    phi_big = _normal_cdf(ex, z)
     density = ex.exp(-(z * z) / 2) / ex.sqrt(2 * _pi(ex))
     return z * phi_big, phi_big + z * density
+
+
+def _normal_cdf(ex, z):
+    """Phi(z) = erfc(-z / sqrt 2) / 2, enclosed without cancellation: (1 + erf(z / sqrt 2)) / 2
+    would lose every bit for z << 0 (Phi(-40) ~ 1e-350) and make the proof raise the precision
+    to thousands of bits."""
+    return _mpfr_monotone(ex, -z / ex.sqrt(ex.point(2)), "erfc", increasing=False) / 2
+
+
+def _mpfr_monotone(ex, x, name: str, increasing: bool):
+    """The enclosure of MPFR's `name` (a monotone function) over the interval x: each end
+    evaluated by gmpy2 rounded outward. Used for erfc and log1p, which the engine lacks or
+    computes as log(1 + x), losing every bit of a tiny x. (These belong in fpstudy.enclosure
+    as Engine methods; they are here to leave that file to its owner.)"""
+    import gmpy2
+
+    from ..enclosure import _from_mpfr, _to_mpfr
+
+    lo, hi = ex.ends(x)
+    if not increasing:
+        lo, hi = hi, lo
+    f = getattr(gmpy2, name)
+    with gmpy2.context(precision=ex.prec, round=gmpy2.RoundDown):
+        a = _from_mpfr(f(_to_mpfr(lo)))
+    with gmpy2.context(precision=ex.prec, round=gmpy2.RoundUp):
+        b = _from_mpfr(f(_to_mpfr(hi)))
+    return ex.ctx.mpf([ex.ctx.make_mpf((a, a)), ex.ctx.make_mpf((b, b))])
 
 
 def _pi(ex):
@@ -451,10 +477,16 @@ def truth(p: dict, exact: dict, ex) -> dict:
         shifted = [o - top for o in out]
         exps = [ex.exp(s) for s in shifted]
         total = ex.sum(exps)
-        log_total = ex.log(total)
         label = max(range(len(target)), key=lambda i: ex.sign(target[i]))  # one-hot
-        loss = log_total - shifted[label]
-        grad_out = [e / total - t for e, t in zip(exps, target, strict=True)]
+        # -log p_label = log1p(sum_{j != label} exp(z_j - z_label)): no cancellation when
+        # p_label is 1 - 1e-300 (log(total) - d_label would need 1000 bits to see it)
+        loss = _mpfr_monotone(ex, ex.sum([ex.exp(o - out[label]) for i, o in enumerate(out)
+                                          if i != label] or [ex.point(0)]),
+                              "log1p", increasing=True)
+        # p - e_label, with p_label - 1 = -(sum of the other exps) / total: no cancellation
+        # when the model is confident (p_label = 1 - 1e-300 would need 1000 bits otherwise)
+        others = ex.sum([e for i, e in enumerate(exps) if i != label])
+        grad_out = [(-others if i == label else e) / total for i, e in enumerate(exps)]
     deltas: list = [None] * (depth + 1)
     grads: list = [None] * (depth + 1)
     deltas[depth] = _times(grad_out, dgs[depth])
