@@ -18,7 +18,10 @@ gelu(z) = z Phi(z) with Phi(z) = (1 + erf(z / sqrt 2)) / 2 and gelu' = Phi(z) + 
 phi(z) = exp(-z^2 / 2) / sqrt(2 pi) (the constants 1/sqrt 2 and 1/sqrt(2 pi) correctly
 rounded to the format). The truth is the same network exactly on the inputs the format
 received, with the exact derivatives (sigma' = e^-|z| / (1 + e^-|z|)^2,
-tanh' = 4 e^-2|z| / (1 + e^-2|z|)^2).
+tanh' = 4 e^-2|z| / (1 + e^-2|z|)^2), each written so it does not cancel: the loss as
+log1p(sum_{j != label} exp(z_j - z_label)), p_label - 1 as -(the other exps) / total, Phi(z)
+as erfc(-z / sqrt 2) / 2, so a confident or saturated network is proven at the starting
+precision rather than at the tens of thousands of bits 1 - p_label would need.
 
 Weights: from `[data] weights` (an .npz of W1, W2, ... and optional b1, b2, ...; or a stack
 (depth, n, n)), or drawn by `init` from the seed, layer by layer (k = 1..L), then x when it
