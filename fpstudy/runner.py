@@ -136,7 +136,7 @@ def run_point(job: PointJob) -> list[dict]:
         truth = truths[key]
         for quantity, sweep_value, array, flags, extra in emitted:
             tkey = (quantity, sweep_value)
-            m = measure(array, truth.values[tkey], fmt)
+            m = measure(array, truth.values[tkey], fmt, truth.approx.get(tkey))
             rows.append({
                 **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
                 "value": m.value, "value_log10": m.value_log10,

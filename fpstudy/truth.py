@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mpmath
+import numpy as np
 from mpmath import libmp
 
 from .enclosure import Engine, Undecided
@@ -51,6 +52,10 @@ class Truth:
     bounds: dict[Hashable, float]  # key -> certified relative bound (normwise)
     settled: dict[Hashable, bool]  # key -> bound below the tolerance and every element decided
     precision: int  # bits of the engine that produced it
+    # key -> (hi, lo, is_zero) float64 arrays with hi + lo = midpoint to ~106 bits, where every
+    # nonzero midpoint is well inside float64's range (else absent): lets `metrics.measure`
+    # find the few elements that decide each column without mpmath
+    approx: dict[Hashable, tuple] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class _Assessment:
     bound: float
     decided: bool  # every element's zero-ness and class decided
     max_rad: tuple  # the widest radius (raw mpf), for a precision estimate from a hint
+    approx: tuple | None  # (hi, lo, is_zero) arrays, see Truth.approx
 
 
 def settle(
@@ -99,7 +105,8 @@ def settle(
             settled = {k: a.decided and a.bound <= tolerance for k, a in assessed.items()}
             if all(settled.values()) or prec >= cap:
                 return Truth({k: a.mids for k, a in assessed.items()},
-                             {k: a.bound for k, a in assessed.items()}, settled, prec)
+                             {k: a.bound for k, a in assessed.items()}, settled, prec,
+                             {k: a.approx for k, a in assessed.items() if a.approx})
             prec = min(cap, _next_precision(prec, assessed, tolerance_bits, hints or {}))
         elif prec >= cap:
             return _guessed(compute, prec)
@@ -172,9 +179,9 @@ def _assess(enclosures: list, formats: tuple[Format, ...]) -> _Assessment:
     """
     zero = libmp.fzero
     cache: dict = {}
-    mids = []
+    mids, parts = [], []
     max_rad, norm = zero, zero
-    decided = True
+    decided = in_range = True
     for x in enclosures:
         a, b = x._mpi_
         key = (a, b)
@@ -186,14 +193,43 @@ def _assess(enclosures: list, formats: tuple[Format, ...]) -> _Assessment:
                 mid = libmp.mpf_shift(libmp.mpf_add(a, b, 0), -1)  # exact
                 rad = libmp.mpf_sub(b, mid, 53, "u")
                 ok = _decided(a, b, formats)
-            hit = cache[key] = (_make_mpf(mid), rad, ok, libmp.mpf_abs(mid))
+            split = _split(mid)
+            hit = cache[key] = (_make_mpf(mid), rad, ok, libmp.mpf_abs(mid), split)
             if libmp.mpf_gt(rad, max_rad):
                 max_rad = rad
             if libmp.mpf_gt(hit[3], norm):
                 norm = hit[3]
+            in_range = in_range and split is not None
         mids.append(hit[0])
+        parts.append(hit[4])
         decided = decided and hit[2]
-    return _Assessment(mids, _ratio_up(max_rad, norm), decided, max_rad)
+    approx = None
+    if in_range:
+        arr = np.array(parts, dtype=np.float64).reshape(len(parts), 3)
+        approx = (arr[:, 0], arr[:, 1], arr[:, 2] != 0)
+    return _Assessment(mids, _ratio_up(max_rad, norm), decided, max_rad, approx)
+
+
+def approximation(values: list) -> tuple | None:
+    """(hi, lo, is_zero) float64 arrays for exact mpf values (see Truth.approx), or None when
+    one lies far outside float64's range."""
+    parts = [_split(v._mpf_) for v in values]
+    if any(p is None for p in parts):
+        return None
+    arr = np.array(parts, dtype=np.float64).reshape(len(parts), 3)
+    return arr[:, 0], arr[:, 1], arr[:, 2] != 0
+
+
+def _split(m) -> tuple | None:
+    """(hi, lo, is_zero) with hi + lo = m to about 106 bits, or None far outside float64's
+    range (2**-900 < |m| < 2**900 or m = 0 are in)."""
+    if m == libmp.fzero:
+        return (0.0, 0.0, 1.0)
+    if m in (libmp.finf, libmp.fninf, libmp.fnan) or not -900 < _exponent(m) < 900:
+        return None
+    hi = libmp.to_float(m)
+    lo = libmp.to_float(libmp.mpf_sub(m, libmp.from_float(hi), 60))
+    return (hi, lo, 0.0)
 
 
 _TINY_BOUND = 2.0 ** -1000
