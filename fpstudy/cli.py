@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import mpmath
 
 from .errors import UserError
 from .formats import FORMATS, get_format
+from .schema import SUMMARY_COLUMNS
 
 
 def cmd_run(args) -> int:
-    from . import config, results, runner
-    from .summarize import summarize
+    from . import config, runner
+    from .pipeline import run_experiment
 
     experiments = [config.load(path) for path in args.configs]  # all validated before any run
     seen: dict[str, Path] = {}
@@ -35,30 +35,12 @@ def cmd_run(args) -> int:
     for exp in experiments:
         runner.check_inputs(exp)
     for exp in experiments:
-        import pandas as pd
-
-        started = time.perf_counter()
-        rows = runner.run(exp, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler)
-        records = pd.DataFrame(rows, columns=runner.columns(exp))
-        table = summarize(records, exp)
-        wall = time.perf_counter() - started
-        meta = {
-            "format_version": results.FORMAT_VERSION,
-            "experiment": exp.name,
-            "config_path": str(exp.path),
-            "config": exp.resolved(),
-            "config_sha256": exp.sha256(),
-            "case": exp.case.NAME,
-            "sweep": exp.case.SWEEP,
-            "records": len(records),
-            "wall_time_s": round(wall, 3),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **results.environment(),
-        }
-        where = results.write_experiment(Path(args.results), exp.name, records, table, meta)
-        print(f"{exp.name}: {len(records)} records from {len(exp.runs())} (point, format) "
-              f"computations, {wall:.1f} s -> {where['dir']}")
-        for line in outcome_lines(table, exp):
+        result = run_experiment(exp, jobs=args.jobs, executor=args.executor,
+                                scheduler=args.scheduler, check=False)
+        where = result.save(args.results)
+        print(f"{exp.name}: {len(result.records)} records from {len(exp.runs())} (point, format) "
+              f"computations, {result.meta['wall_time_s']:.1f} s -> {where}")
+        for line in outcome_lines(result.summary, exp):
             print("  " + line)
     return 0
 
@@ -69,9 +51,7 @@ def outcome_lines(table, exp, per_format: int = 8, max_runs: int = 6) -> list[st
     varying = [k for k in exp.given if len(exp.grid[k]) > 1 and k != sweep]
     label_cols = [c for c in ("impl", "quantity") if table[c].nunique() > 1]
     label_cols += [k for k in varying if k not in label_cols]
-    group_cols = [c for c in table.columns
-                  if c not in ("outcome", "start", "stop", "points", "max_rel_error",
-                               "predicted_start")]
+    group_cols = [c for c in table.columns if c not in SUMMARY_COLUMNS]
     lines = []
     for dtype in exp.dtypes:
         sub = table[table["dtype"] == dtype]

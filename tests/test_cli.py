@@ -1,5 +1,6 @@
 """The command line: exit statuses, one-line errors, nothing written on bad input."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import pandas as pd
 import pytest
 
 import fpstudy
-from fpstudy.results import FORMAT_VERSION
+from fpstudy.schema import FORMAT_VERSION, META_KEYS
 
 TINY = """
 case = "deep_product"
@@ -34,14 +35,20 @@ def test_run_writes_the_three_files_and_prints_outcome_runs(write_config, tmp_pa
     expected = ["experiment", "case", "dtype", "impl", "quantity", "scale", "width", "init", "x",
                 "max_depth", "accumulate", "depth", "value", "value_log10", "truth", "truth_log10", "rel_error",
                 "ulp_error", "outcome", "truth_class", "fp_flags", "truth_precision",
-                "truth_settled"]
+                "truth_bound", "truth_settled"]
     assert list(records.columns) == expected
     assert set(records["impl"]) == {""}
 
     meta = json.loads((d / "meta.json").read_text())
+    assert tuple(meta) == META_KEYS
     assert meta["format_version"] == FORMAT_VERSION
     assert meta["config"]["grid"]["scale"] == [0.5, 1.5]
-    assert len(meta["config_sha256"]) == 64 and meta["packages"]["numpy"]
+    assert meta["packages"]["numpy"] and meta["sweep"] == "depth"
+    # the hashes, recomputed here: the config file's bytes, and the resolved config as
+    # compact JSON with sorted keys
+    assert meta["config_file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    canonical = json.dumps(meta["config"], sort_keys=True, separators=(",", ":"))
+    assert meta["config_sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
 
     summary = fpstudy.summary(d)
     f16 = summary[(summary["dtype"] == "float16") & (summary["scale"] == 1.5)]

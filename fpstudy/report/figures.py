@@ -259,14 +259,9 @@ def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> None:
         if r.empty:
             continue
         x = r[study.sweep].to_numpy(dtype=float)
-        if "value_log10" in r:  # exact: finite for a longdouble past float64's range
-            y = r["value_log10"].to_numpy(dtype=float)
-            value = np.select([np.isnan(y), y == np.inf, y == -np.inf], [np.nan, np.inf, 0.0],
-                              default=1.0)  # only which results are inf, NaN or 0 matters
-        else:
-            value = np.abs(r["value"].to_numpy(dtype=float))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                y = np.log10(value)
+        y = r["value_log10"].to_numpy(dtype=float)  # finite for a longdouble past float64
+        value = np.select([np.isnan(y), y == np.inf, y == -np.inf], [np.nan, np.inf, 0.0],
+                          default=1.0)  # only which results are inf, NaN or 0 matters
         truth = r["truth_log10"].to_numpy(dtype=float)
         series.append((d, r, x, value, y, truth))
         finite_y += [y[np.isfinite(y)]]
