@@ -43,8 +43,8 @@ MAX_PANELS = 12
 MAX_MAP_ROWS = 160
 MAX_MAP_FACETS = 4  # quantities drawn as side-by-side panels of the outcome map
 NARROW_RUN = 0.004  # fraction of the sweep below which a failing run is drawn as a bar
-EDGE_STRIP = 0.035
-MAX_ERROR_DECADE = 4  # height of one format's strip at a panel edge, in axes fraction
+EDGE_STRIP = 0.035  # height of one format's strip at a panel edge, in axes fraction
+MAX_ERROR_DECADE = 4  # the error axis ends at 10^this: larger errors leave through the top
 
 # A reference curve for the error figure: (label, dtype, x, y, dash pattern).
 Reference = tuple[str, str, np.ndarray, np.ndarray, object]

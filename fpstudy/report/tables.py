@@ -35,10 +35,6 @@ class Cell:
     detail: str = ""  # a muted second line
     href: str = ""  # a link target for the text
 
-    def __str__(self) -> str:
-        text = f"[{self.text}]({self.href})" if self.href else self.text
-        return f"{text} ({self.detail})" if self.detail else text
-
 
 @dataclass
 class Table:
