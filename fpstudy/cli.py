@@ -164,31 +164,53 @@ def cmd_list(args) -> int:
     return 0
 
 
+EXAMPLE = """example:
+  fpstudy run experiments/deep_product.toml     # results/deep_product/
+  fpstudy report                                # results/report.html"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fpstudy", description=__doc__.splitlines()[0])
+    from . import __doc__ as package_doc
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="fpstudy", description=package_doc.splitlines()[0],
+                                     epilog=EXAMPLE,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run experiments and write results/<name>/")
-    run.add_argument("configs", nargs="+", metavar="CONFIG")
-    run.add_argument("--results", default="results", metavar="DIR")
+    run.add_argument("configs", nargs="+", metavar="CONFIG", help="experiment TOML files")
+    run.add_argument("--results", default="results", metavar="DIR",
+                     help="write DIR/<name>/ for each experiment (default: %(default)s)")
     run.add_argument("--jobs", type=int, default=1, metavar="N",
                      help="grid points run in parallel (local process pool)")
-    run.add_argument("--executor", choices=("local", "dask"), default="local")
-    run.add_argument("--scheduler", metavar="ADDR", help="dask scheduler address")
+    run.add_argument("--executor", choices=("local", "dask"), default="local",
+                     help="where grid points run: this machine, or a dask cluster "
+                          "(pip install 'fpstudy[dask]'); records are the same "
+                          "(default: %(default)s)")
+    run.add_argument("--scheduler", metavar="ADDR",
+                     help="the dask scheduler's address, e.g. tcp://host:8786 (default: start "
+                          "a local cluster)")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="write results/report.md and report.html")
-    report.add_argument("--results", default="results", metavar="DIR")
+    report.add_argument("--results", default="results", metavar="DIR",
+                        help="draw every experiment under DIR and write DIR/report.md and "
+                             "DIR/report.html (default: %(default)s)")
     report.set_defaults(func=cmd_report)
 
     check = sub.add_parser("check", help="validate configs and print their size")
-    check.add_argument("configs", nargs="+", metavar="CONFIG")
-    check.add_argument("--results", default="results", metavar="DIR")
+    check.add_argument("configs", nargs="+", metavar="CONFIG", help="experiment TOML files")
+    check.add_argument("--results", default="results", metavar="DIR",
+                       help="where `run` would write (printed; nothing is written; "
+                            "default: %(default)s)")
     check.set_defaults(func=cmd_check)
 
     formats = sub.add_parser("formats", help="limits and thresholds of each format")
-    formats.add_argument("dtypes", nargs="*", metavar="DTYPE")
+    formats.add_argument("dtypes", nargs="*", metavar="DTYPE",
+                         help="formats to show (default: all)")
     formats.set_defaults(func=cmd_formats)
 
     lst = sub.add_parser("list", help="cases, parameters, implementations, formats")

@@ -194,3 +194,33 @@ def test_inputs_a_format_cannot_hold_are_refused_before_anything_runs(write_conf
         assert err.startswith(f"fpstudy: {bad}: grid: float8_e4m3fn cannot hold input W (max 448)")
         assert "at scale = 1e+300" in err
     assert not (tmp_path / "res").exists()
+
+
+def test_version(capsys):
+    from fpstudy.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fpstudy {fpstudy.__version__}"
+
+
+def test_help_shows_a_two_line_example(capsys):
+    from fpstudy.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    example = out.split("example:\n", 1)[1].strip().splitlines()
+    assert len(example) == 2 and all(ln.strip().startswith("fpstudy ") for ln in example)
+
+
+def test_every_option_has_help():
+    from fpstudy.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in subparsers.items():
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"fpstudy {name} {action.option_strings or action.dest}"
