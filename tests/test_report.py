@@ -179,13 +179,15 @@ def test_case_hooks_add_their_figures(results, markdown):
     assert "report_softmax/figures/softmax_map.png" in markdown
 
 
-def test_html_is_self_contained_and_has_no_script(results):
+def test_html_links_its_figures_and_has_no_script(results):
     html = (results / "report.html").read_text(encoding="utf-8")
     assert "<script" not in html.lower()
     assert not re.search(r"""(src|href)=["']https?:""", html)
+    assert "base64" not in html and len(html.encode()) < 200_000  # opens fast
     images = re.findall(r'<img [^>]*src="([^"]+)"', html)
     assert len(images) >= len(CONFIGS) * len(FIGURES)
-    assert all(src.startswith("data:image/png;base64,") for src in images)
+    for src in images:  # relative to the page, and there
+        assert not Path(src).is_absolute() and (results / src).read_bytes()[:4] == b"\x89PNG"
     assert "overflow @28, nan @29" in html
 
 
@@ -229,17 +231,58 @@ def test_a_failing_case_hook_costs_only_its_own_part(results, tmp_path, monkeypa
     assert {p.name for p in paths} >= {"report.md", "report.html", "magnitude.png"}
 
 
-def test_overview_names_the_format_that_fails_first(results):
+def test_overview_leads_with_the_ok_range_and_the_avoidable_failures(results):
     study = load_study(results / "report_deep_product")
     table = tables.overview([study])
     row = dict(zip(table.columns, table.rows[0], strict=True))
-    # float16 goes subnormal at depth 15 (s = 0.5) before it overflows at 28 (s = 1.5);
+    # float16 is ok at every grid point up to depth 14: s = 0.5 goes subnormal at 15; every
+    # failure is the truth leaving the range (none avoidable): 13 at s = 1.5, 26 at s = 0.5
+    assert row["float16"].text == f"ok at 1..{FIRST_SUBNORMAL - 1}"
+    assert row["float16"].detail == f"unavoidable: {13 + 40 - FIRST_SUBNORMAL + 1} records"
     # float32 holds 2^-40 and 1.5^40 ~ 1.1e7 as normal numbers: it never fails here
-    assert row["fails first"].text == "float16"
-    assert row["float16"].text == f"subnormal @{FIRST_SUBNORMAL} (scale=0.5)"
-    assert row["float16"].detail == "fails at 2 of 2 points"
-    assert row["float32"].text == "ok throughout"
+    assert (row["float32"].text, row["float32"].detail) == ("ok throughout", "no failures")
     assert "float64" not in row
+
+
+def test_overview_names_avoidable_failures_first_per_implementation(results):
+    # naive softmax of n equal logits c in float16 (exact answer 1/n, always normal): exp(-20)
+    # = 2.1e-9 is below half the smallest subnormal (3e-8), so 0/0 at c = -20; exp(10) * 100
+    # = 2.2e6 > 65504 overflows the sum (n = 100: every output 0, underflow); exp(20) = 4.9e8
+    # overflows (inf/inf); c = -10 (exp = 4.5e-5, subnormal, but the ratio is ok) and 0 are ok
+    assert math.exp(-20) < float(F16.smallest_subnormal) / 2 < math.exp(-10)
+    assert 100 * math.exp(10) > float(F16.max) > math.exp(10)
+    study = load_study(results / "report_softmax")
+    rows = {r[0].text: dict(zip(tables.overview([study]).columns, r, strict=True))
+            for r in tables.overview([study]).rows}
+    naive = rows["report_softmax: naive"]["float16"]
+    assert naive.text == "ok at -10..0"
+    assert naive.detail.startswith("avoidable (")
+    assert "nan @-20 (softmax, n=1" in naive.detail and "underflow @10 (softmax, n=100)" \
+        in naive.detail and "unavoidable" not in naive.detail
+    stable = rows["report_softmax: max_shift"]["float16"]
+    assert (stable.text, stable.detail) == ("ok throughout", "no failures")
+
+
+def test_softmax_map_gives_an_implementation_ok_everywhere_one_line(results):
+    from matplotlib.collections import QuadMesh
+
+    from fpstudy.report.cases import HOOKS
+
+    study = load_study(results / "report_softmax")
+    (drawn,) = HOOKS["softmax"].figures(study)
+    meshes = [ax for ax in drawn.figure.axes if any(isinstance(c, QuadMesh)
+                                                    for c in ax.collections)]
+    assert [ax.get_ylabel() for ax in meshes] == ["naive\nn"]  # no row of grey for max_shift
+    legend = drawn.figure.legends[0].get_title().get_text()
+    assert legend.startswith("ok everywhere") and legend.endswith(": max_shift")
+    names, _ = map_cells(meshes[0])
+    assert names.tolist() == [["nan", "ok", "ok", "ok", "nan"],          # n = 1
+                              ["nan", "ok", "ok", "underflow", "nan"]]   # n = 100
+    only_ok = study.subset(study.records["impl"] == "max_shift")
+    (line_only,) = HOOKS["softmax"].figures(only_ok)
+    assert not any(isinstance(c, QuadMesh) for ax in line_only.figure.axes
+                   for c in ax.collections)
+    assert "ok everywhere" in line_only.figure.texts[0].get_text()
 
 
 # -- the hook contract ----------------------------------------------------------------------

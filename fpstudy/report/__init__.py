@@ -9,7 +9,7 @@ atomic writers, figures first and the pages last.
     study.py    one experiment's results read back, with labels
     tables.py   the tables
     figures.py  the generic figures;  style.py  colours and the figure saver
-    render.py   Markdown and self-contained HTML
+    render.py   Markdown and HTML (figures linked)
     cases/      per-case hooks
 """
 
