@@ -60,10 +60,26 @@ def md_row(markdown: str, section: str, first_cell: str) -> dict[str, str]:
     raise AssertionError(f"no row {first_cell!r} in {section}")
 
 
-def test_hand_derived_thresholds_are_what_the_test_expects():
-    # the identities the expectations rest on, checked once
+def test_the_results_the_report_draws_are_the_hand_derived_ones(results):
+    # the identities the expectations rest on...
     assert 1.5**27 < float(F16.max) < 1.5**28 * (1 - 27 * 2.0**-F16.nmant)
     assert (FIRST_SUBNORMAL, FIRST_ZERO) == (15, 25)
+    # ...and the records and the summary (measured and predicted starts) the report reads
+    rec = fpstudy.load(results / "report_deep_product")
+    f16 = rec[rec["dtype"] == "float16"]
+
+    def first(scale, outcome):
+        rows = f16[(f16["scale"] == scale) & (f16["outcome"] == outcome)]
+        return int(rows["depth"].min())
+
+    assert (first(1.5, "overflow"), first(1.5, "nan")) == (28, 29)
+    assert (first(0.5, "subnormal"), first(0.5, "underflow")) == (FIRST_SUBNORMAL, FIRST_ZERO)
+    table = fpstudy.summary(results / "report_deep_product")
+    runs = table[table["dtype"] == "float16"].set_index(["scale", "outcome"])
+    for (scale, outcome), start in {(1.5, "overflow"): 28, (1.5, "nan"): 29,
+                                    (0.5, "subnormal"): FIRST_SUBNORMAL,
+                                    (0.5, "underflow"): FIRST_ZERO}.items():
+        assert runs.loc[(scale, outcome), ["start", "predicted_start"]].tolist() == [start, start]
 
 
 def test_report_has_an_overview_and_a_section_per_experiment(results, markdown):
