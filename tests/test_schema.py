@@ -50,6 +50,7 @@ def test_a_run_writes_the_schema(tmp_path):
     exp = load_experiment(tmp_path, "softmax", 'c = [0.0, 20.0]\nimpl = ["naive", "max_shift"]',
                           dtypes=("float16",))
     result = fpstudy.run_experiment(exp, progress=False)
+    assert isinstance(result, fpstudy.Result)
     assert list(result.records.columns) == schema.record_columns(exp.case)
     tail = list(result.summary.columns[-len(schema.SUMMARY_COLUMNS):])
     assert tail == list(schema.SUMMARY_COLUMNS)

@@ -61,7 +61,8 @@ def run_line(study: Study) -> str:
                          if pk.get(k))
     return (f"{m.get('records', len(study.records))} records from `{_config_path(study)}` "
             f"(sha256 {str(m.get('config_sha256', ''))[:12]}), {m.get('wall_time_s', '?')} s, "
-            f"finished {m.get('finished', '?')}; {versions}.")
+            f"finished {m.get('finished', '?')}; elementwise functions by "
+            f"{m.get('arith', 'numpy')}; {versions}.")
 
 
 # --------------------------------------------------------------------------- Markdown
