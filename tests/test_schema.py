@@ -55,6 +55,14 @@ def test_a_run_writes_the_schema(tmp_path):
     tail = list(result.summary.columns[-len(schema.SUMMARY_COLUMNS):])
     assert tail == list(schema.SUMMARY_COLUMNS)
     assert tuple(result.meta) == schema.META_KEYS
+    kinds = {"float": "f", "int": "iu", "bool": "b", "str": "O"}
+    for column in (*schema.IDENTITY, *schema.MEASURES):
+        assert result.records[column.name].dtype.kind in kinds[column.type], column
+    for column in schema.META:
+        types = {"str": str, "int": int, "float": float, "dict": dict}[column.type]
+        value = result.meta[column.name]
+        assert isinstance(value, types) or (value is None and column.name ==
+                                            "config_file_sha256"), column
     assert result.meta["sweep"] == "c" and result.meta["arith"] in ("mpfr", "numpy")
     where = result.save(tmp_path / "res")
     assert where == tmp_path / "res" / exp.name
