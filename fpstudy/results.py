@@ -21,8 +21,6 @@ import pandas as pd
 from .errors import UserError
 from .schema import FORMAT_VERSION, KNOWN_VERSIONS, MEASURE_COLUMNS, SUMMARY_NAN_COLUMNS
 
-__all__ = ["FORMAT_VERSION", "KNOWN_VERSIONS"]  # the version lives in fpstudy.schema
-
 RECORDS, SUMMARY, META = "records.parquet", "summary.csv", "meta.json"
 DEFAULT_RESULTS = Path("results")
 PACKAGES = ("fpstudy", "numpy", "ml_dtypes", "mpmath", "gmpy2", "pandas", "pyarrow",
