@@ -18,13 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import config, results, runner, schema
+from . import arith, config, results, runner, schema, truth
 from .config import Experiment
 from .summarize import summarize
-
-# How elementwise functions (exp, log, tanh, ...) are computed; recorded in meta.json.
-# The arithmetic is numpy's until the correctly rounded (MPFR) path lands in arith.
-ARITH = "numpy"
 
 
 @dataclass
@@ -80,7 +76,8 @@ def run_experiment(experiment, jobs: int = 1, executor: str = "local",
         "config_file_sha256": _file_sha256(exp.path),
         "case": exp.case.NAME,
         "sweep": exp.case.SWEEP,
-        "arith": ARITH,
+        "arith": arith.describe(exp.math),
+        "truth": truth.describe(),
         "records": len(records),
         "wall_time_s": round(wall, 3),
         "time_s": seconds,

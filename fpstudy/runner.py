@@ -9,7 +9,6 @@ list of record dicts in a fixed order, whatever ran them.
 from __future__ import annotations
 
 import hashlib
-import math
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -26,7 +25,7 @@ from .formats import FORMATS
 from .metrics import measure
 from .params import column_value
 from .schema import extra_columns
-from .truth import settle
+from .truth import prove
 
 # Where a point's time goes (meta.json's time_s), in this order.
 TIME_PARTS = ("compute", "truth", "measure")
@@ -43,11 +42,12 @@ class PointJob:
     seed: int
     truth_precision: int
     max_precision: int
+    math: str = "mpfr"
 
 
 def jobs_of(exp: Experiment) -> list[PointJob]:
     return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
-                     exp.truth_precision, exp.max_precision)
+                     exp.truth_precision, exp.max_precision, exp.math)
             for point in exp.points]
 
 
@@ -76,6 +76,8 @@ def unheld_input(case, raw: dict, rounded: dict, fmt) -> str | None:
     """A message template ({at}, {fix}) if a finite input rounds to inf or NaN in `fmt`."""
     labels = getattr(case, "INPUT_LABELS", {})
     for name, values in raw.items():
+        if values.dtype == object:  # exact rationals: finite by construction
+            values = np.ones(values.shape)
         with np.errstate(all="ignore"):
             lost = np.isfinite(values) & ~np.isfinite(rounded[name])
         if np.any(lost):
@@ -106,12 +108,13 @@ def run_point(job: PointJob) -> PointResult:
     seconds = dict.fromkeys(TIME_PARTS, 0.0)
     clock = time.perf_counter
     rows = []
+    formats = [FORMATS[d] for d in job.dtypes if applies(point, d)]
     for dtype in job.dtypes:
         if not applies(point, dtype):
             continue
         fmt = FORMATS[dtype]
         acc = point.get("accumulate", "format")
-        ar = Arith(fmt, None if acc == "format" else FORMATS[acc])
+        ar = Arith(fmt, None if acc == "format" else FORMATS[acc], math=job.math)
         emitted = []
 
         def emit(quantity, sweep_value, array, ar=ar, emitted=emitted, **more):
@@ -132,21 +135,21 @@ def run_point(job: PointJob) -> PointResult:
         computed = clock()
         if key not in truths:
             exact = {k: to_mpf_array(v) for k, v in rounded.items()}
-            truths[key] = settle(lambda prec, exact=exact: case.truth(point, exact, prec),
-                                 start=job.truth_precision, cap=job.max_precision)
+            truths[key] = prove(case, point, exact, start=job.truth_precision,
+                                cap=job.max_precision, formats=formats)
         truth = truths[key]
         settled = clock()
         for quantity, sweep_value, array, flags, more in emitted:
-            m = measure(array, truth.values[(quantity, sweep_value)], fmt)
+            tkey = (quantity, sweep_value)
+            m = measure(array, truth.values[tkey], fmt)
             rows.append({
                 **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
                 "value": m.value, "value_log10": m.value_log10,
                 "truth": m.truth, "truth_log10": m.truth_log10,
                 "rel_error": m.rel_error, "ulp_error": m.ulp_error, "outcome": m.outcome,
                 "truth_class": m.truth_class, "fp_flags": flags,
-                "truth_precision": truth.precision,
-                "truth_bound": math.nan,  # filled by the proven-truth change (truth.bound)
-                "truth_settled": truth.settled,
+                "truth_precision": truth.precision, "truth_bound": truth.bounds[tkey],
+                "truth_settled": truth.settled[tkey],
                 **{c: more.get(c, "") for c in extra},
             })
         measured = clock()

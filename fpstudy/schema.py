@@ -13,16 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Version of the files in results/<name>/ (records.parquet, summary.csv, meta.json).
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 HISTORY = {
     1: "first release: records with truth_precision (the precision at which two successive "
        "truths agreed) and truth_settled; summary with predicted_start; value_log10 was added "
        "later without a bump, so a version-1 file may lack it",
-    2: "records: value_log10 always present; truth_bound (certified bound on the truth's "
-       "relative error) after truth_precision, which now means the enclosure engine's "
-       "precision that proved the truth; truth_settled means truth_bound below the tolerance. "
-       "meta: sweep (the sweep axis) required; arith (how elementwise functions were "
-       "computed); config_file_sha256 (the config file's bytes); time_s (where the time went)",
+    2: "proven truth: records gain truth_bound (certified bound on the truth's relative "
+       "error) after truth_precision, which now means the enclosure engine's precision that "
+       "proved the truth; truth_settled means truth_bound below the tolerance; value_log10 "
+       "always present. meta gains arith (how elementwise functions were computed) and truth "
+       "(how the truth was proven)",
+    3: "meta: sweep (the sweep axis) required, config_file_sha256 (the config file's bytes), "
+       "time_s (where the time went); every column and key declared in fpstudy.schema",
 }
 KNOWN_VERSIONS = tuple(HISTORY)
 assert FORMAT_VERSION == max(KNOWN_VERSIONS)
@@ -77,9 +79,10 @@ MEASURES = (
     Column("truth_precision", "int",
            "bits of the enclosure engine's precision that proved the truth"),
     Column("truth_bound", "float",
-           "certified bound on the truth's relative error: the enclosure's half-width over "
-           "its magnitude, normwise"),
-    Column("truth_settled", "bool", "whether truth_bound is below the tolerance"),
+           "the certified relative bound on the truth: the exact value lies within "
+           "truth_bound × ‖truth‖ of it, elementwise"),
+    Column("truth_settled", "bool",
+           "whether the truth is proven: truth_bound ≤ 2⁻⁸⁰ and every sign and class decided"),
 )
 MEASURE_COLUMNS = tuple(c.name for c in MEASURES)
 IDENTITY_COLUMNS = tuple(c.name for c in IDENTITY)
@@ -135,9 +138,12 @@ META = (
     Column("config_file_sha256", "str", "sha256 of the config file's bytes (null without one)"),
     Column("case", "str", "the case"),
     Column("sweep", "str", "the sweep axis: the records column the summary runs along"),
-    Column("arith", "str",
-           'how elementwise functions were computed: "mpfr" (correctly rounded) or "numpy" '
-           "(the platform's library)"),
+    Column("arith", "dict",
+           'how elementwise functions were computed: math "mpfr" (correctly rounded, with '
+           'MPFR\'s version) or "numpy" (the platform\'s library, with the CPU features its '
+           "loops were chosen by)"),
+    Column("truth", "dict",
+           "how the truth was proven: the enclosure engine, its version, the tolerance"),
     Column("records", "int", "the number of records"),
     Column("wall_time_s", "float", "wall time of the run"),
     Column("time_s", "dict",

@@ -14,6 +14,7 @@ from fpstudy.errors import UserError
 from fpstudy.exact import to_mpf_array
 from fpstudy.formats import FORMATS
 from fpstudy.runner import unheld_input
+from fpstudy.truth import prove
 
 PAIRS = [(c, d) for c in CASES for d in FORMATS]
 # Predictions are from the exact values; a case's docstring allows the computed chain to
@@ -56,9 +57,10 @@ def test_truth_keys_are_what_compute_emits(case, dtype):
         exp.case.compute(point, raw, Arith(FORMATS[dtype]),
                          lambda q, s, a, **extra: emitted.append((q, s)))
     exact = {k: to_mpf_array(round_array(v, FORMATS[dtype])) for k, v in raw.items()}
-    truth = exp.case.truth(point, exact, exp.truth_precision)
+    truth = prove(exp.case, point, exact, start=exp.truth_precision, cap=exp.max_precision,
+                  formats=[FORMATS[dtype]])
     assert emitted and len(set(emitted)) == len(emitted)
-    assert set(truth) == set(emitted)
+    assert set(truth.values) == set(emitted)
     assert {q for q, _ in emitted} <= set(exp.case.QUANTITIES)
 
 

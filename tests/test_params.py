@@ -25,9 +25,17 @@ def test_every_kind_has_an_example():
 def test_every_kind_describes_itself_and_checks_a_value(kind):
     param, good, normal, bad = EXAMPLES[kind]
     assert param.allowed() == KINDS[kind].describe(param) and param.allowed()
-    assert param.check(good) == normal and type(param.check(good)) is type(normal)
+    assert param.check(good) == normal and isinstance(param.check(good), type(normal))
     with pytest.raises(ParamError):
         param.check(bad)
+
+
+def test_a_float_keeps_its_exact_decimal():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    value = Param("float").check(Decimal("0.1"))
+    assert value == 0.1 and value.exact == Fraction(1, 10)
 
 
 def test_number_bounds_in_words():

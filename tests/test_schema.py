@@ -63,7 +63,7 @@ def test_a_run_writes_the_schema(tmp_path):
         value = result.meta[column.name]
         assert isinstance(value, types) or (value is None and column.name ==
                                             "config_file_sha256"), column
-    assert result.meta["sweep"] == "c" and result.meta["arith"] in ("mpfr", "numpy")
+    assert result.meta["sweep"] == "c" and result.meta["arith"]["math"] in ("mpfr", "numpy")
     where = result.save(tmp_path / "res")
     assert where == tmp_path / "res" / exp.name
     back = fpstudy.load(where)
