@@ -138,12 +138,35 @@ class Engine:
         return self.ctx.fsum(xs)
 
     def dot(self, a, b):
-        return self.ctx.fdot(a, b)
+        """sum_i a_i b_i, each end accumulated with its own directed rounding.
+
+        The same enclosure mpmath's interval fdot gives, without an interval object per
+        operation: a point times an interval is two directed products, a point times a
+        point one exact product.
+        """
+        prec = self.prec
+        lo = hi = libmp.fzero
+        for x, y in zip(a, b, strict=True):
+            xa, xb = x._mpi_
+            ya, yb = y._mpi_
+            if ya == yb and xa != xb:
+                xa, xb, ya, yb = ya, yb, xa, xb  # the point first
+            if xa == xb:
+                if ya == yb:
+                    plo = phi = _mul(xa, ya)  # exact
+                elif libmp.mpf_sign(xa) >= 0:
+                    plo, phi = _mul(xa, ya, prec, "f"), _mul(xa, yb, prec, "c")
+                else:
+                    plo, phi = _mul(xa, yb, prec, "f"), _mul(xa, ya, prec, "c")
+            else:
+                plo, phi = libmp.mpi_mul((xa, xb), (ya, yb), prec)
+            lo = _add(lo, plo, prec, "f")
+            hi = _add(hi, phi, prec, "c")
+        return self._make((lo, hi))
 
     def matvec(self, A, x) -> list:
         """[row . x for each row of A] (A: a 2-D object array or a list of rows)."""
-        fdot = self.ctx.fdot
-        return [fdot(row, x) for row in A]
+        return [self.dot(row, x) for row in A]
 
     def max(self, xs):
         """The enclosure of max(xs): [max of the lower ends, max of the upper ends]."""
@@ -167,6 +190,9 @@ class Engine:
     def ends(x) -> tuple:
         """(lower, upper) end of an enclosure as mpmath's raw mpf tuples."""
         return x._mpi_
+
+
+_mul, _add = libmp.mpf_mul, libmp.mpf_add
 
 
 def _mpf_max(values):

@@ -136,12 +136,13 @@ def run_point(job: PointJob) -> PointResult:
         if key not in truths:
             exact = {k: to_mpf_array(v) for k, v in rounded.items()}
             truths[key] = prove(case, point, exact, start=job.truth_precision,
-                                cap=job.max_precision, formats=formats)
+                                cap=job.max_precision, formats=formats,
+                                hints={(q, s): _magnitude(a) for q, s, a, *_ in emitted})
         truth = truths[key]
         settled = clock()
         for quantity, sweep_value, array, flags, more in emitted:
             tkey = (quantity, sweep_value)
-            m = measure(array, truth.values[tkey], fmt)
+            m = measure(array, truth.values[tkey], fmt, truth.approx.get(tkey))
             rows.append({
                 **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
                 "value": m.value, "value_log10": m.value_log10,
@@ -157,6 +158,14 @@ def run_point(job: PointJob) -> PointResult:
         seconds["truth"] += settled - computed
         seconds["measure"] += measured - settled
     return PointResult(rows, seconds)
+
+
+def _magnitude(array: np.ndarray) -> float:
+    """max |finite element| of a computed result (0 if none): a guess at the truth's size."""
+    with np.errstate(all="ignore"):
+        wide = np.abs(np.asarray(array, dtype=np.float64))
+    finite = wide[np.isfinite(wide)]
+    return float(finite.max()) if finite.size else 0.0
 
 
 def _truth_key(params: tuple, rounded: dict) -> str:

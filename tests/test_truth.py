@@ -233,3 +233,26 @@ def test_case_truth_of_a_relu_chain_through_prove():
     t = prove(activation_chain, p, exact)
     assert t.values[("activation", 2)][0] == mpf(2) ** -300
     assert t.values[("gradient", 2)][0] == 1
+
+
+def test_a_tiny_enclosure_is_not_mistaken_for_an_exact_one():
+    # exp(-5000) ~ 2**-7213: its radius is far below float64's range, yet not zero
+    t = settle(lambda ex: {"x": [ex.exp(-ex.point(5000))]}, start=113)
+    assert t.settled["x"] and 0 < t.bounds["x"] <= TOLERANCE
+    with mpmath.workprec(300):
+        assert abs(t.values["x"][0] / mpmath.exp(-5000) - 1) < 2.0 ** -80
+
+
+def test_hints_choose_the_precision_when_enclosures_straddle_zero():
+    def f(ex):  # x + x - x, 300 times, triples the width: 475 bits lost; |x| = 1/3
+        seen.append(ex.prec)
+        x = ex.one / 3
+        for _ in range(300):
+            x = x + x - x
+        return {"x": [x]}
+    seen = []
+    settle(f, start=113)
+    doubling = list(seen)
+    seen.clear()
+    t = settle(f, start=113, hints={"x": 1 / 3})
+    assert t.settled["x"] and len(seen) == 2 < len(doubling)
