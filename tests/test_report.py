@@ -495,3 +495,16 @@ def test_outcome_map_cells_have_the_outcome_and_its_colour(deep_study):
     for r in range(len(rows)):
         for c in range(names.shape[1]):
             assert tuple(colours[r, c]) == to_rgba(OUTCOME_COLOURS[names[r, c]]), (r, c)
+
+
+@pytest.mark.parametrize("arith, words", [
+    ({"math": "mpfr", "correctly_rounded": True, "library": "MPFR 4.2.2"},
+     "elementwise functions by MPFR 4.2.2 (correctly rounded)"),
+    ({"math": "numpy", "correctly_rounded": False, "library": "numpy 2.4.0"},
+     "elementwise functions by numpy 2.4.0 (the platform's library)"),
+    (None, "elementwise functions by numpy"),  # format version 1
+])
+def test_run_line_says_who_computed_the_elementwise_functions(arith, words):
+    from fpstudy.report.render import _arith_words
+
+    assert _arith_words(arith) == words

@@ -61,8 +61,16 @@ def run_line(study: Study) -> str:
                          if pk.get(k))
     return (f"{m.get('records', len(study.records))} records from `{_config_path(study)}` "
             f"(sha256 {str(m.get('config_sha256', ''))[:12]}), {m.get('wall_time_s', '?')} s, "
-            f"finished {m.get('finished', '?')}; elementwise functions by "
-            f"{m.get('arith', 'numpy')}; {versions}.")
+            f"finished {m.get('finished', '?')}; {_arith_words(m.get('arith'))}; {versions}.")
+
+
+def _arith_words(arith) -> str:
+    """meta.json's arith in words: who computed exp, log, ... ("numpy" before version 2)."""
+    if not isinstance(arith, dict):
+        return "elementwise functions by numpy"
+    library = arith.get("library") or arith.get("math", "?")
+    how = "correctly rounded" if arith.get("correctly_rounded") else "the platform's library"
+    return f"elementwise functions by {library} ({how})"
 
 
 # --------------------------------------------------------------------------- Markdown
