@@ -223,3 +223,142 @@ def _from_mpfr(r):
         return libmp.finf if r > 0 else libmp.fninf
     num, den = r.as_integer_ratio()
     return libmp.from_man_exp(num, 1 - den.bit_length())
+
+
+class NotDyadic(ArithmeticError):
+    """The truth needs an operation exact dyadic arithmetic cannot do (exp, a division by 3),
+    or its numbers outgrew the budget: fall back to enclosures."""
+
+
+class Dyadic:
+    """An exact dyadic rational m * 2**e (an mpmath raw mpf), with exact + - * and division
+    by powers of two. It looks like a point enclosure (`_mpi_`) to everything downstream."""
+
+    __slots__ = ("m",)
+
+    def __init__(self, m):
+        self.m = m
+
+    @property
+    def _mpi_(self):
+        return (self.m, self.m)
+
+    def _other(self, y):
+        if isinstance(y, Dyadic):
+            return y.m
+        if isinstance(y, int):
+            return libmp.from_int(y)
+        raise NotDyadic(f"an operand of type {type(y).__name__}")
+
+    def __add__(self, y):
+        return Dyadic(_add(self.m, self._other(y), 0))
+
+    __radd__ = __add__
+
+    def __sub__(self, y):
+        return Dyadic(libmp.mpf_sub(self.m, self._other(y), 0))
+
+    def __rsub__(self, y):
+        return Dyadic(libmp.mpf_sub(self._other(y), self.m, 0))
+
+    def __mul__(self, y):
+        return Dyadic(_mul(self.m, self._other(y), 0))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, y):
+        d = self._other(y)
+        sign, man, exp, _bc = d
+        if man == 0 or man & (man - 1):
+            raise NotDyadic("a division by a number that is not a power of two")
+        q = libmp.mpf_shift(self.m, -exp)
+        return Dyadic(libmp.mpf_neg(q) if sign else q)
+
+    def __rtruediv__(self, y):
+        raise NotDyadic("a division by a computed number")
+
+    def __neg__(self):
+        return Dyadic(libmp.mpf_neg(self.m))
+
+    def __abs__(self):
+        return Dyadic(libmp.mpf_abs(self.m))
+
+
+class DyadicEngine:
+    """Exact arithmetic on the inputs' dyadic values: no precision, no widening, bound 0.
+
+    Every float is m * 2**e, so a truth that only adds, subtracts and multiplies them (a deep
+    linear network, its gradients, relu chains) is an exact dyadic number. Its significands
+    grow with every layer (about the weights' precision a layer), so the cost grows with the
+    depth squared, but it knows no wrapping effect: where enclosures of a random product lose
+    about two bits a layer and need thousands of bits, this needs none. Anything else (exp,
+    log, a division by 3) or a significand past `budget` bits raises NotDyadic.
+    """
+
+    name = "dyadic"
+
+    def __init__(self, budget: int = 1 << 18):
+        self.budget = budget
+        self.prec = 0
+        self.zero = Dyadic(libmp.fzero)
+        self.one = Dyadic(libmp.fone)
+
+    @property
+    def version(self) -> str:
+        return mpmath.__version__
+
+    def point(self, x):
+        if isinstance(x, Fraction):
+            if x.denominator & (x.denominator - 1):
+                raise NotDyadic("a rational that is not dyadic")
+            return Dyadic(libmp.from_man_exp(x.numerator, 1 - x.denominator.bit_length()))
+        if isinstance(x, int):
+            return Dyadic(libmp.from_int(x))
+        if not isinstance(x, mpmath.mpf):
+            x = to_mpf(x)
+        return Dyadic(x._mpf_)
+
+    def points(self, mpf_array: np.ndarray) -> np.ndarray:
+        out = np.empty(mpf_array.shape, dtype=object)
+        flat = out.reshape(-1)
+        for i, v in enumerate(mpf_array.reshape(-1)):
+            flat[i] = Dyadic(v._mpf_)
+        return out
+
+    def _refuse(self, *_args):
+        raise NotDyadic("an elementary function")
+
+    exp = log = sqrt = log1p = expm1 = tanh = sigmoid = erf = _refuse
+
+    def abs(self, x):
+        return abs(x)
+
+    def sum(self, xs):
+        total = libmp.fzero
+        for x in xs:
+            total = _add(total, x.m, 0)
+        return self._checked(total)
+
+    def dot(self, a, b):
+        total = libmp.fzero
+        for x, y in zip(a, b, strict=True):
+            total = _add(total, _mul(x.m, y.m, 0), 0)
+        return self._checked(total)
+
+    def matvec(self, A, x) -> list:
+        return [self.dot(row, x) for row in A]
+
+    def max(self, xs):
+        return Dyadic(_mpf_max(x.m for x in xs))
+
+    def sign(self, x) -> int:
+        return libmp.mpf_sign(x.m)
+
+    @staticmethod
+    def ends(x) -> tuple:
+        return (x.m, x.m)
+
+    def _checked(self, m) -> Dyadic:
+        if m[3] > self.budget:
+            raise NotDyadic(f"a significand of {m[3]} bits")
+        return Dyadic(m)

@@ -77,10 +77,11 @@ MEASURES = (
            "overflow, underflow, invalid, divide raised while computing the point "
            "(cumulative along a one-pass sweep), `|`-joined"),
     Column("truth_precision", "int",
-           "bits of the enclosure engine's precision that proved the truth"),
+           "bits of the enclosure engine's precision that proved the truth (for an exact "
+           "dyadic truth: the largest significand, in bits, it needed)"),
     Column("truth_bound", "float",
            "the certified relative bound on the truth: the exact value lies within "
-           "truth_bound × ‖truth‖ of it, elementwise"),
+           "truth_bound × ‖truth‖ of it, elementwise (0 for an exact truth)"),
     Column("truth_settled", "bool",
            "whether the truth is proven: truth_bound ≤ 2⁻⁸⁰ and every sign and class decided"),
 )

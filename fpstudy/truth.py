@@ -31,7 +31,7 @@ import mpmath
 import numpy as np
 from mpmath import libmp
 
-from .enclosure import Engine, Undecided
+from .enclosure import DyadicEngine, Engine, NotDyadic, Undecided
 from .formats import Format
 from .metrics import truth_class
 
@@ -75,11 +75,16 @@ def settle(
     formats: Iterable[Format] = (),
     engine: Callable[[int], Engine] = Engine,
     hints: dict[Hashable, float] | None = None,
+    exact_first: bool = True,
 ) -> Truth:
     """Run `compute(engine(prec))` from `start`, raising prec until every quantity is proven.
 
     `hints` (optional) give each quantity's approximate magnitude, e.g. as a format computed
     it: they only help choose the next precision when an enclosure straddles 0.
+
+    With `exact_first`, the truth is first tried in exact dyadic arithmetic
+    (enclosure.DyadicEngine): a truth that only adds and multiplies its inputs is then exact,
+    with bound 0 and `precision` the largest significand it needed.
 
     Cancellation that no fixed precision sees (2**300 - 2**-300 - 2**300 is 0 at 113 and at
     226 bits) leaves an interval around 0, which is raised until it excludes 0:
@@ -93,6 +98,17 @@ def settle(
     """
     formats = tuple(formats)
     tolerance = 2.0 ** -tolerance_bits
+    if exact_first:
+        try:
+            result = compute(DyadicEngine())
+        except NotDyadic:
+            pass
+        else:
+            assessed = {k: _assess(v, formats) for k, v in result.items()}
+            bits = max((x.m[3] for v in result.values() for x in v), default=0)
+            return Truth({k: a.mids for k, a in assessed.items()},
+                         {k: 0.0 for k in assessed}, {k: True for k in assessed},
+                         max(bits, 1), {k: a.approx for k, a in assessed.items() if a.approx})
     prec = start
     while True:
         ex = engine(prec)
