@@ -508,3 +508,22 @@ def test_run_line_says_who_computed_the_elementwise_functions(arith, words):
     from fpstudy.report.render import _arith_words
 
     assert _arith_words(arith) == words
+
+
+def test_the_report_counts_truths_not_proven(tmp_path):
+    config = tmp_path / "unproven.toml"
+    config.write_text('case = "sigmoid_saturation"\ndtypes = ["float16"]\n'
+                      '[truth]\nprecision = 16\nmax_precision = 24\n'
+                      '[grid]\nz = [1.0, 2.0]\n')
+    assert main(["run", str(config), "--results", str(tmp_path / "r")]) == 0
+    write_report(tmp_path / "r")
+    text = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    # two z values x two quantities (sigmoid, derivative), none proven at 24 bits
+    assert "**4 records whose truth is not proven**" in text
+
+
+def test_the_report_says_how_truths_were_proven(results):
+    text = (results / "report.md").read_text(encoding="utf-8")
+    # the deep product's powers of s are exact dyadic numbers: 2 formats x 2 scales x 40
+    assert "truth proven for 160 exact" in text
+    assert "not proven" not in text

@@ -61,7 +61,29 @@ def run_line(study: Study) -> str:
                          if pk.get(k))
     return (f"{m.get('records', len(study.records))} records from `{_config_path(study)}` "
             f"(sha256 {str(m.get('config_sha256', ''))[:12]}), {m.get('wall_time_s', '?')} s, "
-            f"finished {m.get('finished', '?')}; {_arith_words(m.get('arith'))}; {versions}.")
+            f"finished {m.get('finished', '?')}; {_arith_words(m.get('arith'))}; "
+            f"{truth_words(study.records)}; {versions}.")
+
+
+def truth_words(records) -> str:
+    """How the records' truths were proven, and how many were not, in words."""
+    if "truth_bound" not in records or not len(records):
+        return "truth agreed between two precisions (format version 1: not proven)"
+    bound = records["truth_bound"]
+    settled = records["truth_settled"].astype(bool)
+    exact = int((bound == 0).sum())
+    enclosed = int((settled & (bound > 0)).sum())
+    unproven = int((~settled).sum())
+    parts = []
+    if exact:
+        parts.append(f"{exact} exact")
+    if enclosed:
+        parts.append(f"{enclosed} by enclosures (widest bound {bound[settled].max():.1e})")
+    text = "truth proven for " + (" and ".join(parts) if parts else "no record")
+    if unproven:
+        text += (f"; **{unproven} records whose truth is not proven** (truth_settled = false:"
+                 " raise [truth] max_precision)")
+    return text
 
 
 def _arith_words(arith) -> str:
