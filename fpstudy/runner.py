@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -101,7 +102,7 @@ def run_point(job: PointJob) -> PointResult:
     point = job.point
     raw = case.inputs(point, np.random.default_rng(job.seed))
     truth_params = tuple((k, point[k]) for k, prm in case.PARAMS.items() if prm.truth)
-    truths: dict[str, object] = {}
+    truths: dict = {}  # this point's, whatever their size
     fixed = {"experiment": job.experiment, "case": case.NAME, "impl": point.get("impl", "")}
     fixed.update({k: column_value(v) for k, v in point.items() if k != "impl"})
     extra = extra_columns(case)
@@ -131,14 +132,16 @@ def run_point(job: PointJob) -> PointResult:
         started = clock()
         with np.errstate(all="raise"):  # an operation outside `ar` is a bug, not a flag
             case.compute(point, raw, ar, emit)
-        key = _truth_key(truth_params, rounded)
+        key = (case.NAME, _truth_key(truth_params, rounded), job.truth_precision,
+               job.max_precision, tuple(f.name for f in formats))
         computed = clock()
-        if key not in truths:
+        truth = truths.get(key) or _TRUTHS.get(key)
+        if truth is None:
             exact = {k: to_mpf_array(v) for k, v in rounded.items()}
-            truths[key] = prove(case, point, exact, start=job.truth_precision,
-                                cap=job.max_precision, formats=formats,
-                                hints={(q, s): _magnitude(a) for q, s, a, *_ in emitted})
-        truth = truths[key]
+            truth = prove(case, point, exact, start=job.truth_precision,
+                          cap=job.max_precision, formats=formats)
+            _remember(key, truth)
+        truths[key] = truth
         settled = clock()
         for quantity, sweep_value, array, flags, more in emitted:
             tkey = (quantity, sweep_value)
@@ -160,12 +163,21 @@ def run_point(job: PointJob) -> PointResult:
     return PointResult(rows, seconds)
 
 
-def _magnitude(array: np.ndarray) -> float:
-    """max |finite element| of a computed result (0 if none): a guess at the truth's size."""
-    with np.errstate(all="ignore"):
-        wide = np.abs(np.asarray(array, dtype=np.float64))
-    finite = wide[np.isfinite(wide)]
-    return float(finite.max()) if finite.size else 0.0
+# Proven truths of the last points this process ran, shared by the formats whose rounded inputs
+# coincide and by the grid points that differ only in what the truth does not depend on (an
+# impl, the accumulation). A truth is a function of its key alone (the precision it is proven
+# at included), so what is cached changes no column, whatever ran before.
+_TRUTHS: OrderedDict = OrderedDict()
+_TRUTHS_KEPT = 64
+_TRUTH_ELEMENTS_KEPT = 20_000  # larger truths (deep products) are not kept across points
+
+
+def _remember(key, truth) -> None:
+    if sum(len(v) for v in truth.values.values()) > _TRUTH_ELEMENTS_KEPT:
+        return
+    _TRUTHS[key] = truth
+    while len(_TRUTHS) > _TRUTHS_KEPT:
+        _TRUTHS.popitem(last=False)
 
 
 def _truth_key(params: tuple, rounded: dict) -> str:

@@ -31,7 +31,7 @@ import mpmath
 import numpy as np
 from mpmath import libmp
 
-from .enclosure import DyadicEngine, Engine, NotDyadic, Undecided
+from .enclosure import DyadicEngine, Engine, NotDyadic, PointEngine, Undecided
 from .formats import Format
 from .metrics import truth_class
 
@@ -79,8 +79,9 @@ def settle(
 ) -> Truth:
     """Run `compute(engine(prec))` from `start`, raising prec until every quantity is proven.
 
-    `hints` (optional) give each quantity's approximate magnitude, e.g. as a format computed
-    it: they only help choose the next precision when an enclosure straddles 0.
+    `hints` give each quantity's approximate magnitude; they only help choose the next
+    precision when an enclosure straddles 0. Without them, a plain mpmath evaluation
+    (enclosure.PointEngine) supplies them when needed.
 
     With `exact_first`, the truth is first tried in exact dyadic arithmetic
     (enclosure.DyadicEngine): a truth that only adds and multiplies its inputs is then exact,
@@ -123,6 +124,9 @@ def settle(
                 return Truth({k: a.mids for k, a in assessed.items()},
                              {k: a.bound for k, a in assessed.items()}, settled, prec,
                              {k: a.approx for k, a in assessed.items() if a.approx})
+            if hints is None and not all(a.decided and math.isfinite(a.bound)
+                                         for a in assessed.values()):
+                hints = _magnitudes(compute, prec)
             prec = min(cap, _next_precision(prec, assessed, tolerance_bits, hints or {}))
         elif prec >= cap:
             return _guessed(compute, prec)
@@ -147,6 +151,21 @@ def prove(case, point: dict, exact: dict, start: int = DEFAULT_START_PRECISION,
         return case.truth(point, {k: ex.points(v) for k, v in exact.items()}, ex)
 
     return settle(enclosed, start=start, cap=cap, formats=formats, engine=engine, hints=hints)
+
+
+def _magnitudes(compute, prec: int) -> dict:
+    """Each quantity's magnitude from a plain (unproven) evaluation at `prec` bits: where an
+    enclosure straddles 0 it says how small the value is. A function of the inputs alone, so
+    the precision chosen, and every column, is the same whoever asks."""
+    try:
+        result = compute(PointEngine(prec))
+    except (ArithmeticError, ValueError):
+        return {}
+    out = {}
+    for key, values in result.items():
+        norm = max((abs(v) for v in values), default=0)
+        out[key] = float(norm) if norm else 0.0
+    return out
 
 
 def _next_precision(prec: int, assessed: dict, tolerance_bits: int, hints: dict) -> int:
