@@ -33,6 +33,21 @@ from .exact import to_mpf
 ENGINES = ("mpmath",)
 
 
+_CONTEXTS: dict = {}
+
+
+def _context(kind, prec: int):
+    """An mpmath context of `kind` at `prec` bits, made once (making one costs ~10 ms) and
+    never changed afterwards, so engines in any thread can share it: no precision is ever
+    set on a context in use."""
+    ctx = _CONTEXTS.get((kind, prec))
+    if ctx is None:
+        ctx = kind()
+        ctx.prec = prec
+        _CONTEXTS[(kind, prec)] = ctx
+    return ctx
+
+
 class Undecided(ArithmeticError):
     """A comparison an enclosure cannot decide at the current precision."""
 
@@ -44,8 +59,7 @@ class Engine:
 
     def __init__(self, prec: int):
         self.prec = int(prec)
-        self.ctx = MPIntervalContext()
-        self.ctx.prec = self.prec
+        self.ctx = _context(MPIntervalContext, self.prec)
         self._make = self.ctx.make_mpf
         self.zero = self._make((libmp.fzero, libmp.fzero))
         self.one = self._make((libmp.fone, libmp.fone))
@@ -374,8 +388,7 @@ class PointEngine:
     def __init__(self, prec: int):
         from mpmath.ctx_mp import MPContext
         self.prec = int(prec)
-        self.ctx = MPContext()
-        self.ctx.prec = self.prec
+        self.ctx = _context(MPContext, self.prec)
         self.zero = self.ctx.mpf(0)
         self.one = self.ctx.mpf(1)
 

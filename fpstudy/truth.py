@@ -186,7 +186,8 @@ def _next_precision(prec: int, assessed: dict, tolerance_bits: int, hints: dict)
             return 2 * prec
         rad_log2 = _exponent(a.max_rad) + 1  # an upper bound on log2(rad)
         lacking = max(lacking, rad_log2 - math.log2(hint) + tolerance_bits)
-    return max(prec + int(math.ceil(lacking)) + _MARGIN_BITS, prec + prec // 4)
+    wanted = max(prec + int(math.ceil(lacking)) + _MARGIN_BITS, prec + prec // 4)
+    return -(-wanted // 64) * 64  # whole limbs: few distinct precisions, few contexts
 
 
 def _guessed(compute, prec: int) -> Truth:
