@@ -109,11 +109,13 @@ class Engine:
         return self.ctx.sqrt(x)
 
     def log1p(self, x):
-        """log(1 + x): the interval 1 + x is exact or outward rounded, then log."""
-        return self.ctx.ln(self.one + x)
+        """log(1 + x) by MPFR, rounded down at the lower end and up at the upper end: as
+        tight relative to a tiny x as x itself (log(1 + x) would lose it to 1 + x)."""
+        return self._mpfr_increasing(gmpy2.log1p, x)
 
     def expm1(self, x):
-        return self.ctx.exp(x) - self.one
+        """exp(x) - 1 by MPFR, directed at each end (tight for tiny x, unlike exp(x) - 1)."""
+        return self._mpfr_increasing(gmpy2.expm1, x)
 
     def tanh(self, x):
         """tanh(x) = expm1(2x) / (expm1(2x) + 2), increasing: evaluated at both ends."""
@@ -128,11 +130,18 @@ class Engine:
 
     def erf(self, x):
         """erf by MPFR, correctly rounded down at the lower end and up at the upper end."""
+        return self._mpfr_increasing(gmpy2.erf, x)
+
+    def _mpfr_increasing(self, f, x):
+        """An increasing function by MPFR at both ends, each rounded outward: MPFR's
+        correct rounding in every direction makes the enclosure rigorous."""
         lo, hi = self.ends(x)
-        with gmpy2.context(precision=self.prec, round=gmpy2.RoundDown):
-            a = _from_mpfr(gmpy2.erf(_to_mpfr(lo)))
-        with gmpy2.context(precision=self.prec, round=gmpy2.RoundUp):
-            b = _from_mpfr(gmpy2.erf(_to_mpfr(hi)))
+        with gmpy2.context(precision=self.prec, round=gmpy2.RoundDown, emin=gmpy2.get_emin_min(),
+                           emax=gmpy2.get_emax_max()):
+            a = _from_mpfr(f(_to_mpfr(lo)))
+        with gmpy2.context(precision=self.prec, round=gmpy2.RoundUp, emin=gmpy2.get_emin_min(),
+                           emax=gmpy2.get_emax_max()):
+            b = _from_mpfr(f(_to_mpfr(hi)))
         return self._make((a, b))
 
     def abs(self, x):

@@ -79,7 +79,7 @@ def settle(
 ) -> Truth:
     """Run `compute(engine(prec))` from `start`, raising prec until every quantity is proven.
 
-    `hints` give each quantity's approximate magnitude; they only help choose the next
+    `hints` give each quantity's approximate magnitude as log2; they only help choose the next
     precision when an enclosure straddles 0. Without them, a plain mpmath evaluation
     (enclosure.PointEngine) supplies them when needed.
 
@@ -164,7 +164,7 @@ def _magnitudes(compute, prec: int) -> dict:
     out = {}
     for key, values in result.items():
         norm = max((abs(v) for v in values), default=0)
-        out[key] = float(norm) if norm else 0.0
+        out[key] = _exponent(norm._mpf_) if norm else -math.inf  # log2, within one
     return out
 
 
@@ -181,11 +181,11 @@ def _next_precision(prec: int, assessed: dict, tolerance_bits: int, hints: dict)
             if a.bound > 0:
                 lacking = max(lacking, math.log2(a.bound) + tolerance_bits)
             continue
-        hint = hints.get(key, 0.0)
-        if not (hint > 0 and math.isfinite(hint)) or a.max_rad in (libmp.finf, libmp.fnan):
+        hint_log2 = hints.get(key, -math.inf)
+        if not math.isfinite(hint_log2) or a.max_rad in (libmp.finf, libmp.fnan):
             return 2 * prec
         rad_log2 = _exponent(a.max_rad) + 1  # an upper bound on log2(rad)
-        lacking = max(lacking, rad_log2 - math.log2(hint) + tolerance_bits)
+        lacking = max(lacking, rad_log2 - hint_log2 + tolerance_bits)
     wanted = max(prec + int(math.ceil(lacking)) + _MARGIN_BITS, prec + prec // 4)
     return -(-wanted // 64) * 64  # whole limbs: few distinct precisions, few contexts
 

@@ -271,7 +271,7 @@ def test_truth_costs_one_exp_per_distinct_value(monkeypatch):
         assert len(calls) == 1  # one for the sum and the probability: not n
     calls.clear()
     _ = prove(S, {"c": 0.0}, {"x": to_mpf_array(np.array([1.0, 2.0, 1.0, 2.0, 5.0]))}).values
-    assert len(calls) == 3
+    assert len(calls) == 3  # one per distinct value
 
 
 # -- scipy ------------------------------------------------------------------------------------

@@ -255,7 +255,7 @@ def test_hints_choose_the_precision_when_enclosures_straddle_zero():
             x = x + x - x
         return {"x": [x]}
     seen = []
-    t = settle(f, start=113, hints={"x": 1 / 3}, exact_first=False)
+    t = settle(f, start=113, hints={"x": -1.58}, exact_first=False)
     assert t.settled["x"] and seen == ["Engine", "Engine"]
     seen.clear()  # without hints, a plain evaluation supplies the magnitude: one more run
     t = settle(f, start=113, exact_first=False)
@@ -278,3 +278,14 @@ def test_exact_dyadic_truth_of_a_random_product_and_fallback():
     # a truth with exp falls back to enclosures
     e = settle(lambda ex: {"e": [ex.exp(ex.one)]})
     assert e.bounds["e"] > 0 and e.precision >= 113
+
+
+def test_log1p_and_expm1_enclosures_are_tight_for_tiny_arguments():
+    ex = Engine(113)
+    tiny = ex.point(2.0 ** -200)
+    for f, ref in ((ex.log1p, mpmath.log1p), (ex.expm1, mpmath.expm1)):
+        lo, hi = (mpmath.mp.make_mpf(e) for e in ex.ends(f(tiny)))
+        with mpmath.workprec(400):
+            exact = ref(mpmath.mpf(2) ** -200)
+            assert lo <= exact <= hi
+            assert (hi - lo) / exact < 2.0 ** -100  # relative to the tiny result

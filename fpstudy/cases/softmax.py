@@ -206,7 +206,7 @@ def truth(p: dict, exact: dict, ex) -> dict:
     c = p["c"]
     # The same logits come back once per impl and accumulate (separate grid points): the
     # results depend only on the multiset of values, so they are kept for the last few.
-    memo_key = (frozenset(counts.items()), ex.prec)
+    memo_key = (frozenset(counts.items()), ex.name, ex.prec)
     if memo_key in _TRUTH_MEMO:
         prob, log_prob, lse = _TRUTH_MEMO[memo_key]
     else:
@@ -229,10 +229,14 @@ def _exact_quantities(counts: Counter, ex):
     """{value: softmax}, {value: log_softmax} and logsumexp, one exp per distinct value."""
     values = {k: ex.point(mpmath.mp.make_mpf(k)) for k in counts}
     a = ex.max(values.values())  # the largest point: exact
+    top = max(counts, key=lambda k: mpmath.mp.make_mpf(k))
     shifted = {k: v - a for k, v in values.items()}
     exps = {k: ex.exp(d) for k, d in shifted.items()}
-    total = ex.sum(m * exps[k] for k, m in counts.items())
-    log_total = ex.log(total)
+    # S = 1 + rest, with rest the other terms: log S = log1p(rest) keeps a tiny rest's digits
+    rest = ex.sum([(counts[top] - 1) * ex.one] +
+                  [m * exps[k] for k, m in counts.items() if k != top])
+    total = 1 + rest
+    log_total = ex.log1p(rest)
     prob = {k: e / total for k, e in exps.items()}
     log_prob = {k: d - log_total for k, d in shifted.items()}
     lse = a + log_total
