@@ -19,6 +19,19 @@ from .formats import FORMATS, Format
 OUTCOMES = ("ok", "subnormal", "underflow", "overflow", "nan")  # in increasing severity
 TRUTH_CLASSES = ("normal", "subnormal", "underflows", "overflows", "zero")
 _SEVERITY = {o: i for i, o in enumerate(OUTCOMES)}
+# The outcome of a format that holds the exact value correctly rounded, by its truth class: what
+# a closed-form prediction expects where nothing but the final rounding goes wrong.
+OUTCOME_OF_CLASS = {"normal": "ok", "zero": "ok", "subnormal": "subnormal",
+                    "underflows": "underflow", "overflows": "overflow"}
+
+
+def rounded_outcome(value: mpmath.mpf, fmt: Format) -> str:
+    """OUTCOME_OF_CLASS of an exact value (0 included) in `fmt`.
+
+    >>> rounded_outcome(mpmath.mpf(2) ** -20, FORMATS["float16"])
+    'subnormal'
+    """
+    return OUTCOME_OF_CLASS[truth_class(value, fmt)]
 _ERROR_PREC = 192  # differences of exact numbers need only a few correct bits of the error
 
 

@@ -16,8 +16,8 @@ import mpmath
 import numpy as np
 
 from ..errors import ParamError, UserError
-from ..exact import round_to_format, to_mpf
-from ..metrics import truth_class
+from ..exact import REPORTING_PREC, round_to_format, to_mpf
+from ..metrics import rounded_outcome, truth_class
 from ..params import Param, exact_array, load_function
 
 NAME = "softmax"
@@ -254,7 +254,7 @@ def cliffs(n: int, fmt) -> dict[str, float]:
     sum_overflow = ln(max / n): above it the sum overflows (every output 0, or NaN without
     infinity); exp_overflow = ln(max): above it exp(c) itself overflows (inf/inf = NaN).
     """
-    with mpmath.workprec(113):
+    with mpmath.workprec(REPORTING_PREC):
         return {
             "exp_underflow": float(mpmath.log(to_mpf(fmt.smallest_subnormal) / 2)),
             "subnormal": float(mpmath.log(to_mpf(fmt.smallest_normal))),
@@ -266,7 +266,7 @@ def cliffs(n: int, fmt) -> dict[str, float]:
 def predicted_outcomes(n: int, c_rounded, fmt) -> dict[str, str]:
     """What naive softmax of n logits equal to c_rounded (a value of fmt) gives, from the
     format's limits alone: which of exp(c) and n*exp(c) round past max or to 0."""
-    with mpmath.workprec(128):
+    with mpmath.workprec(REPORTING_PREC):
         e_exact = mpmath.exp(to_mpf(c_rounded))
         exp_class = truth_class(e_exact, fmt)
         if exp_class in ("underflows", "overflows"):
@@ -278,16 +278,11 @@ def predicted_outcomes(n: int, c_rounded, fmt) -> dict[str, str]:
     if not fmt.has_inf:  # overflow and 0/0 and log 0 all end as NaN
         return dict.fromkeys(QUANTITIES, "ok" if region == "ok" else "nan")
     if region == "ok":
-        return {"softmax": _ok_outcome(1 / mpmath.mpf(n), fmt), "log_softmax": "ok",
+        return {"softmax": rounded_outcome(1 / mpmath.mpf(n), fmt), "log_softmax": "ok",
                 "logsumexp": "ok"}
     return {"softmax": {"underflows": "nan", "sum_overflows": "underflow",
                         "overflows": "nan"}[region],
             "log_softmax": "overflow", "logsumexp": "overflow"}
-
-
-def _ok_outcome(value, fmt) -> str:
-    return {"normal": "ok", "subnormal": "subnormal", "underflows": "underflow",
-            "zero": "ok", "overflows": "overflow"}[truth_class(value, fmt)]
 
 
 def predict(p: dict, fmt, sweep_values=None) -> dict:
