@@ -234,7 +234,9 @@ def test_input_and_target_file_errors(tmp_path, x, target, grid, message):
 
 
 @pytest.mark.parametrize("grid, message", [
-    ('activation = "swish"', "grid.activation: 'swish' is not an activation; choose from"),
+    ('activation = "swish"', "grid.activation: 'swish' is not allowed; choose one of identity, "
+                             "relu, leaky_relu, sigmoid, tanh, gelu, or several comma-separated"),
+    ('activation = "relu, tanh,gelu"', None),  # spaces allowed: "relu,tanh,gelu"
     ('activation = "relu,tanh"', "grid.activation: has 2 names for 3 layers"),
     ("sizes = [4]", "grid.sizes: [4.0] is not allowed; expected at least two integers"),
     ("sizes = [4, 2.5]", "grid.sizes: [4.0, 2.5] is not allowed"),
@@ -243,6 +245,10 @@ def test_input_and_target_file_errors(tmp_path, x, target, grid, message):
     ('init = "data"', 'grid.init: "data" is set by [data] weights, and the config has none'),
 ])
 def test_parameter_errors(write_config, grid, message):
+    if message is None:
+        exp = config.load(write_config(f'case = "mlp"\n[grid]\n{grid}\n'))
+        assert exp.grid["activation"] == ["relu,tanh,gelu"]
+        return
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")
                        .replace("(", r"\(").replace(")", r"\)")):
         config.load(write_config(f'case = "mlp"\n[grid]\n{grid}\n'))

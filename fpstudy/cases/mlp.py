@@ -79,9 +79,8 @@ INPUT_LABELS = {"x": "the input x", "target": "the target"}
 PARAMS = {
     "sizes": Param("vector", (4, 8, 8, 3), "layer sizes n_0 (input), n_1, ..., n_L "
                    "(set by [data] weights)", choices=("data",)),
-    "activation": Param("str", "relu", "one of " + ", ".join(ACTIVATIONS) + " for every hidden "
-                        "layer (the last is identity), or L comma-separated names, one per "
-                        "layer"),
+    "activation": Param("names", "relu", "one name for every hidden layer (the last is then "
+                        "identity), or L names, one per layer", choices=ACTIVATIONS),
     "loss": Param("choice", "cross_entropy", "the loss", choices=LOSSES),
     "impl": Param("choice", "max_shift", "cross_entropy's softmax implementation",
                   choices=SOFTMAX_IMPLS, truth=False),
@@ -130,11 +129,7 @@ def validate(p: dict) -> None:
         raise ParamError("sizes", f"{list(sizes)} is not allowed; expected at least two "
                                   "integers >= 1 (input size, then each layer's size)")
     depth = len(sizes) - 1
-    names = [a.strip() for a in p["activation"].split(",")]
-    for name in names:
-        if name not in ACTIVATIONS:
-            raise ParamError("activation", f"{name!r} is not an activation; choose from "
-                                           f"{', '.join(ACTIVATIONS)}")
+    names = p["activation"].split(",")
     if len(names) not in (1, depth):
         raise ParamError("activation", f"has {len(names)} names for {depth} layers; give one "
                                        "name (every hidden layer) or one per layer")
