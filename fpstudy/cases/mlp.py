@@ -430,9 +430,8 @@ def _normal_cdf(ex, z):
 
 def _mpfr_monotone(ex, x, name: str, increasing: bool):
     """The enclosure of MPFR's `name` (a monotone function) over the interval x: each end
-    evaluated by gmpy2 rounded outward. Used for erfc and log1p, which the engine lacks or
-    computes as log(1 + x), losing every bit of a tiny x. (These belong in fpstudy.enclosure
-    as Engine methods; they are here to leave that file to its owner.)"""
+    evaluated by gmpy2 rounded outward. Used for erfc, which the engine lacks. (It belongs in
+    fpstudy.enclosure as Engine.erfc; it is here to leave that file to its owner.)"""
     import gmpy2
 
     from ..enclosure import _from_mpfr, _to_mpfr
@@ -478,9 +477,8 @@ def truth(p: dict, exact: dict, ex) -> dict:
         label = max(range(len(target)), key=lambda i: ex.sign(target[i]))  # one-hot
         # -log p_label = log1p(sum_{j != label} exp(z_j - z_label)): no cancellation when
         # p_label is 1 - 1e-300 (log(total) - d_label would need 1000 bits to see it)
-        loss = _mpfr_monotone(ex, ex.sum([ex.exp(o - out[label]) for i, o in enumerate(out)
-                                          if i != label] or [ex.point(0)]),
-                              "log1p", increasing=True)
+        loss = ex.log1p(ex.sum([ex.exp(o - out[label]) for i, o in enumerate(out)
+                                if i != label] or [ex.point(0)]))
         # p - e_label, with p_label - 1 = -(sum of the other exps) / total: no cancellation
         # when the model is confident (p_label = 1 - 1e-300 would need 1000 bits otherwise)
         others = ex.sum([e for i, e in enumerate(exps) if i != label])
