@@ -104,11 +104,23 @@ def load(path) -> Experiment:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise UserError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        line = text_line(path, e.start)
+        raise ConfigError(path, "", f"not UTF-8 text: byte 0x{e.object[e.start]:02x} at "
+                                    f"line {line}; save the file as UTF-8") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, "", f"not valid TOML: {e}") from None
     return parse(raw, path)
+
+
+def text_line(path: Path, offset: int) -> int:
+    """The 1-based line of a byte offset in the file (for messages)."""
+    try:
+        return path.read_bytes()[:offset].count(b"\n") + 1
+    except OSError:
+        return 0
 
 
 def parse(raw: dict, path: Path) -> Experiment:

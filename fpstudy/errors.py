@@ -20,3 +20,20 @@ class ParamError(UserError):
     def __init__(self, key: str, message: str):
         self.key, self.message = key, message
         super().__init__(f"{key}: {message}")
+
+
+class ResultsError(UserError):
+    """The results could not be written (not a directory, no permission, disk full): one
+    line naming the path, exit status 2; the earlier results are kept."""
+
+
+class PointTimeout(BaseException):
+    """A grid point ran past --point-timeout (raised by SIGALRM in fpstudy.runner). A
+    BaseException, so that a user's function that catches Exception cannot swallow it."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"took more than {seconds:g} s")
+        self.seconds = seconds
+
+    def __reduce__(self):
+        return PointTimeout, (self.seconds,)

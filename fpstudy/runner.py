@@ -9,8 +9,11 @@ list of record dicts in a fixed order, whatever ran them.
 from __future__ import annotations
 
 import hashlib
+import signal
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +21,7 @@ import numpy as np
 from .arith import Arith, flags_text, round_array
 from .cases import get_case
 from .config import Experiment, applies
-from .errors import ConfigError, UserError
+from .errors import ConfigError, PointTimeout, UserError
 from .exact import to_mpf_array
 from .formats import FORMATS
 from .metrics import measure
@@ -40,11 +43,12 @@ class PointJob:
     seed: int
     truth_precision: int
     max_precision: int
+    timeout: float | None = None  # seconds a point may take (None: no limit)
 
 
-def jobs_of(exp: Experiment) -> list[PointJob]:
+def jobs_of(exp: Experiment, timeout: float | None = None) -> list[PointJob]:
     return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
-                     exp.truth_precision, exp.max_precision)
+                     exp.truth_precision, exp.max_precision, timeout)
             for point in exp.points]
 
 
@@ -91,7 +95,39 @@ def unheld_input(case, raw: dict, rounded: dict, fmt) -> str | None:
 
 
 def run_point(job: PointJob) -> list[dict]:
-    """All records of one grid point, for every format the point applies to."""
+    """All records of one grid point, for every format the point applies to, within
+    job.timeout seconds (a UserError naming the point when it takes longer)."""
+    with time_limit(job.timeout):
+        try:
+            return _run_point(job)
+        except PointTimeout as e:
+            given = ", ".join(f"{k} = {column_value(v)}" for k, v in job.point.items())
+            raise UserError(f"{job.experiment}: the point at {given} took more than "
+                            f"{e.seconds:g} s (--point-timeout); nothing was written") from None
+
+
+@contextmanager
+def time_limit(seconds: float | None):
+    """Raise PointTimeout in this thread after `seconds` (SIGALRM; a no-op outside the main
+    thread or without SIGALRM, as in dask's worker threads)."""
+    usable = (seconds is not None and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise PointTimeout(seconds)
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _run_point(job: PointJob) -> list[dict]:
     case = get_case(job.case)
     point = job.point
     raw = case.inputs(point, np.random.default_rng(job.seed))
@@ -154,9 +190,10 @@ def _truth_key(params: tuple, rounded: dict) -> str:
 
 
 def run(exp: Experiment, jobs: int = 1, executor: str = "local", scheduler: str | None = None,
-        progress: bool | None = None) -> list[dict]:
-    """Every record of the experiment, in grid order then format order."""
-    work = jobs_of(exp)
+        progress: bool | None = None, timeout: float | None = None) -> list[dict]:
+    """Every record of the experiment, in grid order then format order (each point within
+    `timeout` seconds, where the executor allows a limit)."""
+    work = jobs_of(exp, timeout)
     if progress is None:
         progress = sys.stderr.isatty()
     if executor == "dask":

@@ -10,12 +10,15 @@ distinct value: a constant vector of any length costs one exp.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
 from collections import Counter
 
 import mpmath
 import numpy as np
 
-from ..errors import ParamError, UserError
+from ..errors import ParamError, PointTimeout, UserError
 from ..exact import round_to_format, to_mpf
 from ..metrics import truth_class
 from ..params import Param, load_function
@@ -47,6 +50,15 @@ PARAMS = {
     "impl": Param("impl", "naive", "the algorithm", choices=BUILTIN_IMPLS, truth=False),
     "accumulate": Param("accumulate", "format", "where the sums accumulate", truth=False),
 }
+
+
+def estimate(p: dict) -> dict:
+    """Sizes for fpstudy.estimate: n logits; softmax and log_softmax (n each) and logsumexp,
+    or a user function's softmax alone; the truth takes one exp per distinct logit."""
+    n = p["n"]
+    builtin = p["impl"] in IMPLS
+    return {"inputs": n, "outputs": 2 * n + 1 if builtin else n,
+            "records": 3 if builtin else 1, "format_ops": 8 * n, "truth_ops": 4 * n}
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -157,10 +169,19 @@ def user_impl(spec: str, ar, x, where: str) -> dict:
         func = load_function(spec)
     except ParamError as e:
         raise UserError(f"impl {e.message}") from None
+    printed = io.StringIO()
     try:
-        y = ar.call(func, x.copy())
-    except Exception as e:
-        raise UserError(f"impl {spec!r} raised {type(e).__name__}: {e} ({where})") from e
+        with contextlib.redirect_stdout(printed):  # stdout is fpstudy's: the outcome lines
+            y = ar.call(func, x.copy())
+    except PointTimeout as e:
+        raise UserError(f"impl {spec!r} did not return within {e.seconds:g} s "
+                        f"(--point-timeout) ({where})") from None
+    except (Exception, SystemExit) as e:
+        raise UserError(f"impl {spec!r} raised {type(e).__name__}: {e} ({where})") from None
+    finally:
+        if printed.getvalue():  # shown, labelled, on stderr: not lost, not in fpstudy's output
+            for line in printed.getvalue().splitlines():
+                print(f"fpstudy: impl {spec!r} printed ({where}): {line}", file=sys.stderr)
     if not isinstance(y, np.ndarray):
         raise UserError(f"impl {spec!r} returned {type(y).__name__}, not a numpy array "
                         f"({where})")

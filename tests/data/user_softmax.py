@@ -26,3 +26,43 @@ def not_an_array(x):
 
 
 NOT_CALLABLE = 3
+
+
+def returns_nan(x):
+    return np.full_like(x, np.nan)
+
+
+def hangs(x):
+    import time
+    while True:  # never returns: stopped by --point-timeout
+        time.sleep(0.05)
+
+
+def chatty(x):
+    print("hello from chatty")
+    print("second line")
+    return shifted(x)
+
+
+def catches_everything(x):
+    """Hangs, and swallows every Exception on the way (the timeout must still stop it)."""
+    import time
+    while True:
+        try:
+            time.sleep(0.05)
+        except Exception:
+            pass
+
+
+def exits(x):
+    raise SystemExit(3)
+
+
+def signal_then_wait(x):
+    """Create the file named by $FPSTUDY_TEST_STARTED, then wait (for the Ctrl-C test)."""
+    import os
+    import pathlib
+    import time
+    pathlib.Path(os.environ["FPSTUDY_TEST_STARTED"]).touch()
+    while True:
+        time.sleep(0.05)
