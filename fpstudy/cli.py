@@ -15,7 +15,7 @@ from pathlib import Path
 
 import mpmath
 
-from .errors import UserError
+from .errors import UserError, one_line
 from .formats import FORMATS, get_format
 
 
@@ -128,7 +128,7 @@ def cmd_check(args) -> int:
         except UserError as e:
             if args.debug:
                 raise
-            print(f"fpstudy: {e}", file=sys.stderr)
+            print(f"fpstudy: {one_line(str(e))}", file=sys.stderr)
             failed += 1
             continue
         print(f"{path}: ok: case {exp.case.NAME}, {len(exp.points)} grid points x "
@@ -273,7 +273,7 @@ def main(argv=None) -> int:
     except UserError as e:
         if args.debug:
             raise
-        print(f"fpstudy: {e}", file=sys.stderr)
+        print(f"fpstudy: {one_line(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`fpstudy list | head`): not a failure
         sys.stderr.close()

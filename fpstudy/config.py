@@ -112,7 +112,35 @@ def load(path) -> Experiment:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, "", f"not valid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a={...}}
+        raise ConfigError(path, "", f"nested too deeply; a config nests at most "
+                                    f"{MAX_NESTING} levels") from None
+    key, depth = deepest(raw)
+    if depth > MAX_NESTING:
+        raise ConfigError(path, key, f"nested {depth} levels deep; a config nests at most "
+                                     f"{MAX_NESTING} levels") from None
     return parse(raw, path)
+
+
+MAX_NESTING = 8  # [grid] x = [[1, 2], [3, 4]] is 3; no config needs more than a few
+
+
+def deepest(raw: dict) -> tuple[str, int]:
+    """The key of the most deeply nested value and its depth (iteratively: no recursion)."""
+    best = ("", 1)
+    stack = [(raw, "", 1)]
+    while stack:
+        value, key, depth = stack.pop()
+        if depth > best[1]:
+            best = (key, depth)
+        if depth > MAX_NESTING:
+            continue  # deep enough to refuse; no need to walk further
+        if isinstance(value, dict):
+            stack.extend((v, f"{key}.{k}" if key else str(k), depth + 1)
+                         for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{key}[{i}]", depth + 1) for i, v in enumerate(value))
+    return best
 
 
 def text_line(path: Path, offset: int) -> int:

@@ -1,6 +1,14 @@
 """The one family of user-facing errors, caught once in fpstudy.cli.main (exit status 2)."""
 
 
+def one_line(text: str) -> str:
+    """text with every non-printable character (a newline in a key, a NUL, an escape
+    sequence) written as its Python escape, so that an error message stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class UserError(Exception):
     """Bad input from the user: printed as one line, exit status 2, no traceback."""
 

@@ -94,6 +94,31 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def atomic_write_texts(texts: dict[Path, str]) -> None:
+    """Write several text files that belong together (report.md and report.html): every one
+    to a temporary file first, and only when all are written rename them in place, so a
+    failed write (a full disk) changes none of them."""
+    written: dict[Path, str] = {}
+    current = None
+    try:
+        for path, text in texts.items():
+            current = path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            written[path] = tmp
+            os.chmod(tmp, 0o666 & ~_umask())
+            Path(tmp).write_text(text, encoding="utf-8")
+        for path, tmp in written.items():
+            current = path
+            os.replace(tmp, path)
+    except OSError as e:
+        raise cannot_write(current, e) from e
+    finally:
+        for tmp in written.values():
+            Path(tmp).unlink(missing_ok=True)
+
+
 def check_writable(results: Path) -> None:
     """Raise ResultsError unless results/ is (or can be made) a writable directory.
 

@@ -33,9 +33,13 @@ def returns_nan(x):
 
 
 def hangs(x):
+    """Does not return for a minute (a test's --point-timeout stops it long before; if the
+    timeout is broken, the test fails instead of hanging)."""
     import time
-    while True:  # never returns: stopped by --point-timeout
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
         time.sleep(0.05)
+    return shifted(x)
 
 
 def chatty(x):
@@ -47,11 +51,13 @@ def chatty(x):
 def catches_everything(x):
     """Hangs, and swallows every Exception on the way (the timeout must still stop it)."""
     import time
-    while True:
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
         try:
             time.sleep(0.05)
         except Exception:
             pass
+    return shifted(x)
 
 
 def exits(x):
@@ -64,5 +70,7 @@ def signal_then_wait(x):
     import pathlib
     import time
     pathlib.Path(os.environ["FPSTUDY_TEST_STARTED"]).touch()
-    while True:
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
         time.sleep(0.05)
+    return shifted(x)
