@@ -264,11 +264,17 @@ def test_a_failed_report_write_keeps_the_earlier_report(reported, tmp_path, run_
 # -- concurrent runs ---------------------------------------------------------------------------
 
 
-def test_interleaved_writes_of_one_experiment_leave_one_whole_result(tmp_path, monkeypatch):
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_interleaved_writes_of_one_experiment_leave_one_whole_result(tmp_path, monkeypatch,
+                                                                     exchange):
     """Run A writes its records, then waits; run B writes everything; then A finishes. With
-    files replaced one by one this left B's records beside A's summary and meta."""
+    files replaced one by one this left B's records beside A's summary and meta. Also where
+    the system cannot exchange two directories (the fallback of two renames)."""
     from fpstudy import config, runner
     from fpstudy.summarize import summarize
+
+    if not exchange:
+        monkeypatch.setattr(results, "_exchange", lambda a, b: False)
 
     def prepare(text, name):
         (tmp_path / name).write_text(text)
@@ -581,3 +587,42 @@ def test_bad_memory_limits_are_one_line(write_config, run_cli, monkeypatch, text
     monkeypatch.setenv("FPSTUDY_MEMORY_LIMIT", text or " ")
     status, _, err = run_cli("run", path, "--results", "/nonexistent/res")
     assert status == 2 and "FPSTUDY_MEMORY_LIMIT" in err
+
+
+KILLED_MID_WRITE = """
+import os, pathlib, sys, time
+import pandas as pd
+from fpstudy.cli import main
+def to_csv(self, path, *args, **kwargs):  # the summary: records are written, meta is not
+    pathlib.Path(path).write_bytes(b"half a summary")
+    pathlib.Path(os.environ["FPSTUDY_TEST_STARTED"]).touch()
+    time.sleep(60)
+pd.DataFrame.to_csv = to_csv
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_kill_9_mid_write_keeps_the_earlier_results(write_config, tmp_path, run_cli):
+    res = tmp_path / "res"
+    assert run_cli("run", write_config(TINY, "tiny.toml"), "--results", res)[0] == 0
+    before = snapshot(res)
+    config = write_config(OTHER, "tiny.toml")
+    env = {**os.environ, "FPSTUDY_TEST_STARTED": str(tmp_path / "go")}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_MID_WRITE, "run", str(config),
+                             "--results", str(res)], env=env, stderr=subprocess.PIPE)
+    try:
+        for _ in range(600):
+            if (tmp_path / "go").exists() or proc.poll() is not None:
+                break
+            threading.Event().wait(0.1)
+        assert (tmp_path / "go").exists(), proc.communicate()
+        proc.kill()
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    after = snapshot(res)
+    assert {k: v for k, v in after.items() if not k.startswith(".")} == before
+    assert any(k.startswith(".tiny.stage-") for k in after)  # the killed run's, not in place
+    assert run_cli("run", config, "--results", res)[0] == 0  # the next run cleans it up
+    assert leftovers(res) == []
+    assert_one_result(res / "tiny")
