@@ -10,10 +10,13 @@ Each case declares its sizes per grid point with an optional hook
                     "format_ops": arithmetic operations per format,
                     "truth_ops": mpmath operations per exact truth}
 
-and the bytes per number below turn that into memory. They were measured with tracemalloc on
-numpy 2.4 / mpmath 1.3 with gmpy2 (an exact mpf of a float64 value: 240 bytes; a record as the
-runner's dict and then as a DataFrame row: about 1.4 kB) and are rounded up: the estimate is
-meant to be on the safe side by a small factor, not exact.
+and the bytes per number below turn that into memory. They were measured on numpy 2.4 /
+mpmath 1.3 with gmpy2 (an exact mpf of a float64 value: 240 bytes by tracemalloc, about 300 in
+the process's resident size; a record as the runner's dict and then as a DataFrame row: about
+1.4 kB) and are rounded up: the estimate is meant to be above the peak, not exact. Checked
+against the peak resident size of whole runs: deep_product gaussian width 32, max_depth 3000,
+two formats: 1.19 GiB measured, 1.32 GiB estimated; experiments/deep_product.toml: 206 MB
+measured, 256 MiB estimated.
 
 The memory limit is the machine's available memory (MemAvailable, or the cgroup's limit when
 lower), or what `--memory-limit` / the FPSTUDY_MEMORY_LIMIT environment variable say.
@@ -35,7 +38,7 @@ MEMORY_LIMIT_ENV = "FPSTUDY_MEMORY_LIMIT"
 # bytes per number or per record (see the module docstring)
 FLOAT64_BYTES = 8
 FORMAT_COPY_BYTES = 2 * 16  # the input rounded to the format, and the array compute makes of it
-MPF_BYTES = 256             # an exact mpf (measured 240)
+MPF_BYTES = 320             # an exact mpf (measured 240 traced, ~300 resident)
 RECORD_BYTES = 1536         # a record dict, then its DataFrame row (measured 1030 + 320)
 EMIT_BYTES = 160            # an emitted array's numpy header and its bookkeeping
 BASE_BYTES = 200 * 2**20    # the interpreter with numpy, pandas, mpmath loaded

@@ -163,6 +163,7 @@ def _run_point(job: PointJob) -> list[dict]:
             exact = {k: to_mpf_array(v) for k, v in rounded.items()}
             truths[key] = settle(lambda prec, exact=exact: case.truth(point, exact, prec),
                                  start=job.truth_precision, cap=job.max_precision)
+            del exact  # the exact inputs (~240 bytes a number): one format's at a time
         truth = truths[key]
         for quantity, sweep_value, array, flags, extra in emitted:
             m = measure(array, truth.values[(quantity, sweep_value)], fmt)

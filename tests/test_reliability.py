@@ -626,3 +626,32 @@ def test_kill_9_mid_write_keeps_the_earlier_results(write_config, tmp_path, run_
     assert run_cli("run", config, "--results", res)[0] == 0  # the next run cleans it up
     assert leftovers(res) == []
     assert_one_result(res / "tiny")
+
+
+@pytest.mark.parametrize(("case", "grid"), [
+    ("deep_product", 'init = "gaussian"\nwidth = 12\nmax_depth = 150'),
+    ("deep_gradients", 'init = "gaussian"\nwidth = 8\ndepth = 60'),
+    ("training", 'init = "gaussian"\nwidth = 4\ndepth = 10\nsteps = 10'),
+    ("softmax", 'input = "normal"\nn = 3000\nimpl = "max_shift"'),
+])
+def test_the_memory_estimate_is_above_the_traced_peak(tmp_path, case, grid):
+    """A grid point's traced peak (every allocation by Python and numpy) stays below the
+    estimate's weights + truth; the exact inputs of one format at a time."""
+    import tracemalloc
+
+    from fpstudy import config, estimate
+    from fpstudy.runner import jobs_of, run_point
+
+    path = tmp_path / f"{case}.toml"
+    path.write_text(f'case = "{case}"\ndtypes = ["float16", "float32"]\n[grid]\n{grid}\n')
+    exp = config.load(path)
+    est = estimate.estimate(exp)
+    (job,) = jobs_of(exp)
+    tracemalloc.start()
+    try:
+        rows = run_point(job)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(rows) == est.records
+    assert peak <= est.weights_bytes + est.truth_bytes, (peak, est)

@@ -53,12 +53,15 @@ PARAMS = {
 
 
 def estimate(p: dict) -> dict:
-    """Sizes for fpstudy.estimate: n logits; softmax and log_softmax (n each) and logsumexp,
-    or a user function's softmax alone; the truth takes one exp per distinct logit."""
+    """Sizes for fpstudy.estimate: n logits; the truth works once per distinct logit (about
+    five exact numbers each) and keeps the results of the last _TRUTH_MEMO_SIZE logit sets
+    of up to _TRUTH_MEMO_MAX_VALUES values; three records, or one for a user function."""
     n = p["n"]
-    builtin = p["impl"] in IMPLS
-    return {"inputs": n, "outputs": 2 * n + 1 if builtin else n,
-            "records": 3 if builtin else 1, "format_ops": 8 * n, "truth_ops": 4 * n}
+    distinct = 2 if p["input"] in ("constant", "spike") else n
+    kept = 3 * _TRUTH_MEMO_SIZE * distinct if distinct <= _TRUTH_MEMO_MAX_VALUES else 0
+    return {"inputs": n + kept, "outputs": 5 * distinct + n // 4 + 1,
+            "records": 3 if p["impl"] in IMPLS else 1, "format_ops": 8 * n,
+            "truth_ops": 4 * distinct}
 
 
 # -- inputs ---------------------------------------------------------------------------------
