@@ -4,11 +4,16 @@ numpy and ml_dtypes do not compute in the format by default (ml_dtypes ``@`` ret
 float16 ``@`` accumulates in float32, mixing with a Python float promotes). Cases therefore do
 every operation through an `Arith`:
 
-* elementwise operations return the correctly rounded result in the format. For the emulated
-  formats (float16, bfloat16, float8) the operation is done in float64 and rounded once by
-  `round_array`; float64 has at least 2p + 2 bits, so this equals the IEEE result for
-  + - * / sqrt (the double rounding is innocuous). float32, float64 and longdouble use numpy's
-  native loops;
+* elementwise operations return the correctly rounded result in the format, the same on
+  every machine. + - * / and the other exact-or-IEEE operations (abs, negative, maximum):
+  for the emulated formats (float16, bfloat16, float8) done in float64 and rounded once by
+  `round_array` (float64 has at least 2p + 2 bits, so this equals the IEEE result: the
+  double rounding is innocuous); for float32, float64 and longdouble numpy's native loops,
+  which are IEEE operations. exp, log, log1p, expm1, tanh, erf and sqrt: by MPFR in the
+  format (fpstudy.crmath), never by numpy's SIMD approximations, whose results depend on the
+  CPU. With ``math="numpy"`` (config: ``[arith] math = "numpy"``) those functions are
+  numpy's instead (the emulated formats: numpy's float64 function, rounded once), to measure
+  what the platform's library does;
 * sums, dot products and matrix-vector products accumulate in a fixed order (index 0, 1, ...).
   With ``accumulate=None`` (config: "format") every product and every partial sum is rounded
   to the format. With a wider format they are computed there and rounded once at the end, as
@@ -24,7 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import crmath
+from .exact import rational_array, to_fraction
 from .formats import Format
+
+MATHS = ("mpfr", "numpy")  # who evaluates exp, log, ...: MPFR (default) or the platform's numpy
 
 FLAG_ORDER = ("overflow", "underflow", "invalid", "divide")
 _FPU_BITS = {1: "divide", 2: "overflow", 4: "underflow", 8: "invalid"}
@@ -40,6 +49,8 @@ def round_array(x, fmt: Format) -> np.ndarray:
     result is representable, or beyond max, where the cast gives inf (NaN without infinity).
     """
     x = np.asarray(x)
+    if x.dtype == object:  # exact rationals (a config's decimals): rounded once, exactly
+        return rational_array(x, fmt)
     if not fmt.emulated:
         return x.astype(fmt.dtype)  # native conversions round correctly (hardware)
     if x.dtype not in (np.float64, np.longdouble):
@@ -51,6 +62,20 @@ def round_array(x, fmt: Format) -> np.ndarray:
         return r.astype(np.float64).astype(fmt.dtype)
 
 
+def describe(math: str) -> dict:
+    """What evaluated the elementary functions, for meta.json: MPFR's version, or numpy's
+    version and the CPU features its SIMD loops were chosen by (the results depend on them)."""
+    if math == "mpfr":
+        import gmpy2
+        return {"math": "mpfr", "correctly_rounded": True, "library": gmpy2.mpfr_version()}
+    from numpy._core import _multiarray_umath as umath
+    features = getattr(umath, "__cpu_features__", {})
+    return {"math": "numpy", "correctly_rounded": False, "library": f"numpy {np.__version__}",
+            "cpu_features": sorted(k for k, on in features.items() if on),
+            "cpu_baseline": list(getattr(umath, "__cpu_baseline__", [])),
+            "cpu_dispatch": list(getattr(umath, "__cpu_dispatch__", []))}
+
+
 def flags_text(flags) -> str:
     """The flags in the fixed order, '|'-joined ('' for none)."""
     return "|".join(f for f in FLAG_ORDER if f in flags)
@@ -59,11 +84,15 @@ def flags_text(flags) -> str:
 class Arith:
     """Operations in one format; `flags` collects every exception raised so far."""
 
-    def __init__(self, fmt: Format, accumulate: Format | None = None, flags: set | None = None):
+    def __init__(self, fmt: Format, accumulate: Format | None = None, flags: set | None = None,
+                 math: str = "mpfr"):
         if accumulate is not None and not accumulate.wider_than(fmt):
             raise ValueError(f"{accumulate.name} is not wider than {fmt.name}")
+        if math not in MATHS:
+            raise ValueError(f"math must be one of {MATHS}, not {math!r}")
         self.fmt = fmt
         self.accumulate = accumulate
+        self.math = math
         self.flags: set[str] = set() if flags is None else flags
         wide = np.longdouble if fmt.dtype.itemsize > 8 else np.float64
         self._smallest_normal = wide(fmt.smallest_normal)
@@ -71,12 +100,16 @@ class Arith:
     # -- conversions -------------------------------------------------------------------------
 
     def asarray(self, x) -> np.ndarray:
-        """An input (float64 or exact in a wider format) rounded to the format, flags noted."""
+        """An input (float64, exact in a wider format, or an object array of exact rationals)
+        rounded to the format, flags noted."""
         x = np.asarray(x)
         if x.dtype.kind in "iub":
             x = x.astype(np.float64)
         r = round_array(x, self.fmt)
-        self._rounding_flags(x, r)
+        if x.dtype == object:
+            self._rational_flags(x, r)
+        else:
+            self._rounding_flags(x, r)
         return r
 
     def const(self, value: float) -> np.ndarray:
@@ -91,6 +124,15 @@ class Arith:
             back = rounded.astype(source.dtype if source.dtype.itemsize >= 8 else np.float64)
             tiny = np.abs(back) < self._smallest_normal
             if np.any(finite_in & tiny & (back != source)):
+                self.flags.add("underflow")
+
+    def _rational_flags(self, exact: np.ndarray, rounded: np.ndarray) -> None:
+        """Flags of rounding exact rationals: overflow (inf or NaN out), underflow (tiny and
+        inexact)."""
+        for q, v in zip(exact.reshape(-1), rounded.reshape(-1), strict=True):
+            if not np.isfinite(v):
+                self.flags.add("overflow")
+            elif abs(v) < self.fmt.smallest_normal and to_fraction(v) != q:
                 self.flags.add("underflow")
 
     def _fpu(self, kind: str, bits: int) -> None:
@@ -112,6 +154,8 @@ class Arith:
         """ufunc(*args), correctly rounded to the format (args must already be in it)."""
         arrays = [np.asarray(a) for a in args]
         self._check(arrays)
+        if self.math == "mpfr" and ufunc in crmath.UFUNCS:
+            return self.function(crmath.UFUNCS[ufunc], arrays[0])
         if self.fmt.emulated:
             wide = [a.astype(np.float64) for a in arrays]
             with np.errstate(all="call", call=self._fpu):
@@ -144,11 +188,47 @@ class Arith:
     def div(self, a, b):
         return self.apply(np.divide, a, b)
 
+    def function(self, name: str, a) -> np.ndarray:
+        """The elementary function `name` (a key of crmath.FUNCTIONS), correctly rounded in
+        the format by MPFR, or numpy's where math="numpy"."""
+        a = np.asarray(a)
+        self._check([a])
+        if self.math == "numpy":
+            if name == "erf":
+                return self._numpy_erf(a)
+            return self.apply(getattr(np, name), a)
+        result, flags = crmath.evaluate(name, a, self.fmt)
+        self.flags.update(flags)
+        return result
+
+    def _numpy_erf(self, a):
+        # numpy has no erf: the C library's, on float64 (longdouble's through float64)
+        import math
+        wide = a.astype(np.float64)
+        with np.errstate(all="call", call=self._fpu):
+            exact = np.vectorize(math.erf, otypes=[np.float64])(wide)
+        return self._round_from(exact)
+
     def exp(self, a):
-        return self.apply(np.exp, a)
+        return self.function("exp", a)
 
     def log(self, a):
-        return self.apply(np.log, a)
+        return self.function("log", a)
+
+    def log1p(self, a):
+        return self.function("log1p", a)
+
+    def expm1(self, a):
+        return self.function("expm1", a)
+
+    def tanh(self, a):
+        return self.function("tanh", a)
+
+    def erf(self, a):
+        return self.function("erf", a)
+
+    def sqrt(self, a):
+        return self.function("sqrt", a)
 
     # -- accumulation ---------------------------------------------------------------------------
 
@@ -157,7 +237,7 @@ class Arith:
         x = np.asarray(x)
         self._check([x])
         if self.accumulate is not None:
-            wide = Arith(self.accumulate, None, self.flags)
+            wide = Arith(self.accumulate, None, self.flags, self.math)
             return self._round_from(wide.sum(x.astype(self.accumulate.dtype), axis))
         if x.shape[axis] == 0:
             return np.zeros(np.delete(x.shape, axis % x.ndim), self.fmt.dtype)
@@ -196,7 +276,7 @@ class Arith:
         self._check(arrays)
         if self.accumulate is None:
             return kernel(self, *arrays)
-        wide = Arith(self.accumulate, None, self.flags)
+        wide = Arith(self.accumulate, None, self.flags, self.math)
         return self._round_from(kernel(wide, *(a.astype(self.accumulate.dtype) for a in arrays)))
 
     def _round_from(self, wide_result: np.ndarray) -> np.ndarray:

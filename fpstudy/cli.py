@@ -20,7 +20,7 @@ from .formats import FORMATS, get_format
 
 
 def cmd_run(args) -> int:
-    from . import config, estimate, results, runner
+    from . import arith, config, estimate, results, runner, truth
     from .summarize import summarize
 
     experiments = [config.load(path) for path in args.configs]  # all validated before any run
@@ -57,6 +57,8 @@ def cmd_run(args) -> int:
             "case": exp.case.NAME,
             "sweep": exp.case.SWEEP,
             "records": len(records),
+            "arith": arith.describe(exp.math),
+            "truth": truth.describe(),
             "wall_time_s": round(wall, 3),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **results.environment(),

@@ -14,18 +14,23 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
+from .arith import MATHS
 from .cases import CASES, get_case
 from .errors import ConfigError, ParamError, UserError
 from .formats import FORMATS, HEADLINE
+from .params import shown
 from .truth import DEFAULT_MAX_PRECISION, DEFAULT_START_PRECISION
 
-TOP_KEYS = ("name", "case", "description", "dtypes", "seed", "truth", "grid")
+TOP_KEYS = ("name", "case", "description", "dtypes", "seed", "truth", "arith", "grid")
 TRUTH_KEYS = ("precision", "max_precision")
+ARITH_KEYS = ("math",)
 RANGE_KEYS = {"start", "stop", "step", "num", "log"}
 MAX_GRID_VALUES = 1_000_000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -45,6 +50,7 @@ class Experiment:
     max_precision: int
     grid: dict[str, list]  # every case parameter -> its values (defaults as one value)
     given: list[str] = field(default_factory=list)  # parameters the config set
+    math: str = "mpfr"  # who evaluates exp, log, ...: "mpfr" (correctly rounded) or "numpy"
 
     @property
     def points(self) -> list[dict]:
@@ -82,6 +88,7 @@ class Experiment:
             "dtypes": list(self.dtypes),
             "seed": self.seed,
             "truth": {"precision": self.truth_precision, "max_precision": self.max_precision},
+            "arith": {"math": self.math},
             "grid": {k: [list(v) if isinstance(v, tuple) else v for v in vs]
                      for k, vs in self.grid.items()},
         }
@@ -109,7 +116,7 @@ def load(path) -> Experiment:
         raise ConfigError(path, "", f"not UTF-8 text: byte 0x{e.object[e.start]:02x} at "
                                     f"line {line}; save the file as UTF-8") from None
     try:
-        raw = tomllib.loads(text)
+        raw = tomllib.loads(text, parse_float=Decimal)  # exact: rounded once, to each format
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, "", f"not valid TOML: {e}") from None
     except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a={...}}
@@ -162,12 +169,12 @@ def parse(raw: dict, path: Path) -> Experiment:
     if "case" not in raw:
         fail("case", f"missing; choose from {', '.join(CASES)}")
     if not isinstance(raw["case"], str) or raw["case"] not in CASES:
-        fail("case", f"{raw['case']!r} is not a case; choose from {', '.join(CASES)}")
+        fail("case", f"{shown(raw['case'])} is not a case; choose from {', '.join(CASES)}")
     case = get_case(raw["case"])
 
     name = raw.get("name", Path(path).stem)
     if not isinstance(name, str) or not _NAME.match(name):
-        fail("name", f"{name!r} is not allowed; use letters, digits, '_', '.', '-'")
+        fail("name", f"{shown(name)} is not allowed; use letters, digits, '_', '.', '-'")
     description = raw.get("description", case.DESCRIPTION)
     if not isinstance(description, str):
         fail("description", "must be a string")
@@ -177,13 +184,13 @@ def parse(raw: dict, path: Path) -> Experiment:
         fail("dtypes", f"must be a non-empty list of formats from {', '.join(FORMATS)}")
     for i, d in enumerate(dtypes):
         if not isinstance(d, str) or d not in FORMATS:
-            fail(f"dtypes[{i}]", f"{d!r} is not a format; choose from {', '.join(FORMATS)}")
+            fail(f"dtypes[{i}]", f"{shown(d)} is not a format; choose from {', '.join(FORMATS)}")
     if len(set(dtypes)) != len(dtypes):
         fail("dtypes", "lists a format twice")
 
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        fail("seed", f"{seed!r} is not allowed; expected an integer >= 0")
+        fail("seed", f"{shown(seed)} is not allowed; expected an integer >= 0")
 
     truth = raw.get("truth", {})
     if not isinstance(truth, dict):
@@ -195,9 +202,22 @@ def parse(raw: dict, path: Path) -> Experiment:
     cap = truth.get("max_precision", DEFAULT_MAX_PRECISION)
     for key, v in (("precision", start), ("max_precision", cap)):
         if isinstance(v, bool) or not isinstance(v, int) or not 8 <= v <= 1_000_000:
-            fail(f"truth.{key}", f"{v!r} is not allowed; expected an integer from 8 to 1000000")
+            fail(f"truth.{key}",
+                 f"{shown(v)} is not allowed; expected an integer from 8 to 1000000")
     if cap < start:
         fail("truth.max_precision", f"{cap} is below truth.precision = {start}")
+
+    arith = raw.get("arith", {})
+    if not isinstance(arith, dict):
+        fail("arith", f"must be a table with keys {', '.join(ARITH_KEYS)}")
+    for key in arith:
+        if key not in ARITH_KEYS:
+            fail(f"arith.{key}", f"unknown key; allowed: {', '.join(ARITH_KEYS)}")
+    math_by = arith.get("math", "mpfr")
+    if math_by not in MATHS:
+        fail("arith.math", f"{shown(math_by)} is not allowed; choose {' or '.join(MATHS)} "
+                           "(mpfr: correctly rounded, the same on every machine; numpy: the "
+                           "platform's own functions)")
 
     grid_raw = raw.get("grid", {})
     if not isinstance(grid_raw, dict):
@@ -220,7 +240,7 @@ def parse(raw: dict, path: Path) -> Experiment:
         fail("grid", f"{total} points is more than {MAX_GRID_VALUES}; narrow a range")
     exp = Experiment(path=Path(path), name=name, case=case, description=description.strip(),
                      dtypes=dtypes, seed=seed, truth_precision=start, max_precision=cap,
-                     grid=grid, given=[k for k in case.PARAMS if k in grid_raw])
+                     grid=grid, given=[k for k in case.PARAMS if k in grid_raw], math=math_by)
     validate = getattr(case, "validate", None)
     if validate is not None:
         for point in exp.points:
@@ -258,7 +278,7 @@ def _expand(param, raw, key: str, fail) -> list:
             out.append(param.check(v))
         except ParamError as e:
             fail(f"{key}[{i}]" if indexed else key, e.message)
-    if len(set(out)) != len(out):
+    if len({getattr(v, "exact", v) for v in out}) != len(out):
         fail(key, "repeats a value")
     return out
 
@@ -273,40 +293,41 @@ def _range(param, raw: dict, key: str, fail) -> list:
     if "start" not in raw or "stop" not in raw or ("step" in raw) == ("num" in raw):
         fail(key, "a range needs start, stop and exactly one of step or num")
     for k in ("start", "stop", "step"):
-        if k in raw and (isinstance(raw[k], bool) or not isinstance(raw[k], int | float)
+        if k in raw and (isinstance(raw[k], bool) or not isinstance(raw[k], int | Decimal)
                          or not math.isfinite(raw[k])):
-            fail(f"{key}.{k}", f"{raw[k]!r} is not a finite number")
+            fail(f"{key}.{k}", f"{shown(raw[k])} is not a finite number")
     start, stop = raw["start"], raw["stop"]
     log = raw.get("log", False)
     if not isinstance(log, bool):
-        fail(f"{key}.log", f"{log!r} is not allowed; expected true or false")
+        fail(f"{key}.log", f"{shown(log)} is not allowed; expected true or false")
     if "step" in raw:
         step = raw["step"]
         if log:
             fail(f"{key}.log", "log = true goes with num, not step")
         if step <= 0:
-            fail(f"{key}.step", f"{step!r} is not allowed; expected a number > 0")
+            fail(f"{key}.step", f"{shown(step)} is not allowed; expected a number > 0")
         if stop < start:
-            fail(f"{key}.stop", f"{stop!r} is below start = {start!r}")
-        count = math.floor((stop - start) / step * (1 + 1e-12) + 1e-9) + 1
+            fail(f"{key}.stop", f"{shown(stop)} is below start = {shown(start)}")
+        # exact decimal arithmetic: 0.1-steps neither drift nor miss the stop
+        first, last, by = (Fraction(raw[k]) for k in ("start", "stop", "step"))
+        count = math.floor((last - first) / by) + 1
         if count > MAX_GRID_VALUES:
             fail(key, f"{count} values is more than {MAX_GRID_VALUES}")
         if param.kind == "int":
             if not all(isinstance(raw[k], int) for k in ("start", "stop", "step")):
                 fail(key, "an integer range needs integer start, stop and step")
             return list(range(start, stop + 1, step))
-        # multiply rather than accumulate, so 0.1-steps do not drift
-        return [_clean(start + i * step) for i in range(count)]
+        return [first + i * by for i in range(count)]
     num = raw["num"]
     if isinstance(num, bool) or not isinstance(num, int) or not 1 <= num <= MAX_GRID_VALUES:
-        fail(f"{key}.num", f"{num!r} is not allowed; expected an integer from 1 to "
+        fail(f"{key}.num", f"{shown(num)} is not allowed; expected an integer from 1 to "
                            f"{MAX_GRID_VALUES}")
     if log:
         if start <= 0 or stop <= 0:
             fail(key, "a log range needs start > 0 and stop > 0")
-        values = np.geomspace(start, stop, num)
+        values = np.geomspace(float(start), float(stop), num)
     else:
-        values = np.linspace(start, stop, num)
+        values = np.linspace(float(start), float(stop), num)
     if param.kind == "int":
         ints = sorted({int(round(v)) for v in values})
         return ints

@@ -11,12 +11,14 @@ Each case declares its sizes per grid point with an optional hook
                     "truth_ops": mpmath operations per exact truth}
 
 and the bytes per number below turn that into memory. They were measured on numpy 2.4 /
-mpmath 1.3 with gmpy2 (an exact mpf of a float64 value: 240 bytes by tracemalloc, about 300 in
-the process's resident size; a record as the runner's dict and then as a DataFrame row: about
-1.4 kB) and are rounded up: the estimate is meant to be above the peak, not exact. Checked
-against the peak resident size of whole runs: deep_product gaussian width 32, max_depth 3000,
-two formats: 1.19 GiB measured, 1.32 GiB estimated; experiments/deep_product.toml: 206 MB
-measured, 256 MiB estimated.
+mpmath 1.3 with gmpy2 (an exact input: 240 bytes by tracemalloc, about 440 in the process's
+resident size; an output's proven truth, held per format until the point is done: 900 to 1130
+bytes traced; a record as the runner's dict and then as a DataFrame row: about 1.4 kB) and are
+rounded up: the estimate is meant to be above the peak, not exact.
+tests/test_reliability.py checks it against the traced peak of a grid point of every case; the
+peak resident size of whole runs (/usr/bin/time): experiments/deep_product.toml 205 MiB
+against an estimate of 274 MiB; deep_product gaussian, width 32, max_depth 1000, float16 and
+float32: 698 MiB against 795 MiB.
 
 The memory limit is the machine's available memory (MemAvailable, or the cgroup's limit when
 lower), or what `--memory-limit` / the FPSTUDY_MEMORY_LIMIT environment variable say.
@@ -38,7 +40,8 @@ MEMORY_LIMIT_ENV = "FPSTUDY_MEMORY_LIMIT"
 # bytes per number or per record (see the module docstring)
 FLOAT64_BYTES = 8
 FORMAT_COPY_BYTES = 2 * 16  # the input rounded to the format, and the array compute makes of it
-MPF_BYTES = 320             # an exact mpf (measured 240 traced, ~300 resident)
+MPF_BYTES = 448             # an exact input (measured 240 traced, ~440 resident)
+TRUTH_BYTES = 1280          # an output's proven truth (its enclosure; measured 900-1130)
 RECORD_BYTES = 1536         # a record dict, then its DataFrame row (measured 1030 + 320)
 EMIT_BYTES = 160            # an emitted array's numpy header and its bookkeeping
 BASE_BYTES = 200 * 2**20    # the interpreter with numpy, pandas, mpmath loaded
@@ -86,8 +89,8 @@ def estimate(exp: Experiment, jobs: int = 1) -> Estimate:
         truth_ops += formats * sizes["truth_ops"]  # at most one truth per format
         weights = max(weights, sizes["inputs"] * (FLOAT64_BYTES + FORMAT_COPY_BYTES
                                                   + MPF_BYTES))
-        # every format's truth is kept until the point is done, one more while settling
-        truth = max(truth, (formats + 1) * sizes["outputs"] * MPF_BYTES
+        # every format's truth is kept until the point is done, one more while proving
+        truth = max(truth, (formats + 1) * sizes["outputs"] * TRUTH_BYTES
                     + sizes["records"] * EMIT_BYTES + sizes["outputs"] * FORMAT_COPY_BYTES)
     return Estimate(records=records, runs=runs, weights_bytes=weights,
                     records_bytes=records * RECORD_BYTES, truth_bytes=truth,

@@ -100,15 +100,85 @@ def round_to_format(x: mpmath.mpf, fmt: Format) -> Fraction | float:
         if rem > half or (rem == half and m & 1):
             m += 1
     value = Fraction(m) * Fraction(2) ** quantum
-    if value > _fraction(fmt.max):
+    if value > to_fraction(fmt.max):
         return -np.inf if sign else np.inf
     return -value if sign else value
 
 
-def _fraction(v) -> Fraction:
+def round_rational(q: Fraction, fmt: Format) -> Fraction | float:
+    """An exact rational (a config's decimal) rounded once to `fmt`, ties to even, as an exact
+    Fraction; +-inf past max, like `round_to_format`.
+
+    >>> round_rational(Fraction("1.000488281250000001"), FORMATS["float16"])  # not the tie
+    Fraction(1025, 1024)
+    >>> round_rational(Fraction("1.00048828125"), FORMATS["float16"])         # the tie: even
+    Fraction(1, 1)
+    """
+    if q == 0:
+        return Fraction(0)
+    sign, a = (q < 0), abs(q)
+    num, den = a.numerator, a.denominator
+    e = num.bit_length() - den.bit_length()  # floor(log2 a) is e or e - 1
+    if num < den << e if e >= 0 else num << -e < den:
+        e -= 1
+    if e >= fmt.max_exponent:
+        return -np.inf if sign else np.inf
+    if e < fmt.min_exponent - fmt.precision - 1:
+        return Fraction(0)
+    quantum = max(e, fmt.min_exponent) - (fmt.precision - 1)
+    scaled = a / Fraction(2) ** quantum
+    m, rem = divmod(scaled.numerator, scaled.denominator)
+    twice = 2 * rem
+    if twice > scaled.denominator or (twice == scaled.denominator and m & 1):
+        m += 1
+    value = Fraction(m) * Fraction(2) ** quantum
+    if value > to_fraction(fmt.max):
+        return -np.inf if sign else np.inf
+    return -value if sign else value
+
+
+def rational_array(values: np.ndarray, fmt: Format) -> np.ndarray:
+    """An object array of exact rationals rounded once to `fmt`, as an array of its dtype."""
+    flat = values.reshape(-1)
+    cache: dict = {}
+    out = np.empty(flat.size, dtype=np.longdouble if fmt.dtype.itemsize > 8 else np.float64)
+    for i, q in enumerate(flat):
+        r = cache.get(q)
+        if r is None:
+            r = cache[q] = round_rational(Fraction(q), fmt)
+        out[i] = r if isinstance(r, float) else _to_wide(r, out.dtype)
+    with np.errstate(over="ignore"):  # inf in a format without it: NaN, as astype does
+        return out.reshape(values.shape).astype(fmt.dtype)
+
+
+def _to_wide(r: Fraction, dtype):
+    """A dyadic Fraction exactly as float64 or longdouble (it is a value of a narrower or equal
+    format, so it fits)."""
+    if dtype == np.float64:
+        return float(r)
+    return dyadic_longdouble(r.numerator, 1 - r.denominator.bit_length())
+
+
+def dyadic_longdouble(man: int, exp: int) -> np.longdouble:
+    """man * 2**exp exactly as a longdouble (a value of the format: at most 64 significant
+    bits), without numpy's conversion of a large int, which rounds or fails."""
+    if man == 0:
+        return np.longdouble(0)
+    zeros = (man & -man).bit_length() - 1
+    man, exp = man >> zeros, exp + zeros
+    high, low = divmod(abs(man), 1 << 32)  # < 2**64: two exact halves
+    m = np.longdouble(high) * np.longdouble(1 << 32) + np.longdouble(low)
+    m = np.ldexp(m, exp)
+    return -m if man < 0 else m
+
+
+def to_fraction(v) -> Fraction:
+    """The exact Fraction of one finite format value (any numpy float scalar or float)."""
     if isinstance(v, np.longdouble) and v.dtype.itemsize > 8:
         return Fraction(*v.as_integer_ratio())
     return Fraction(float(v))
+
+
 
 
 def ulp(x: mpmath.mpf, fmt: Format) -> mpmath.mpf:

@@ -13,13 +13,62 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from numbers import Integral, Real
 from typing import Any
+
+import numpy as np
 
 from .errors import ParamError
 from .formats import FORMATS
 
 REQUIRED = object()
+
+
+class Number(float):
+    """A config number: a float64 for everything that computes with it, and `exact`, the
+    decimal as written in the config (a Fraction), for the one rounding to each format.
+
+    TOML numbers are parsed exactly (as Decimal), so ``scale = 1.000488281250000001`` rounds
+    to float16's 1.0009765625 and not, through float64's 1.00048828125 (a tie), to 1.0.
+
+    >>> v = Number(Decimal("0.1"))
+    >>> v == 0.1, v.exact == Fraction(1, 10), v.exact == Fraction(0.1)
+    (True, True, False)
+    """
+
+    def __new__(cls, value):
+        self = super().__new__(cls, float(value))  # float(Decimal) rounds correctly
+        self.exact = value.exact if isinstance(value, Number) else Fraction(value)
+        return self
+
+    def __reduce__(self):
+        return Number, (self.exact,)
+
+    def __repr__(self) -> str:
+        return float.__repr__(self)
+
+
+def in_format(value, fmt) -> list:
+    """A number or vector parameter rounded once to `fmt` from its exact value, as exact mpf
+    numbers (a list; one element for a number) — what the format received."""
+    from .arith import round_array  # arith -> exact -> formats; params is imported first
+    from .exact import to_mpf_list
+    return to_mpf_list(round_array(exact_array(value), fmt))
+
+
+def exact_array(value) -> np.ndarray:
+    """A parameter value that enters a computation as an input, as an array to round to each
+    format: float64 where every number is a float64 exactly (the usual case), otherwise an
+    object array of the exact rationals, which `round_array` rounds once, exactly."""
+    values = value if isinstance(value, tuple) else (value,)
+    shape = (len(values),) if isinstance(value, tuple) else ()
+    if all(getattr(v, "exact", v) == float(v) for v in values):
+        return np.array([float(v) for v in values], dtype=np.float64).reshape(shape)
+    out = np.empty(len(values), dtype=object)
+    out[:] = [getattr(v, "exact", Fraction(float(v))) for v in values]
+    return out.reshape(shape)
 KINDS = ("float", "int", "choice", "vector", "accumulate", "str", "impl")
 # "package.module:function" (the module path dotted, the function a plain name)
 _FUNCTION_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
@@ -83,11 +132,11 @@ class Param:
         """The value, normalised (ints for int, floats for float, tuples for vectors)."""
         if self.kind == "choice":
             if not isinstance(value, str) or value not in self.choices:
-                raise ParamError("", f"{value!r} is not allowed; choose {self.allowed()}")
+                raise ParamError("", f"{shown(value)} is not allowed; choose {self.allowed()}")
             return value
         if self.kind == "str":
             if not isinstance(value, str):
-                raise ParamError("", f"{value!r} is not a string")
+                raise ParamError("", f"{shown(value)} is not a string")
             return value
         if self.kind == "impl":
             if isinstance(value, str) and value in self.choices:
@@ -95,30 +144,32 @@ class Param:
             if isinstance(value, str) and _FUNCTION_SPEC.match(value):
                 load_function(value)  # fails now, at config time, rather than mid-run
                 return value
-            raise ParamError("", f"{value!r} is not allowed; choose {self.allowed()}")
+            raise ParamError("", f"{shown(value)} is not allowed; choose {self.allowed()}")
         if self.kind == "accumulate":
             if value == "format" or (isinstance(value, str) and value in FORMATS):
                 return value
-            raise ParamError("", f"{value!r} is not allowed; choose {self.allowed()}")
+            raise ParamError("", f"{shown(value)} is not allowed; choose {self.allowed()}")
         if self.kind == "vector":
             if isinstance(value, str):
                 if value in self.choices:
                     return value
-                raise ParamError("", f"{value!r} is not allowed; choose {self.allowed()}")
+                raise ParamError("", f"{shown(value)} is not allowed; choose {self.allowed()}")
             if isinstance(value, list | tuple) and value and all(_is_number(v) for v in value):
-                numbers = tuple(float(v) for v in value)
+                numbers = tuple(Number(v) for v in value)
                 if not all(math.isfinite(v) for v in numbers):
                     raise ParamError("", "vector entries must be finite numbers")
                 return numbers
-            raise ParamError("", f"{value!r} is not allowed; choose {self.allowed()}")
+            raise ParamError("", f"{shown(value)} is not allowed; choose {self.allowed()}")
         if self.kind == "int":
             if isinstance(value, bool) or not isinstance(value, Integral):
-                raise ParamError("", f"{value!r} is not an integer; expected {self.allowed()}")
+                raise ParamError("", f"{shown(value)} is not an integer; "
+                                     f"expected {self.allowed()}")
             value = int(value)
         else:
             if not _is_number(value) or not math.isfinite(float(value)):
-                raise ParamError("", f"{value!r} is not a finite number; expected {self.allowed()}")
-            value = float(value)
+                raise ParamError("", f"{shown(value)} is not a finite number; "
+                                     f"expected {self.allowed()}")
+            value = Number(value)
         if not self._in_range(value):
             raise ParamError("", f"{_num(value)} is out of range; expected {self.allowed()}")
         return value
@@ -169,15 +220,20 @@ def load_function(spec: str):
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, Real) and not isinstance(v, bool)
+    return isinstance(v, Real | Decimal) and not isinstance(v, bool)
+
+
+def shown(v) -> str:
+    """A config value as the user wrote it (a TOML float is a Decimal here)."""
+    return str(v) if isinstance(v, Decimal) else repr(v)
 
 
 def _num(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
+    return f"{v:g}" if isinstance(v, float | Decimal) else str(v)
 
 
 def column_value(value):
     """A parameter value as a records column holds it (vectors as compact text)."""
     if isinstance(value, tuple):
         return "[" + ", ".join(f"{v:g}" for v in value) + "]"
-    return value
+    return float(value) if isinstance(value, Number) else value

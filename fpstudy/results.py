@@ -34,8 +34,11 @@ from .errors import ResultsError, UserError
 # Version of the files in results/<name>/ (records.parquet, summary.csv, meta.json).
 # History:
 #   1 - first release: records with truth_settled; summary with predicted_start.
-FORMAT_VERSION = 1
-KNOWN_VERSIONS = (1,)
+#   2 - proven truth: records gain truth_bound (certified relative bound), truth_settled means
+#       proven below the tolerance, truth_precision is the enclosure's; value_log10 (added
+#       without a bump after 1); meta.json gains "arith" and "truth".
+FORMAT_VERSION = 2
+KNOWN_VERSIONS = (1, 2)
 
 RECORDS, SUMMARY, META = "records.parquet", "summary.csv", "meta.json"
 DEFAULT_RESULTS = Path("results")

@@ -26,10 +26,11 @@ from .exact import to_mpf_array
 from .formats import FORMATS
 from .metrics import measure
 from .params import column_value
-from .truth import settle
+from .truth import prove
 
 MEASURE_COLUMNS = ("value", "value_log10", "truth", "truth_log10", "rel_error", "ulp_error",
-                   "outcome", "truth_class", "fp_flags", "truth_precision", "truth_settled")
+                   "outcome", "truth_class", "fp_flags", "truth_precision", "truth_bound",
+                   "truth_settled")
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,13 @@ class PointJob:
     seed: int
     truth_precision: int
     max_precision: int
+    math: str = "mpfr"
     timeout: float | None = None  # seconds a point may take (None: no limit)
 
 
 def jobs_of(exp: Experiment, timeout: float | None = None) -> list[PointJob]:
     return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
-                     exp.truth_precision, exp.max_precision, timeout)
+                     exp.truth_precision, exp.max_precision, exp.math, timeout)
             for point in exp.points]
 
 
@@ -85,6 +87,8 @@ def unheld_input(case, raw: dict, rounded: dict, fmt) -> str | None:
     """A message template ({at}, {fix}) if a finite input rounds to inf or NaN in `fmt`."""
     labels = getattr(case, "INPUT_LABELS", {})
     for name, values in raw.items():
+        if values.dtype == object:  # exact rationals: finite by construction
+            values = np.ones(values.shape)
         with np.errstate(all="ignore"):
             lost = np.isfinite(values) & ~np.isfinite(rounded[name])
         if np.any(lost):
@@ -137,12 +141,13 @@ def _run_point(job: PointJob) -> list[dict]:
     fixed.update({k: column_value(v) for k, v in point.items() if k != "impl"})
     extra_columns = getattr(case, "EXTRA_COLUMNS", ())
     rows = []
+    formats = [FORMATS[d] for d in job.dtypes if applies(point, d)]
     for dtype in job.dtypes:
         if not applies(point, dtype):
             continue
         fmt = FORMATS[dtype]
         acc = point.get("accumulate", "format")
-        ar = Arith(fmt, None if acc == "format" else FORMATS[acc])
+        ar = Arith(fmt, None if acc == "format" else FORMATS[acc], math=job.math)
         emitted = []
 
         def emit(quantity, sweep_value, array, ar=ar, emitted=emitted, **extra):
@@ -161,19 +166,21 @@ def _run_point(job: PointJob) -> list[dict]:
         key = _truth_key(truth_params, rounded)
         if key not in truths:
             exact = {k: to_mpf_array(v) for k, v in rounded.items()}
-            truths[key] = settle(lambda prec, exact=exact: case.truth(point, exact, prec),
-                                 start=job.truth_precision, cap=job.max_precision)
+            truths[key] = prove(case, point, exact, start=job.truth_precision,
+                                cap=job.max_precision, formats=formats)
             del exact  # the exact inputs (~240 bytes a number): one format's at a time
         truth = truths[key]
         for quantity, sweep_value, array, flags, extra in emitted:
-            m = measure(array, truth.values[(quantity, sweep_value)], fmt)
+            tkey = (quantity, sweep_value)
+            m = measure(array, truth.values[tkey], fmt)
             rows.append({
                 **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
                 "value": m.value, "value_log10": m.value_log10,
                 "truth": m.truth, "truth_log10": m.truth_log10,
                 "rel_error": m.rel_error, "ulp_error": m.ulp_error, "outcome": m.outcome,
                 "truth_class": m.truth_class, "fp_flags": flags,
-                "truth_precision": truth.precision, "truth_settled": truth.settled,
+                "truth_precision": truth.precision, "truth_bound": truth.bounds[tkey],
+                "truth_settled": truth.settled[tkey],
                 **{c: extra.get(c, "") for c in extra_columns},
             })
     return rows

@@ -22,6 +22,7 @@ from fpstudy import config
 from fpstudy.cases import activation_chain, sigmoid_saturation
 from fpstudy.exact import to_mpf_array
 from fpstudy.formats import FORMATS
+from fpstudy.truth import prove
 
 A_STAR = mpmath.mpf("0.6590460684")
 SIGMA_PRIME_STAR = mpmath.mpf("0.2247043481")
@@ -41,7 +42,7 @@ def finfo(name):
 
 def chain_truth(p, prec=100):
     exact = {k: to_mpf_array(v) for k, v in activation_chain.inputs(p, None).items()}
-    return activation_chain.truth(p, exact, prec)
+    return prove(activation_chain, p, exact, start=prec).values
 
 
 def sigmoid_params(**kw):

@@ -217,3 +217,32 @@ def test_the_toml_writer_round_trips():
     parsed = tomllib.loads(toml_document(doc))
     assert parsed == {"a": "x\u0001\"\\\u00e9\n", "b": [1, 2.5, True], "c": {"k": -0.0},
                       "d": [1, 1, 1]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case_name", list(CASES))
+@FUZZ
+@given(data=st.data())
+def test_configs_that_pass_check_run_cleanly(fuzz_dir, case_name, data):
+    """`make fuzz` only: a config that passes check and is small by its estimate also runs
+    to exit 0 or 2, with no traceback, and leaves complete results or none."""
+    from fpstudy import config, estimate
+
+    doc = data.draw(documents(case_name))
+    path = fuzz_dir / f"run_{case_name}.toml"
+    path.write_text(toml_document(doc), encoding="utf-8")
+    status, err = check(path, fuzz_dir)
+    assert_clean(status, err, path, fuzz_dir)
+    if status != 0:
+        return
+    est = estimate.estimate(config.load(path))
+    if est.format_ops + est.truth_ops > 200_000 or est.records > 20_000:
+        return  # the fuzzer is for odd inputs, not long runs
+    res = fuzz_dir / "run_res"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = main(["run", str(path), "--results", str(res), "--point-timeout", "20"])
+    err = err.getvalue()
+    assert status in (0, 2), err
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert not [p for p in res.rglob(".*")] if res.exists() else True

@@ -21,6 +21,7 @@ from fpstudy import config
 from fpstudy.cases import deep_gradients, deep_product
 from fpstudy.exact import to_mpf_array
 from fpstudy.formats import FORMATS
+from fpstudy.truth import prove
 
 DATA = Path(__file__).parent / "data"
 
@@ -50,7 +51,7 @@ def test_truth_matches_the_closed_form_for_scaled_identity(scale):
          "depth": 7, "target": (0.5, 1.0, -3.0), "accumulate": "format"}
     raw = deep_gradients.inputs(p, np.random.default_rng(0))
     exact = {k: to_mpf_array(v) for k, v in raw.items()}
-    out = deep_gradients.truth(p, exact, 200)
+    out = prove(deep_gradients, p, exact, start=200).values
     s = Fraction(scale)
     acts, deltas, grads, loss = closed_form(s, [Fraction(v) for v in p["x"]],
                                             [Fraction(v) for v in p["target"]], 7)
@@ -83,7 +84,7 @@ def test_gradient_is_the_derivative_of_the_loss():
          "target": (0.25, 0.75), "accumulate": "format"}
     raw = deep_gradients.inputs(p, np.random.default_rng(3))
     exact = {k: to_mpf_array(v) for k, v in raw.items()}
-    out = deep_gradients.truth(p, exact, 120)
+    out = prove(deep_gradients, p, exact, start=120).values
     with mpmath.workprec(120):
         for layer, i, j in [(1, 0, 1), (2, 1, 0), (3, 1, 1)]:
             def loss_of(w, layer=layer, i=i, j=j):

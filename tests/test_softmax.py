@@ -16,9 +16,11 @@ from conftest import HEADLINE, WITH_INF
 from fpstudy import config, runner
 from fpstudy.arith import Arith
 from fpstudy.cases import softmax as S
+from fpstudy.enclosure import Engine
 from fpstudy.exact import to_mpf_array
 from fpstudy.formats import FORMATS
 from fpstudy.summarize import summarize
+from fpstudy.truth import prove
 
 DATA = Path(__file__).parent / "data"
 STABLE = ["max_shift", "log1p_shift", "division_free"]
@@ -248,7 +250,7 @@ def test_bfloat16_sum_stagnation_and_float32_accumulation():
 
 def test_truth_matches_an_independent_mpmath_softmax():
     x = np.array([3.0, -1.5, 3.0, 0.25, 7.0])
-    out = S.truth({"c": 0.0}, {"x": to_mpf_array(x)}, 113)
+    out = prove(S, {"c": 0.0}, {"x": to_mpf_array(x)}).values
     truth, lse = exact_softmax(x)
     with mpmath.workdps(30):
         for got, want in zip(out[("softmax", 0.0)], truth, strict=True):
@@ -260,18 +262,18 @@ def test_truth_matches_an_independent_mpmath_softmax():
 
 def test_truth_costs_one_exp_per_distinct_value(monkeypatch):
     calls = []
-    real_exp = mpmath.exp
-    monkeypatch.setattr(mpmath, "exp", lambda v: calls.append(1) or real_exp(v))
+    real_exp = Engine.exp
+    monkeypatch.setattr(Engine, "exp", lambda self, v: calls.append(1) or real_exp(self, v))
     monkeypatch.setattr(S, "_TRUTH_MEMO", {})
     for n in (10, 100_000):
         calls.clear()
-        out = S.truth({"c": 2.0}, {"x": to_mpf_array(np.full(n, 2.0))}, 113)
+        out = prove(S, {"c": 2.0}, {"x": to_mpf_array(np.full(n, 2.0))}).values
         assert len(out[("softmax", 2.0)]) == n
         assert abs(out[("softmax", 2.0)][-1] * n - 1) < 1e-30
-        assert len(calls) == 2  # one for the sum, one for the probability: not n
+        assert len(calls) == 1  # one for the sum and the probability: not n
     calls.clear()
-    S.truth({"c": 0.0}, {"x": to_mpf_array(np.array([1.0, 2.0, 1.0, 2.0, 5.0]))}, 113)
-    assert len(calls) == 2 * 3
+    _ = prove(S, {"c": 0.0}, {"x": to_mpf_array(np.array([1.0, 2.0, 1.0, 2.0, 5.0]))}).values
+    assert len(calls) == 3
 
 
 # -- scipy ------------------------------------------------------------------------------------

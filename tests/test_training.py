@@ -20,6 +20,7 @@ from conftest import load_experiment
 from fpstudy import config
 from fpstudy.cases import training
 from fpstudy.exact import to_mpf_array
+from fpstudy.truth import prove
 
 DATA = Path(__file__).parent / "data"
 
@@ -50,7 +51,7 @@ def test_truth_is_the_exact_scalar_descent():
     p = {"scale": 0.75, "width": 1, "init": "scaled_identity", "x": (1.5,), "depth": 3,
          "target": (2.0,), "lr": 0.125, "steps": 12, "accumulate": "format"}
     exact = {k: to_mpf_array(v) for k, v in training.inputs(p, np.random.default_rng(0)).items()}
-    out = training.truth(p, exact, 200)
+    out = prove(training, p, exact, start=200).values
     want = scalar_descent(0.75, 1.5, 2.0, 0.125, 3, 12, prec=400)
     for step, (loss, update) in enumerate(want, start=1):
         assert abs(out[("loss", step)][0] - loss) <= abs(loss) * mpmath.mpf(2) ** -170
@@ -63,7 +64,7 @@ def test_truth_on_a_fraction_trajectory():
          "target": (0.25, 0.5), "lr": 0.1, "steps": 2, "accumulate": "format"}
     raw = training.inputs(p, np.random.default_rng(5))
     exact = {k: to_mpf_array(v) for k, v in raw.items()}
-    out = training.truth(p, exact, 400)
+    out = prove(training, p, exact, start=400).values
     W = [[[Fraction(float(v)) for v in row] for row in Wk] for Wk in raw["W"]]
     x, t, lr = [Fraction(1), Fraction(-1, 2)], [Fraction(1, 4), Fraction(1, 2)], Fraction(0.1)
 

@@ -10,14 +10,20 @@ Adding a case is adding one file. A case module defines:
 
     inputs(p, rng) -> dict[str, ndarray]
         the case's inputs in float64, before rounding to any format; every random draw
-        comes from `rng` (seeded from the config's seed).
+        comes from `rng` (seeded from the config's seed). A config number that is itself
+        an input goes in as `params.exact_array(p[name])`, so its decimal is rounded once
+        to each format.
     compute(p, inputs, ar, emit) -> None
         the computation in the format: round inputs with ar.asarray, do every operation
         through `ar` (fpstudy.arith.Arith), and call emit(quantity, sweep_value, array)
         for each measured result.
-    truth(p, exact, prec) -> dict[(quantity, sweep_value), list[mpf]]
-        the same computation in mpmath at `prec` bits, on `exact` (the inputs rounded to
-        the format, as object arrays of exact mpf numbers); keys match what compute emits.
+    truth(p, exact, ex) -> dict[(quantity, sweep_value), list[enclosure]]
+        the same computation with the enclosure engine `ex` (fpstudy.enclosure: + - * /
+        on enclosures, ex.exp, ex.log, ex.tanh, ex.sum, ex.dot, ex.matvec, ex.max, and
+        ex.sign for a branch, which raises the precision rather than guess), on `exact`
+        (the inputs rounded to the format, as object arrays of exact point enclosures);
+        keys match what compute emits. fpstudy.truth.settle raises the engine's precision
+        until every returned enclosure is proven narrow (see fpstudy.truth).
 
 and optionally
 

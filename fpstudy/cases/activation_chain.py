@@ -28,10 +28,8 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from ..arith import round_array
-from ..exact import to_mpf
 from ..metrics import truth_class
-from ..params import Param
+from ..params import Param, exact_array, in_format
 from ..thresholds import first_in_class
 
 NAME = "activation_chain"
@@ -106,7 +104,7 @@ def activate(ar, z, activation: str, impl: str, slope):
     one, zero = ar.const(1.0), ar.const(0.0)
     nan = np.isnan(z)
     if activation == "tanh":
-        t = ar.apply(np.tanh, z)
+        t = ar.tanh(z)
         return t, ar.sub(one, ar.mul(t, t))
     positive = _positive(ar, z)
     if activation == "relu":
@@ -126,7 +124,7 @@ def estimate(p: dict) -> dict:
 
 
 def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {k: np.float64(p[k]) for k in ("w", "b", "a0", "slope")}
+    return {k: exact_array(p[k]) for k in ("w", "b", "a0", "slope")}
 
 
 def compute(p: dict, inputs: dict, ar, emit) -> None:
@@ -143,7 +141,8 @@ def compute(p: dict, inputs: dict, ar, emit) -> None:
 # -- in mpmath ----------------------------------------------------------------------------------
 
 def activate_exact(z, activation: str, slope):
-    """(g(z), g'(z)) exactly (at the working precision), without cancellation."""
+    """(g(z), g'(z)) in mpmath at the working precision, without cancellation (for the
+    closed-form predictions; the truth uses `activate_enclosure`)."""
     if activation == "sigmoid":
         e = mpmath.exp(-abs(z))
         d = 1 + e
@@ -156,16 +155,33 @@ def activate_exact(z, activation: str, slope):
     return (z, one) if z > 0 else (slope * z, slope)
 
 
-def truth(p: dict, exact: dict, prec: int) -> dict:
+def activate_enclosure(ex, z, activation: str, slope):
+    """(g(z), g'(z)) as enclosures, without cancellation; relu's branch decided by the
+    enclosure (`ex.sign` raises the precision rather than guess)."""
+    if activation == "sigmoid":
+        e = ex.exp(-ex.abs(z))
+        d = 1 + e
+        return ex.sigmoid(z), e / (d * d)
+    if activation == "tanh":
+        e = ex.exp(-ex.abs(z))
+        sech = 2 * e / (1 + e * e)
+        return ex.tanh(z), sech * sech
+    if ex.sign(z) > 0:
+        return z, ex.one
+    if activation == "relu":
+        return ex.zero, ex.zero
+    return slope * z, slope
+
+
+def truth(p: dict, exact: dict, ex) -> dict:
     out = {}
-    with mpmath.workprec(prec):
-        w, b, a, slope = (exact[k][()] for k in ("w", "b", "a0", "slope"))
-        gradient = mpmath.mpf(1)
-        for depth in range(1, p["max_depth"] + 1):
-            a, dg = activate_exact(w * a + b, p["activation"], slope)
-            gradient = gradient * (w * dg)
-            out[("activation", depth)] = [a]
-            out[("gradient", depth)] = [gradient]
+    w, b, a, slope = (exact[k][()] for k in ("w", "b", "a0", "slope"))
+    gradient = ex.one
+    for depth in range(1, p["max_depth"] + 1):
+        a, dg = activate_enclosure(ex, w * a + b, p["activation"], slope)
+        gradient = gradient * (w * dg)
+        out[("activation", depth)] = [a]
+        out[("gradient", depth)] = [gradient]
     return out
 
 
@@ -200,7 +216,7 @@ def predict(p: dict, fmt) -> dict:
     The depths are where the exact value leaves the format's normal range; the measured ones
     can differ by the rounding drift of the computed chain. Other chains: no prediction.
     """
-    w, b, a0 = (to_mpf(round_array(np.float64(p[k]), fmt)[()]) for k in ("w", "b", "a0"))
+    w, b, a0 = (in_format(p[k], fmt)[0] for k in ("w", "b", "a0"))
     if not all(mpmath.isfinite(v) for v in (w, b, a0)):
         return {}
     depth = p["max_depth"]
@@ -208,7 +224,7 @@ def predict(p: dict, fmt) -> dict:
         if w > 0 and a0 > 0 and b >= 0:  # every z > 0: g(z) = z
             c, beta = w, b
         elif w > 0 and a0 <= 0 and b <= 0 and p["activation"] == "leaky_relu":
-            slope = to_mpf(round_array(np.float64(p["slope"]), fmt)[()])
+            slope = in_format(p["slope"], fmt)[0]
             if not slope > 0:
                 return {}
             c, beta = w * slope, slope * b  # every z <= 0: g(z) = slope z

@@ -26,9 +26,9 @@ import numpy as np
 
 from ..arith import round_array
 from ..errors import ParamError
-from ..exact import to_mpf, to_mpf_list
+from ..exact import to_mpf_list
 from ..metrics import truth_class
-from ..params import Param
+from ..params import Param, exact_array, in_format
 from . import deep_product
 
 NAME = "deep_gradients"
@@ -69,7 +69,7 @@ def target_vector(p: dict) -> np.ndarray:
         return np.zeros(p["width"])
     if t == "ones":
         return np.ones(p["width"])
-    return np.array(t, dtype=np.float64)
+    return exact_array(t)
 
 
 def estimate(p: dict) -> dict:
@@ -186,41 +186,39 @@ def compute(p: dict, inputs: dict, ar, emit) -> None:
 
 # -- in mpmath ----------------------------------------------------------------------------------
 
-def forward_exact(W, x) -> list[list]:
-    """[a_0, ..., a_L] in mpmath at the working precision (W: object arrays of mpf)."""
+def forward_exact(ex, W, x) -> list[list]:
+    """[a_0, ..., a_L] as enclosures (W: per layer a 2-D object array of enclosures)."""
     acts = [list(x)]
     for Wk in W:
-        acts.append([mpmath.fdot(row, acts[-1]) for row in Wk])
+        acts.append(ex.matvec(Wk, acts[-1]))
     return acts
 
 
-def loss_and_backward_exact(W, acts, target):
-    """(loss, deltas, grads) in mpmath; grads[k] is the row-major list of d loss / d W_k."""
+def loss_and_backward_exact(ex, W, acts, target):
+    """(loss, deltas, grads) as enclosures; grads[k] is the row-major list of d loss / d W_k."""
     depth = len(W)
     residual = [a - t for a, t in zip(acts[depth], target, strict=True)]
-    loss = mpmath.fdot(residual, residual) / 2
+    loss = ex.dot(residual, residual) / 2
     deltas: list = [None] * (depth + 1)
     grads: list = [None] * (depth + 1)
     deltas[depth] = residual
     for k in range(depth, 0, -1):
         grads[k] = [d * a for d in deltas[k] for a in acts[k - 1]]
         if k > 1:
-            columns = np.asarray(W[k - 1]).T
-            deltas[k - 1] = [mpmath.fdot(col, deltas[k]) for col in columns]
+            deltas[k - 1] = ex.matvec(np.asarray(W[k - 1]).T, deltas[k])
     return loss, deltas, grads
 
 
-def truth(p: dict, exact: dict, prec: int) -> dict:
+def truth(p: dict, exact: dict, ex) -> dict:
     out = {}
     depth = p["depth"]
-    with mpmath.workprec(prec):
-        acts = forward_exact(exact["W"], exact["x"])
-        loss, deltas, grads = loss_and_backward_exact(exact["W"], acts, list(exact["target"]))
-        for k in range(1, depth + 1):
-            out[("activation", k)] = acts[k]
-            out[("delta", k)] = deltas[k]
-            out[("grad", k)] = grads[k]
-        out[("loss", depth)] = [loss]
+    acts = forward_exact(ex, exact["W"], exact["x"])
+    loss, deltas, grads = loss_and_backward_exact(ex, exact["W"], acts, list(exact["target"]))
+    for k in range(1, depth + 1):
+        out[("activation", k)] = acts[k]
+        out[("delta", k)] = deltas[k]
+        out[("grad", k)] = grads[k]
+    out[("loss", depth)] = [loss]
     return out
 
 
@@ -247,7 +245,7 @@ def predict(p: dict, fmt) -> dict:
     """
     if p["init"] != "scaled_identity":
         return {}
-    s = to_mpf(round_array(np.float64(p["scale"]), fmt)[()])
+    s = in_format(p["scale"], fmt)[0]
     x = to_mpf_list(round_array(deep_product.input_vector(p), fmt))
     t = to_mpf_list(round_array(target_vector(p), fmt))
     if not all(mpmath.isfinite(v) for v in (s, *x, *t)) or abs(s) in (0, 1):

@@ -8,13 +8,15 @@ All depths come from one forward pass, in the format and in the truth.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import mpmath
 import numpy as np
 
 from ..arith import round_array
 from ..errors import ParamError
-from ..exact import to_mpf, to_mpf_list
-from ..params import Param
+from ..exact import to_mpf_list
+from ..params import Param, exact_array, in_format
 from ..thresholds import first_in_class
 
 NAME = "deep_product"
@@ -47,7 +49,7 @@ def validate(p: dict) -> None:
 
 
 def input_vector(p: dict) -> np.ndarray:
-    return np.ones(p["width"]) if p["x"] == "ones" else np.array(p["x"], dtype=np.float64)
+    return np.ones(p["width"]) if p["x"] == "ones" else exact_array(p["x"])
 
 
 def weights(p: dict, depth: int, rng: np.random.Generator) -> np.ndarray:
@@ -58,7 +60,10 @@ def weights(p: dict, depth: int, rng: np.random.Generator) -> np.ndarray:
     """
     n, s = p["width"], p["scale"]
     if p["init"] == "scaled_identity":
-        return np.broadcast_to(s * np.eye(n), (depth, n, n)).copy()
+        diagonal = exact_array(s)  # s itself is the input: its decimal, rounded once
+        layer = np.eye(n, dtype=diagonal.dtype) * diagonal if diagonal.dtype != object else \
+            np.where(np.eye(n, dtype=bool), diagonal[()], Fraction(0))
+        return np.broadcast_to(layer, (depth, n, n)).copy()
     z = rng.standard_normal((depth, n, n))
     if p["init"] == "gaussian":
         return (s / np.sqrt(n)) * z
@@ -86,14 +91,12 @@ def compute(p: dict, inputs: dict, ar, emit) -> None:
         emit("output", depth, y)
 
 
-def truth(p: dict, exact: dict, prec: int) -> dict:
+def truth(p: dict, exact: dict, ex) -> dict:
     out = {}
-    with mpmath.workprec(prec):
-        y = list(exact["x"])
-        for depth in range(1, p["max_depth"] + 1):
-            W = exact["W"][depth - 1]
-            y = [mpmath.fdot(row, y) for row in W]
-            out[("output", depth)] = y
+    y = list(exact["x"])
+    for depth in range(1, p["max_depth"] + 1):
+        y = ex.matvec(exact["W"][depth - 1], y)
+        out[("output", depth)] = y
     return out
 
 
@@ -110,7 +113,7 @@ def predict(p: dict, fmt) -> dict:
     """
     if p["init"] != "scaled_identity":
         return {}
-    s = to_mpf(round_array(np.float64(p["scale"]), fmt)[()])
+    s = in_format(p["scale"], fmt)[0]
     xs = [abs(v) for v in to_mpf_list(round_array(input_vector(p), fmt)) if v != 0]
     if not mpmath.isfinite(s) or not xs or not all(mpmath.isfinite(v) for v in xs):
         return {}

@@ -19,11 +19,9 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from ..arith import round_array
-from ..exact import to_mpf
 from ..metrics import truth_class
-from ..params import Param
-from .activation_chain import IMPLS, activate_exact, sigmoid_derivative
+from ..params import Param, exact_array, in_format
+from .activation_chain import IMPLS, activate_enclosure, activate_exact, sigmoid_derivative
 
 NAME = "sigmoid_saturation"
 DESCRIPTION = (
@@ -48,7 +46,7 @@ def estimate(p: dict) -> dict:
 
 
 def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {"z": np.float64(p["z"])}
+    return {"z": exact_array(p["z"])}
 
 
 def compute(p: dict, inputs: dict, ar, emit) -> None:
@@ -58,10 +56,9 @@ def compute(p: dict, inputs: dict, ar, emit) -> None:
     emit("derivative", p["z"], ds)
 
 
-def truth(p: dict, exact: dict, prec: int) -> dict:
-    with mpmath.workprec(prec):
-        s, ds = activate_exact(exact["z"][()], "sigmoid", None)
-        return {("sigmoid", p["z"]): [s], ("derivative", p["z"]): [ds]}
+def truth(p: dict, exact: dict, ex) -> dict:
+    s, ds = activate_enclosure(ex, exact["z"][()], "sigmoid", None)
+    return {("sigmoid", p["z"]): [s], ("derivative", p["z"]): [ds]}
 
 
 def predict(p: dict, fmt, sweep_values=None) -> dict:
@@ -95,7 +92,7 @@ def predict(p: dict, fmt, sweep_values=None) -> dict:
                                    "underflow": float(crossing(to_zero))}}
         runs: dict[str, list] = {"sigmoid": [], "derivative": []}
         for z in sorted(sweep_values):
-            zr = to_mpf(round_array(np.float64(z), fmt)[()])
+            zr = in_format(z, fmt)[0]
             if not mpmath.isfinite(zr):
                 continue
             s, ds = activate_exact(zr, "sigmoid", None)

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import ParamError, PointTimeout, UserError
 from ..exact import round_to_format, to_mpf
 from ..metrics import truth_class
-from ..params import Param, load_function
+from ..params import Param, exact_array, load_function
 
 NAME = "softmax"
 DESCRIPTION = (
@@ -72,8 +72,9 @@ def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
     (or spread) moves and stretches one and the same draw."""
     n, c, spread = p["n"], p["c"], p["spread"]
     kind = p["input"]
-    if kind == "constant":
-        x = np.full(n, c)
+    if kind == "constant":  # c itself is every logit: its decimal, rounded once
+        c_exact = exact_array(c)
+        x = np.full(n, c_exact[()], dtype=c_exact.dtype)
     elif kind == "normal":
         x = c + spread * rng.standard_normal(n)
     elif kind == "uniform":
@@ -216,23 +217,24 @@ def compute(p: dict, inputs: dict, ar, emit) -> None:
 # -- the truth ----------------------------------------------------------------------------------
 
 
-def truth(p: dict, exact: dict, prec: int) -> dict:
-    """All three quantities in mpmath, once per distinct logit (weighted by its count).
+def truth(p: dict, exact: dict, ex) -> dict:
+    """All three quantities as enclosures, once per distinct logit (weighted by its count).
 
     With a = max x and S = sum_j m_j exp(v_j - a) over the distinct values v_j (m_j times):
     softmax = exp(v - a) / S, log_softmax = (v - a) - log S, logsumexp = a + log S. The
-    differences v - a are exact.
+    logits are exact points, so a is exact and every v - a is an enclosure of the exact
+    difference.
     """
-    keys = [v._mpf_ for v in exact["x"].ravel()]  # the exact value's (sign, man, exp, bc)
+    keys = [ex.ends(v)[0] for v in exact["x"].ravel()]  # a point's (sign, man, exp, bc)
     counts = Counter(keys)
     c = p["c"]
     # The same logits come back once per impl and accumulate (separate grid points): the
     # results depend only on the multiset of values, so they are kept for the last few.
-    memo_key = (frozenset(counts.items()), prec)
+    memo_key = (frozenset(counts.items()), ex.prec)
     if memo_key in _TRUTH_MEMO:
         prob, log_prob, lse = _TRUTH_MEMO[memo_key]
     else:
-        prob, log_prob, lse = _exact_quantities(counts, prec)
+        prob, log_prob, lse = _exact_quantities(counts, ex)
         if len(counts) <= _TRUTH_MEMO_MAX_VALUES:
             if len(_TRUTH_MEMO) >= _TRUTH_MEMO_SIZE:
                 _TRUTH_MEMO.pop(next(iter(_TRUTH_MEMO)))
@@ -247,17 +249,17 @@ _TRUTH_MEMO_SIZE = 16
 _TRUTH_MEMO_MAX_VALUES = 100_000
 
 
-def _exact_quantities(counts: Counter, prec: int):
+def _exact_quantities(counts: Counter, ex):
     """{value: softmax}, {value: log_softmax} and logsumexp, one exp per distinct value."""
-    with mpmath.workprec(prec):
-        values = {k: mpmath.mp.make_mpf(k) for k in counts}  # exact at any precision
-        a = max(values.values())
-        shifted = {k: mpmath.fsub(v, a, exact=True) for k, v in values.items()}
-        total = mpmath.fsum(m * mpmath.exp(shifted[k]) for k, m in counts.items())
-        log_total = mpmath.log(total)
-        prob = {k: mpmath.exp(d) / total for k, d in shifted.items()}
-        log_prob = {k: d - log_total for k, d in shifted.items()}
-        lse = a + log_total
+    values = {k: ex.point(mpmath.mp.make_mpf(k)) for k in counts}
+    a = ex.max(values.values())  # the largest point: exact
+    shifted = {k: v - a for k, v in values.items()}
+    exps = {k: ex.exp(d) for k, d in shifted.items()}
+    total = ex.sum(m * exps[k] for k, m in counts.items())
+    log_total = ex.log(total)
+    prob = {k: e / total for k, e in exps.items()}
+    log_prob = {k: d - log_total for k, d in shifted.items()}
+    lse = a + log_total
     return prob, log_prob, lse
 
 
@@ -334,7 +336,7 @@ def predict(p: dict, fmt, sweep_values=None) -> dict:
     starts: dict[str, dict[str, list]] = {q: {} for q in QUANTITIES}
     previous = dict.fromkeys(QUANTITIES)
     for c in sorted(sweep_values):
-        rounded = round_array(np.float64(c), fmt)[()]
+        rounded = round_array(exact_array(c), fmt)[()]
         if not np.isfinite(rounded):
             previous = dict.fromkeys(QUANTITIES)  # the logits themselves overflow: no run
             continue

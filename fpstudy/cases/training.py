@@ -22,10 +22,9 @@ tiny positive number, the format's is exactly 0, training has silently stopped).
 
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 
-from ..params import Param
+from ..params import Param, exact_array
 from . import deep_gradients
 from .deep_gradients import (
     NonFiniteWatch,
@@ -73,7 +72,7 @@ def estimate(p: dict) -> dict:
 
 
 def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {**deep_gradients.inputs(p, rng), "lr": np.float64(p["lr"])}
+    return {**deep_gradients.inputs(p, rng), "lr": exact_array(p["lr"])}
 
 
 def compute(p: dict, inputs: dict, ar, emit) -> None:
@@ -103,18 +102,17 @@ def compute(p: dict, inputs: dict, ar, emit) -> None:
         emit("update", step, update, **extra)
 
 
-def truth(p: dict, exact: dict, prec: int) -> dict:
+def truth(p: dict, exact: dict, ex) -> dict:
     out = {}
-    with mpmath.workprec(prec):
-        W = [[list(row) for row in Wk] for Wk in exact["W"]]
-        x, target, lr = list(exact["x"]), list(exact["target"]), exact["lr"][()]
-        for step in range(1, p["steps"] + 1):
-            acts = forward_exact(W, x)
-            loss, _deltas, grads = loss_and_backward_exact(W, acts, target)
-            updates = [None] + [[lr * g for g in grads[k]] for k in range(1, len(W) + 1)]
-            n = len(x)
-            W = [[[W[k - 1][i][j] - updates[k][i * n + j] for j in range(n)] for i in range(n)]
-                 for k in range(1, len(W) + 1)]
-            out[("loss", step)] = [loss]
-            out[("update", step)] = updates[1]
+    W = [[list(row) for row in Wk] for Wk in exact["W"]]
+    x, target, lr = list(exact["x"]), list(exact["target"]), exact["lr"][()]
+    for step in range(1, p["steps"] + 1):
+        acts = forward_exact(ex, W, x)
+        loss, _deltas, grads = loss_and_backward_exact(ex, W, acts, target)
+        updates = [None] + [[lr * g for g in grads[k]] for k in range(1, len(W) + 1)]
+        n = len(x)
+        W = [[[W[k - 1][i][j] - updates[k][i * n + j] for j in range(n)] for i in range(n)]
+             for k in range(1, len(W) + 1)]
+        out[("loss", step)] = [loss]
+        out[("update", step)] = updates[1]
     return out

@@ -1,0 +1,113 @@
+"""Config numbers are exact decimals, rounded once to each format.
+
+Expected values: nearest format values found by enumerating every float16 (exhaustive), hand
+derivations in binary, and numpy's own correctly rounded parsing of decimal strings.
+"""
+
+from __future__ import annotations
+
+import bisect
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from conftest import compute_records, load_experiment
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from fpstudy.arith import Arith, round_array
+from fpstudy.exact import round_rational
+from fpstudy.formats import FORMATS
+from fpstudy.params import Number, exact_array
+
+F16 = FORMATS["float16"]
+# every finite float16 as (Fraction, bit pattern), sorted by value: the independent reference
+_ALL = np.arange(2 ** 16, dtype=np.uint16).view(np.float16)
+_FINITE = sorted({(Fraction(float(v)), int(b)) for v, b in
+                  zip(_ALL, np.arange(2 ** 16), strict=True) if np.isfinite(v)
+                  and not (v == 0 and np.signbit(v))})
+VALUES = [v for v, _ in _FINITE]
+EVEN = {v: (b & 1) == 0 for v, b in _FINITE}
+
+
+def nearest_float16(q: Fraction):
+    """Round to nearest, ties to the even bit pattern; beyond max + half an ulp: inf."""
+    top = VALUES[-1]
+    if abs(q) >= top + Fraction(16):  # max + ulp/2 = 65504 + 16: a tie goes to inf (even)
+        return float("inf") if q > 0 else float("-inf")
+    i = bisect.bisect_left(VALUES, q)
+    candidates = VALUES[max(i - 1, 0):i + 1]
+    return min(candidates, key=lambda v: (abs(v - q), not EVEN[v]))
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.fractions(min_value=Fraction(-70000), max_value=Fraction(70000), max_denominator=10 ** 12))
+@example(Fraction("1.000488281250000001"))
+@example(Fraction("1.00048828125"))
+@example(Fraction(65520))
+@example(Fraction(2, 2 ** 25))  # half the smallest subnormal: a tie, to 0
+@example(Fraction(3, 2 ** 26))
+def test_round_rational_is_the_nearest_float16(q):
+    got = round_rational(q, F16)
+    want = nearest_float16(q)
+    assert got == want
+
+
+def test_a_decimal_is_rounded_once_not_through_float64(tmp_path):
+    # 1.000488281250000001 is 1 + 2**-11 + 1e-18: float64 makes it the tie 1 + 2**-11, which
+    # float16 rounds to even (1.0); the decimal itself is above the tie: 1 + 2**-10
+    exp = load_experiment(tmp_path, "deep_product", """
+scale = 1.000488281250000001
+max_depth = 2
+""")
+    records = compute_records(exp)
+    first = next(r for r in records if r["depth"] == 1)
+    assert first["value"] == 1 + 2 ** -10
+    assert first["truth"] == 1 + 2 ** -10
+    second = next(r for r in records if r["depth"] == 2)
+    assert second["truth"] == (1 + 2 ** -10) ** 2  # exact in float64
+
+
+def test_a_tie_decimal_rounds_to_even(tmp_path):
+    exp = load_experiment(tmp_path, "deep_product", "scale = 1.00048828125\nmax_depth = 1")
+    assert compute_records(exp)[0]["value"] == 1.0
+
+
+def test_longdouble_receives_the_decimal_not_its_float64():
+    if FORMATS["longdouble"].precision <= 53:
+        pytest.skip("longdouble is float64 on this machine")
+    ar = Arith(FORMATS["longdouble"])
+    got = ar.asarray(exact_array(Number(Fraction(1, 10))))
+    assert got == np.longdouble("0.1")          # numpy's correctly rounded parse
+    assert got != np.longdouble(0.1)            # float64's 0.1, widened
+
+
+def test_exact_float64_values_keep_the_float64_path():
+    assert exact_array(Number(Fraction(3, 4))).dtype == np.float64
+    assert exact_array((Number(Fraction(1, 2)), Number(Fraction(1, 10)))).dtype == object
+
+
+def test_step_ranges_are_exact(tmp_path):
+    exp = load_experiment(tmp_path, "sigmoid_saturation", "z = { start = 0, stop = 1, step = 0.1 }")
+    zs = exp.grid["z"]
+    assert len(zs) == 11 and zs[-1] == 1.0
+    assert [z.exact for z in zs] == [Fraction(k, 10) for k in range(11)]
+
+
+def test_repeats_are_judged_on_the_decimals(tmp_path):
+    # two decimals with the same float64 are different values
+    exp = load_experiment(tmp_path, "deep_product",
+                          "scale = [1.000488281250000001, 1.00048828125]\nmax_depth = 1")
+    values = {r["scale"]: r["value"] for r in compute_records(exp)}
+    assert len(exp.grid["scale"]) == 2
+    assert sorted(r["value"] for r in compute_records(exp)) == [1.0, 1 + 2 ** -10]
+    assert values  # both rows share the float64 column value
+
+
+def test_round_array_of_rationals_matches_numpy_on_floats():
+    q = np.empty(5, dtype=object)
+    q[:] = [Fraction(v) for v in (0.1, -2.5, 1e-7, 65519.0, 70000.0)]
+    got = round_array(q, F16)
+    with np.errstate(over="ignore"):
+        want = np.array([0.1, -2.5, 1e-7, 65519.0, 70000.0]).astype(np.float16)  # hardware
+    np.testing.assert_array_equal(got, want)
