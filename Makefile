@@ -47,7 +47,7 @@ test: $(READY)
 # A long fuzzing campaign of the config reader (`make test` runs a few examples of it).
 FUZZ_EXAMPLES ?= 2000
 fuzz: $(READY)
-	FPSTUDY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/test_fuzz_config.py
+	FPSTUDY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -m 'slow or not slow' tests/test_fuzz_config.py
 
 bench: $(READY)
 	$(PY) benchmarks/run.py

@@ -132,6 +132,18 @@ def test_results_naming_a_file_is_refused_before_running(write_config, tmp_path,
     assert target.read_text() == "mine"
 
 
+def test_a_file_where_the_experiment_directory_goes_is_one_line(write_config, tmp_path,
+                                                                run_cli):
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "tiny").write_text("mine")
+    status, _, err = run_cli("run", write_config(TINY, "tiny.toml"), "--results", res)
+    assert status == 2
+    assert_one_line(err, f"{res / 'tiny'}: ")
+    assert (res / "tiny").read_text() == "mine"
+    assert leftovers(res) == []
+
+
 def test_an_unwritable_results_folder_is_refused_before_running(write_config, tmp_path, run_cli,
                                                                 monkeypatch):
     from fpstudy import runner
