@@ -221,10 +221,11 @@ def swap_in(stage: Path, final: Path) -> None:
                 os.rename(stage, final)  # atomic when final does not exist
                 return
             except OSError as e:
-                if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                if e.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
                     raise
             if final.is_symlink() or not final.is_dir():
-                raise ResultsError(f"{final}: is a file, not a results directory; move it away")
+                raise ResultsError(f"{final}: is a file or a link, not a results directory; "
+                                   "move it away (nothing was written)")
             if _exchange(stage, final):  # final is new, stage holds the old directory
                 shutil.rmtree(stage, ignore_errors=True)
                 return

@@ -139,7 +139,7 @@ def test_a_file_where_the_experiment_directory_goes_is_one_line(write_config, tm
     (res / "tiny").write_text("mine")
     status, _, err = run_cli("run", write_config(TINY, "tiny.toml"), "--results", res)
     assert status == 2
-    assert_one_line(err, f"{res / 'tiny'}: ")
+    assert_one_line(err, f"{res / 'tiny'}: is a file or a link, not a results directory")
     assert (res / "tiny").read_text() == "mine"
     assert leftovers(res) == []
 
