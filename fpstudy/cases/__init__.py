@@ -32,6 +32,8 @@ and optionally
                                    closed-form thresholds from the format's limits
     ignores(p) -> set[str]         parameters that do not apply at this point; the point runs
                                    once, with them at their first grid value
+    estimate(p) -> dict            the point's size for fpstudy.estimate: inputs, outputs,
+                                   records, format_ops, truth_ops (see there)
     INPUT_LABELS: dict[str, str]    what to call an input in messages (softmax: x -> "logits")
     EXTRA_COLUMNS: tuple[str, ...] more per-record columns (strings); compute passes them
                                    as keywords: emit(quantity, sweep, array, first_nonfinite=...)
