@@ -155,10 +155,9 @@ class Param:
                     return value
                 raise ParamError("", f"{shown(value)} is not allowed; choose {self.allowed()}")
             if isinstance(value, list | tuple) and value and all(_is_number(v) for v in value):
-                numbers = tuple(Number(v) for v in value)
-                if not all(math.isfinite(v) for v in numbers):
-                    raise ParamError("", "vector entries must be finite numbers")
-                return numbers
+                if not all(math.isfinite(float(v)) for v in value):  # before Number: inf has
+                    raise ParamError("", "vector entries must be finite numbers")  # no Fraction
+                return tuple(Number(v) for v in value)
             raise ParamError("", f"{shown(value)} is not allowed; choose {self.allowed()}")
         if self.kind == "int":
             if isinstance(value, bool) or not isinstance(value, Integral):

@@ -202,6 +202,8 @@ def test_no_bytes_crash_check(fuzz_dir, raw):
 @given(text=st.text(max_size=300))
 @example(text='case = "deep_product"\nname = "a\u0000b"\n')
 @example(text='case = "softmax"\n[grid]\nimpl = "os:system"\n')
+@example(text='case = "deep_product"\n[grid]\nx = [0, inf]\n')  # found by make fuzz
+@example(text='case = "training"\n[grid]\nx = [nan]\nwidth = 1\n')
 def test_no_text_crashes_check(fuzz_dir, text):
     path = fuzz_dir / "text.toml"
     path.write_text(text, encoding="utf-8")
