@@ -698,3 +698,16 @@ def test_one_formats_exact_inputs_at_a_time(tmp_path, monkeypatch):
     runner.run_point(job)
     assert len(made) == 2 * 3  # W and x, for each format (their rounded inputs differ)
     assert alive_when_made == [0, 1, 0, 1, 0, 1]  # x's made beside W's; nothing older
+
+
+@pytest.mark.xfail(strict=True, reason="found by make fuzz: metrics.measure casts a longdouble "
+                   "value past float64's range to float64 without np.errstate, so numpy warns "
+                   "'overflow encountered in cast' (an error under -W error and in this suite); "
+                   "fpstudy/metrics.py is being rewritten on main, so it is reported, not fixed "
+                   "here. Remove the mark when it passes")
+def test_a_longdouble_value_past_float64_is_measured_without_a_warning(write_config, tmp_path,
+                                                                      run_cli):
+    path = write_config('case = "training"\ndtypes = ["longdouble"]\n[grid]\nscale = 7\n'
+                        "steps = 6\n", "ld.toml")
+    status, _, err = run_cli("run", path, "--results", tmp_path / "res")
+    assert status == 0 and err == "", err
