@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import mpmath
 
 from .errors import UserError, one_line
 from .formats import FORMATS, get_format
+from .schema import SUMMARY_COLUMNS
 
 
 def cmd_run(args) -> int:
-    from . import arith, config, estimate, results, runner, truth
-    from .summarize import summarize
+    from . import config, estimate, results, runner
+    from .pipeline import run_experiment
 
     experiments = [config.load(path) for path in args.configs]  # all validated before any run
     seen: dict[str, Path] = {}
@@ -40,33 +40,12 @@ def cmd_run(args) -> int:
         runner.check_inputs(exp)
     results.check_writable(Path(args.results))  # before hours of computing, not after
     for exp in experiments:
-        import pandas as pd
-
-        started = time.perf_counter()
-        rows = runner.run(exp, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler,
-                          timeout=timeout)
-        records = pd.DataFrame(rows, columns=runner.columns(exp))
-        table = summarize(records, exp)
-        wall = time.perf_counter() - started
-        meta = {
-            "format_version": results.FORMAT_VERSION,
-            "experiment": exp.name,
-            "config_path": str(exp.path),
-            "config": exp.resolved(),
-            "config_sha256": exp.sha256(),
-            "case": exp.case.NAME,
-            "sweep": exp.case.SWEEP,
-            "records": len(records),
-            "arith": arith.describe(exp.math),
-            "truth": truth.describe(),
-            "wall_time_s": round(wall, 3),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **results.environment(),
-        }
-        where = results.write_experiment(Path(args.results), exp.name, records, table, meta)
-        print(f"{exp.name}: {len(records)} records from {len(exp.runs())} (point, format) "
-              f"computations, {wall:.1f} s -> {where['dir']}")
-        for line in outcome_lines(table, exp):
+        result = run_experiment(exp, jobs=args.jobs, executor=args.executor,
+                                scheduler=args.scheduler, check=False, timeout=timeout)
+        where = result.save(args.results)
+        print(f"{exp.name}: {len(result.records)} records from {len(exp.runs())} (point, format) "
+              f"computations, {result.meta['wall_time_s']:.1f} s -> {where}")
+        for line in outcome_lines(result.summary, exp):
             print("  " + line)
     return 0
 
@@ -77,9 +56,7 @@ def outcome_lines(table, exp, per_format: int = 8, max_runs: int = 6) -> list[st
     varying = [k for k in exp.given if len(exp.grid[k]) > 1 and k != sweep]
     label_cols = [c for c in ("impl", "quantity") if table[c].nunique() > 1]
     label_cols += [k for k in varying if k not in label_cols]
-    group_cols = [c for c in table.columns
-                  if c not in ("outcome", "start", "stop", "points", "max_rel_error",
-                               "predicted_start")]
+    group_cols = [c for c in table.columns if c not in SUMMARY_COLUMNS]
     lines = []
     for dtype in exp.dtypes:
         sub = table[table["dtype"] == dtype]
@@ -229,19 +206,35 @@ def cmd_list(args) -> int:
 MEMORY_LIMIT_HELP = ("refuse an experiment estimated to need more memory, e.g. 16G; default: "
                      "$FPSTUDY_MEMORY_LIMIT or the machine's available memory")
 
+EXAMPLE = """example:
+  fpstudy run experiments/deep_product.toml     # results/deep_product/
+  fpstudy report                                # results/report.html"""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fpstudy", description=__doc__.splitlines()[0])
+    from . import __doc__ as package_doc
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="fpstudy", description=package_doc.splitlines()[0],
+                                     epilog=EXAMPLE,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run experiments and write results/<name>/")
-    run.add_argument("configs", nargs="+", metavar="CONFIG")
-    run.add_argument("--results", default="results", metavar="DIR")
+    run.add_argument("configs", nargs="+", metavar="CONFIG", help="experiment TOML files")
+    run.add_argument("--results", default="results", metavar="DIR",
+                     help="write DIR/<name>/ for each experiment (default: %(default)s)")
     run.add_argument("--jobs", type=int, default=1, metavar="N",
                      help="grid points run in parallel (local process pool)")
-    run.add_argument("--executor", choices=("local", "dask"), default="local")
-    run.add_argument("--scheduler", metavar="ADDR", help="dask scheduler address")
+    run.add_argument("--executor", choices=("local", "dask"), default="local",
+                     help="where grid points run: this machine, or a dask cluster "
+                          "(pip install 'fpstudy[dask]'); records are the same "
+                          "(default: %(default)s)")
+    run.add_argument("--scheduler", metavar="ADDR",
+                     help="the dask scheduler's address, e.g. tcp://host:8786 (default: start "
+                          "a local cluster)")
     run.add_argument("--memory-limit", metavar="SIZE", help=MEMORY_LIMIT_HELP)
     run.add_argument("--point-timeout", metavar="SECONDS",
                      help="stop a grid point that runs longer (a user function that hangs); "
@@ -249,17 +242,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="write results/report.md and report.html")
-    report.add_argument("--results", default="results", metavar="DIR")
+    report.add_argument("--results", default="results", metavar="DIR",
+                        help="draw every experiment under DIR and write DIR/report.md and "
+                             "DIR/report.html (default: %(default)s)")
     report.set_defaults(func=cmd_report)
 
     check = sub.add_parser("check", help="validate configs and print their size")
-    check.add_argument("configs", nargs="+", metavar="CONFIG")
-    check.add_argument("--results", default="results", metavar="DIR")
+    check.add_argument("configs", nargs="+", metavar="CONFIG", help="experiment TOML files")
+    check.add_argument("--results", default="results", metavar="DIR",
+                       help="where `run` would write (printed; nothing is written; "
+                            "default: %(default)s)")
     check.add_argument("--memory-limit", metavar="SIZE", help=MEMORY_LIMIT_HELP)
     check.set_defaults(func=cmd_check)
 
     formats = sub.add_parser("formats", help="limits and thresholds of each format")
-    formats.add_argument("dtypes", nargs="*", metavar="DTYPE")
+    formats.add_argument("dtypes", nargs="*", metavar="DTYPE",
+                         help="formats to show (default: all)")
     formats.set_defaults(func=cmd_formats)
 
     lst = sub.add_parser("list", help="cases, parameters, implementations, formats")

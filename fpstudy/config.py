@@ -284,7 +284,8 @@ def _expand(param, raw, key: str, fail) -> list:
 
 
 def _range(param, raw: dict, key: str, fail) -> list:
-    if param.kind not in ("float", "int"):
+    integer = param.spec.range_of == "int"
+    if param.spec.range_of is None:
         fail(key, f"a range is only allowed for numbers; expected {param.allowed()}")
     for k in raw:
         if k not in RANGE_KEYS:
@@ -313,7 +314,7 @@ def _range(param, raw: dict, key: str, fail) -> list:
         count = math.floor((last - first) / by) + 1
         if count > MAX_GRID_VALUES:
             fail(key, f"{count} values is more than {MAX_GRID_VALUES}")
-        if param.kind == "int":
+        if integer:
             if not all(isinstance(raw[k], int) for k in ("start", "stop", "step")):
                 fail(key, "an integer range needs integer start, stop and step")
             return list(range(start, stop + 1, step))
@@ -328,7 +329,7 @@ def _range(param, raw: dict, key: str, fail) -> list:
         values = np.geomspace(float(start), float(stop), num)
     else:
         values = np.linspace(float(start), float(stop), num)
-    if param.kind == "int":
+    if integer:
         ints = sorted({int(round(v)) for v in values})
         return ints
     return [_clean(float(v)) for v in values]

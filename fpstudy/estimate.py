@@ -92,9 +92,25 @@ def estimate(exp: Experiment, jobs: int = 1) -> Estimate:
         # every format's truth is kept until the point is done, one more while proving
         truth = max(truth, (formats + 1) * sizes["outputs"] * TRUTH_BYTES
                     + sizes["records"] * EMIT_BYTES + sizes["outputs"] * FORMAT_COPY_BYTES)
+    truth += _kept_truths(exp, hook)
     return Estimate(records=records, runs=runs, weights_bytes=weights,
                     records_bytes=records * RECORD_BYTES, truth_bytes=truth,
                     format_ops=format_ops, truth_ops=truth_ops, jobs=max(1, jobs))
+
+
+def _kept_truths(exp: Experiment, hook) -> int:
+    """The proven truths fpstudy.runner keeps across grid points (the last _TRUTHS_KEPT of at
+    most _TRUTH_ELEMENTS_KEPT numbers each): bytes, at most."""
+    from . import runner
+
+    kept = getattr(runner, "_TRUTHS_KEPT", 0)
+    largest = getattr(runner, "_TRUTH_ELEMENTS_KEPT", 0)
+    if not kept or hook is None:
+        return 0
+    sizes = sorted((hook(p)["outputs"] for p in exp.points), reverse=True)
+    small = [n for n in sizes if n <= largest]
+    formats = len(exp.dtypes)
+    return sum(small[: -(-kept // formats)]) * formats * TRUTH_BYTES
 
 
 def _unknown(point: dict) -> dict:

@@ -27,18 +27,11 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import ResultsError, UserError
-
-# Version of the files in results/<name>/ (records.parquet, summary.csv, meta.json).
-# History:
-#   1 - first release: records with truth_settled; summary with predicted_start.
-#   2 - proven truth: records gain truth_bound (certified relative bound), truth_settled means
-#       proven below the tolerance, truth_precision is the enclosure's; value_log10 (added
-#       without a bump after 1); meta.json gains "arith" and "truth".
-FORMAT_VERSION = 2
-KNOWN_VERSIONS = (1, 2)
+from .schema import FORMAT_VERSION, KNOWN_VERSIONS, MEASURE_COLUMNS, SUMMARY_NAN_COLUMNS
 
 RECORDS, SUMMARY, META = "records.parquet", "summary.csv", "meta.json"
 DEFAULT_RESULTS = Path("results")
@@ -314,10 +307,28 @@ def _experiment_path(path) -> Path:
 
 
 def load(path) -> pd.DataFrame:
-    """The records of one experiment (its directory, or any file in it) as a DataFrame."""
+    """The records of one experiment (its directory, or any file in it) as a DataFrame,
+    in the current schema whatever version wrote them."""
     d = _experiment_path(path)
-    read_meta(d)
-    return pd.read_parquet(d / RECORDS)
+    meta = read_meta(d)
+    return upgrade(pd.read_parquet(d / RECORDS), meta["format_version"])
+
+
+def upgrade(records: pd.DataFrame, version: int) -> pd.DataFrame:
+    """Records of an older format version in the current schema (fpstudy.schema.HISTORY)."""
+    if version >= FORMAT_VERSION:
+        return records
+    records = records.copy()
+    if "value_log10" not in records:  # version 1 before value_log10: float64 is all there is
+        with np.errstate(divide="ignore"):
+            records["value_log10"] = np.log10(np.abs(records["value"].to_numpy(dtype=float)))
+    if "truth_bound" not in records:  # version 1 truths were agreed, not proven
+        records["truth_bound"] = np.nan
+    measures = list(MEASURE_COLUMNS)
+    first = records.columns.get_loc("value")
+    before = [c for c in records.columns[:first] if c not in measures]
+    after = [c for c in records.columns[first:] if c not in measures]
+    return records[before + measures + after]
 
 
 def summary(path) -> pd.DataFrame:
@@ -326,7 +337,7 @@ def summary(path) -> pd.DataFrame:
     read_meta(d)
     # Only the numeric columns may hold NaN; "nan" in `outcome` is an outcome, "" an impl.
     return pd.read_csv(d / SUMMARY, keep_default_na=False,
-                       na_values={c: ["nan"] for c in ("max_rel_error", "predicted_start")})
+                       na_values={c: ["nan"] for c in SUMMARY_NAN_COLUMNS})
 
 
 def experiments(results: Path) -> list[Path]:

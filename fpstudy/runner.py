@@ -12,6 +12,8 @@ import hashlib
 import signal
 import sys
 import threading
+import time
+from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,11 +28,11 @@ from .exact import to_mpf_array
 from .formats import FORMATS
 from .metrics import measure
 from .params import column_value
+from .schema import extra_columns
 from .truth import prove
 
-MEASURE_COLUMNS = ("value", "value_log10", "truth", "truth_log10", "rel_error", "ulp_error",
-                   "outcome", "truth_class", "fp_flags", "truth_precision", "truth_bound",
-                   "truth_settled")
+# Where a point's time goes (meta.json's time_s), in this order.
+TIME_PARTS = ("compute", "truth", "measure")
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,6 @@ def jobs_of(exp: Experiment, timeout: float | None = None) -> list[PointJob]:
     return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
                      exp.truth_precision, exp.max_precision, exp.math, timeout)
             for point in exp.points]
-
-
-def columns(exp: Experiment) -> list[str]:
-    """The records columns, in order."""
-    params = [k for k in exp.case.PARAMS if k != "impl"]
-    sweep = [] if exp.case.SWEEP in exp.case.PARAMS else [exp.case.SWEEP]
-    return ["experiment", "case", "dtype", "impl", "quantity", *params, *sweep,
-            *MEASURE_COLUMNS, *getattr(exp.case, "EXTRA_COLUMNS", ())]
 
 
 def check_inputs(exp: Experiment) -> None:
@@ -98,7 +92,15 @@ def unheld_input(case, raw: dict, rounded: dict, fmt) -> str | None:
     return None
 
 
-def run_point(job: PointJob) -> list[dict]:
+@dataclass
+class PointResult:
+    """The records of one grid point and the seconds spent per part (TIME_PARTS)."""
+
+    rows: list[dict]
+    seconds: dict[str, float]
+
+
+def run_point(job: PointJob) -> PointResult:
     """All records of one grid point, for every format the point applies to, within
     job.timeout seconds (a UserError naming the point when it takes longer)."""
     with time_limit(job.timeout):
@@ -131,15 +133,17 @@ def time_limit(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _run_point(job: PointJob) -> list[dict]:
+def _run_point(job: PointJob) -> PointResult:
     case = get_case(job.case)
     point = job.point
     raw = case.inputs(point, np.random.default_rng(job.seed))
     truth_params = tuple((k, point[k]) for k, prm in case.PARAMS.items() if prm.truth)
-    truths: dict[str, object] = {}
+    truths: dict = {}  # this point's, whatever their size
     fixed = {"experiment": job.experiment, "case": case.NAME, "impl": point.get("impl", "")}
     fixed.update({k: column_value(v) for k, v in point.items() if k != "impl"})
-    extra_columns = getattr(case, "EXTRA_COLUMNS", ())
+    extra = extra_columns(case)
+    seconds = dict.fromkeys(TIME_PARTS, 0.0)
+    clock = time.perf_counter
     rows = []
     formats = [FORMATS[d] for d in job.dtypes if applies(point, d)]
     for dtype in job.dtypes:
@@ -150,29 +154,35 @@ def _run_point(job: PointJob) -> list[dict]:
         ar = Arith(fmt, None if acc == "format" else FORMATS[acc], math=job.math)
         emitted = []
 
-        def emit(quantity, sweep_value, array, ar=ar, emitted=emitted, **extra):
-            unknown = set(extra) - set(extra_columns)
+        def emit(quantity, sweep_value, array, ar=ar, emitted=emitted, **more):
+            unknown = set(more) - set(extra)
             if unknown:
                 raise ValueError(f"{case.NAME} emitted undeclared columns {sorted(unknown)}")
             emitted.append((quantity, sweep_value, np.asarray(array), flags_text(ar.flags),
-                            extra))
+                            more))
 
         rounded = {k: round_array(v, fmt) for k, v in raw.items()}
         problem = unheld_input(case, raw, rounded, fmt)
         if problem:  # check_inputs refuses this first; this guards library callers
             raise UserError(problem.format(at=point, fix=f"leave {dtype} out"))
+        started = clock()
         with np.errstate(all="raise"):  # an operation outside `ar` is a bug, not a flag
             case.compute(point, raw, ar, emit)
-        key = _truth_key(truth_params, rounded)
-        if key not in truths:
+        key = (case.NAME, _truth_key(truth_params, rounded), job.truth_precision,
+               job.max_precision, tuple(f.name for f in formats))
+        computed = clock()
+        truth = truths.get(key) or _TRUTHS.get(key)
+        if truth is None:
             exact = {k: to_mpf_array(v) for k, v in rounded.items()}
-            truths[key] = prove(case, point, exact, start=job.truth_precision,
-                                cap=job.max_precision, formats=formats)
+            truth = prove(case, point, exact, start=job.truth_precision,
+                          cap=job.max_precision, formats=formats)
             del exact  # the exact inputs (~240 bytes a number): one format's at a time
-        truth = truths[key]
-        for quantity, sweep_value, array, flags, extra in emitted:
+            _remember(key, truth)
+        truths[key] = truth
+        settled = clock()
+        for quantity, sweep_value, array, flags, more in emitted:
             tkey = (quantity, sweep_value)
-            m = measure(array, truth.values[tkey], fmt)
+            m = measure(array, truth.values[tkey], fmt, truth.approx.get(tkey))
             rows.append({
                 **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
                 "value": m.value, "value_log10": m.value_log10,
@@ -181,9 +191,30 @@ def _run_point(job: PointJob) -> list[dict]:
                 "truth_class": m.truth_class, "fp_flags": flags,
                 "truth_precision": truth.precision, "truth_bound": truth.bounds[tkey],
                 "truth_settled": truth.settled[tkey],
-                **{c: extra.get(c, "") for c in extra_columns},
+                **{c: more.get(c, "") for c in extra},
             })
-    return rows
+        measured = clock()
+        seconds["compute"] += computed - started
+        seconds["truth"] += settled - computed
+        seconds["measure"] += measured - settled
+    return PointResult(rows, seconds)
+
+
+# Proven truths of the last points this process ran, shared by the formats whose rounded inputs
+# coincide and by the grid points that differ only in what the truth does not depend on (an
+# impl, the accumulation). A truth is a function of its key alone (the precision it is proven
+# at included), so what is cached changes no column, whatever ran before.
+_TRUTHS: OrderedDict = OrderedDict()
+_TRUTHS_KEPT = 64
+_TRUTH_ELEMENTS_KEPT = 20_000  # larger truths (deep products) are not kept across points
+
+
+def _remember(key, truth) -> None:
+    if sum(len(v) for v in truth.values.values()) > _TRUTH_ELEMENTS_KEPT:
+        return
+    _TRUTHS[key] = truth
+    while len(_TRUTHS) > _TRUTHS_KEPT:
+        _TRUTHS.popitem(last=False)
 
 
 def _truth_key(params: tuple, rounded: dict) -> str:
@@ -198,9 +229,9 @@ def _truth_key(params: tuple, rounded: dict) -> str:
 
 
 def run(exp: Experiment, jobs: int = 1, executor: str = "local", scheduler: str | None = None,
-        progress: bool | None = None, timeout: float | None = None) -> list[dict]:
-    """Every record of the experiment, in grid order then format order (each point within
-    `timeout` seconds, where the executor allows a limit)."""
+        progress: bool | None = None, timeout: float | None = None) -> list[PointResult]:
+    """Every grid point's records and times, in grid order (records in format order), each
+    point within `timeout` seconds where the executor allows a limit."""
     work = jobs_of(exp, timeout)
     if progress is None:
         progress = sys.stderr.isatty()
@@ -211,7 +242,7 @@ def run(exp: Experiment, jobs: int = 1, executor: str = "local", scheduler: str 
             results = list(_progress(pool.map(run_point, work), len(work), exp.name, progress))
     else:
         results = list(_progress(map(run_point, work), len(work), exp.name, progress))
-    return [row for rows in results for row in rows]
+    return results
 
 
 def _progress(iterable, total: int, name: str, enabled: bool):
@@ -221,7 +252,7 @@ def _progress(iterable, total: int, name: str, enabled: bool):
     return tqdm(iterable, total=total, desc=name, unit="point", leave=False)
 
 
-def _run_dask(work: list[PointJob], scheduler: str | None) -> list[list[dict]]:
+def _run_dask(work: list[PointJob], scheduler: str | None) -> list[PointResult]:
     try:
         from dask.distributed import Client
     except ImportError:

@@ -1,5 +1,8 @@
 """Config loading: grid expansion, defaults, and one clear error per kind of bad input."""
 
+import hashlib
+import json
+
 import pytest
 
 from fpstudy import config
@@ -26,7 +29,8 @@ def test_defaults_and_product(write_config):
     assert [p["scale"] for p in exp.points] == [0.5, 1.5]
     assert len(exp.runs()) == 4
     assert exp.seed == 0 and exp.truth_precision == 113
-    assert len(exp.sha256()) == 64
+    canonical = json.dumps(exp.resolved(), sort_keys=True, separators=(",", ":"))
+    assert exp.sha256() == hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @pytest.mark.parametrize("grid, expected", [

@@ -282,7 +282,7 @@ def test_interleaved_writes_of_one_experiment_leave_one_whole_result(tmp_path, m
     """Run A writes its records, then waits; run B writes everything; then A finishes. With
     files replaced one by one this left B's records beside A's summary and meta. Also where
     the system cannot exchange two directories (the fallback of two renames)."""
-    from fpstudy import config, runner
+    from fpstudy import config, runner, schema
     from fpstudy.summarize import summarize
 
     if not exchange:
@@ -291,7 +291,8 @@ def test_interleaved_writes_of_one_experiment_leave_one_whole_result(tmp_path, m
     def prepare(text, name):
         (tmp_path / name).write_text(text)
         exp = config.load(tmp_path / name)
-        records = pd.DataFrame(runner.run(exp), columns=runner.columns(exp))
+        records = pd.DataFrame([r for point in runner.run(exp) for r in point.rows],
+                               columns=schema.record_columns(exp.case))
         meta = {"format_version": results.FORMAT_VERSION, "config": exp.resolved(),
                 "records": len(records)}
         return records, summarize(records, exp), meta
@@ -374,7 +375,7 @@ def run_files(run_cli, config, res, *options):
     assert run_cli("run", config, "--results", res, *options)[0] == 0
     d = res / config.stem
     meta = json.loads((d / "meta.json").read_text())
-    for timing in ("wall_time_s", "finished"):
+    for timing in ("wall_time_s", "time_s", "finished"):
         del meta[timing]
     return {"records": (d / "records.parquet").read_bytes(),
             "summary": (d / "summary.csv").read_bytes(), "meta": meta}
@@ -566,7 +567,7 @@ def test_the_estimate_counts_what_the_run_makes(write_config, tmp_path, run_cli)
                             f"{name}.toml")
         exp = config.load(path)
         est = estimate.estimate(exp)
-        assert est.records == len(runner.run(exp)), name
+        assert est.records == sum(len(point.rows) for point in runner.run(exp)), name
         assert est.runs == len(exp.runs())
 
 
@@ -665,7 +666,7 @@ def test_the_memory_estimate_is_above_the_traced_peak(tmp_path, case, grid):
     (job,) = jobs_of(exp)
     tracemalloc.start()
     try:
-        rows = run_point(job)
+        rows = run_point(job).rows
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

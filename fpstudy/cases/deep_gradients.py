@@ -26,8 +26,8 @@ import numpy as np
 
 from ..arith import round_array
 from ..errors import ParamError
-from ..exact import to_mpf_list
-from ..metrics import truth_class
+from ..exact import power_precision, to_mpf_list
+from ..metrics import OUTCOME_OF_CLASS, truth_class
 from ..params import Param, exact_array, in_format
 from . import deep_product
 
@@ -260,8 +260,6 @@ def predict(p: dict, fmt) -> dict:
     return out
 
 
-_OUTCOME = {"normal": "ok", "zero": "ok", "subnormal": "subnormal", "underflows": "underflow",
-            "overflows": "overflow"}
 _SEVERITY = ("ok", "subnormal", "underflow", "overflow", "nan")
 
 
@@ -271,15 +269,14 @@ def _worst(outcomes) -> str:
 
 def _predicted_outcomes(s, x, t, depth: int, width: int, fmt) -> dict:
     """[(layer, outcome)] per quantity from the exact values and the failure rules above."""
-    bits = 64 + depth * (s._mpf_[3] + 1) + max(v._mpf_[3] for v in (*x, *t, s))
     spreads = width >= 2  # a zero off-diagonal weight exists to meet an inf
     overflow_is_nan = not fmt.has_inf
-    with mpmath.workprec(min(bits, 1_000_000)):
+    with mpmath.workprec(power_precision(s, depth, *x, *t, s)):
         def cls(v):
             return truth_class(v, fmt) if v != 0 else "zero"
 
         def outcome(v):
-            o = _OUTCOME[cls(v)]
+            o = OUTCOME_OF_CLASS[cls(v)]
             return "nan" if o == "overflow" and overflow_is_nan else o
 
         acts, forward_inf = [], None

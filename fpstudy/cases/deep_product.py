@@ -15,7 +15,7 @@ import numpy as np
 
 from ..arith import round_array
 from ..errors import ParamError
-from ..exact import to_mpf_list
+from ..exact import power_precision, to_mpf_list
 from ..params import Param, exact_array, in_format
 from ..thresholds import first_in_class
 
@@ -140,6 +140,6 @@ def predict(p: dict, fmt) -> dict:
 def _first_depth(s, a, fmt, max_depth: int, cls: str) -> int | None:
     """The first d in 1..max_depth with truth_class(s^d a) == cls (|s| != 1), s^d exact."""
     def magnitude(d):
-        with mpmath.workprec(min(64 + d * (s._mpf_[3] + 1) + a._mpf_[3], 4_000_000)):
+        with mpmath.workprec(power_precision(s, d, a)):
             return s ** d * a
     return first_in_class(magnitude, fmt, 1, max_depth, cls, grows=s > 1)

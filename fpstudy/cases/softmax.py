@@ -19,8 +19,8 @@ import mpmath
 import numpy as np
 
 from ..errors import ParamError, PointTimeout, UserError
-from ..exact import round_to_format, to_mpf
-from ..metrics import truth_class
+from ..exact import REPORTING_PREC, round_to_format, to_mpf
+from ..metrics import rounded_outcome, truth_class
 from ..params import Param, exact_array, load_function
 
 NAME = "softmax"
@@ -230,7 +230,7 @@ def truth(p: dict, exact: dict, ex) -> dict:
     c = p["c"]
     # The same logits come back once per impl and accumulate (separate grid points): the
     # results depend only on the multiset of values, so they are kept for the last few.
-    memo_key = (frozenset(counts.items()), ex.prec)
+    memo_key = (frozenset(counts.items()), ex.name, ex.prec)
     if memo_key in _TRUTH_MEMO:
         prob, log_prob, lse = _TRUTH_MEMO[memo_key]
     else:
@@ -253,10 +253,14 @@ def _exact_quantities(counts: Counter, ex):
     """{value: softmax}, {value: log_softmax} and logsumexp, one exp per distinct value."""
     values = {k: ex.point(mpmath.mp.make_mpf(k)) for k in counts}
     a = ex.max(values.values())  # the largest point: exact
+    top = max(counts, key=lambda k: mpmath.mp.make_mpf(k))
     shifted = {k: v - a for k, v in values.items()}
     exps = {k: ex.exp(d) for k, d in shifted.items()}
-    total = ex.sum(m * exps[k] for k, m in counts.items())
-    log_total = ex.log(total)
+    # S = 1 + rest, with rest the other terms: log S = log1p(rest) keeps a tiny rest's digits
+    rest = ex.sum([(counts[top] - 1) * ex.one] +
+                  [m * exps[k] for k, m in counts.items() if k != top])
+    total = 1 + rest
+    log_total = ex.log1p(rest)
     prob = {k: e / total for k, e in exps.items()}
     log_prob = {k: d - log_total for k, d in shifted.items()}
     lse = a + log_total
@@ -274,7 +278,7 @@ def cliffs(n: int, fmt) -> dict[str, float]:
     sum_overflow = ln(max / n): above it the sum overflows (every output 0, or NaN without
     infinity); exp_overflow = ln(max): above it exp(c) itself overflows (inf/inf = NaN).
     """
-    with mpmath.workprec(113):
+    with mpmath.workprec(REPORTING_PREC):
         return {
             "exp_underflow": float(mpmath.log(to_mpf(fmt.smallest_subnormal) / 2)),
             "subnormal": float(mpmath.log(to_mpf(fmt.smallest_normal))),
@@ -286,7 +290,7 @@ def cliffs(n: int, fmt) -> dict[str, float]:
 def predicted_outcomes(n: int, c_rounded, fmt) -> dict[str, str]:
     """What naive softmax of n logits equal to c_rounded (a value of fmt) gives, from the
     format's limits alone: which of exp(c) and n*exp(c) round past max or to 0."""
-    with mpmath.workprec(128):
+    with mpmath.workprec(REPORTING_PREC):
         e_exact = mpmath.exp(to_mpf(c_rounded))
         exp_class = truth_class(e_exact, fmt)
         if exp_class in ("underflows", "overflows"):
@@ -298,16 +302,11 @@ def predicted_outcomes(n: int, c_rounded, fmt) -> dict[str, str]:
     if not fmt.has_inf:  # overflow and 0/0 and log 0 all end as NaN
         return dict.fromkeys(QUANTITIES, "ok" if region == "ok" else "nan")
     if region == "ok":
-        return {"softmax": _ok_outcome(1 / mpmath.mpf(n), fmt), "log_softmax": "ok",
+        return {"softmax": rounded_outcome(1 / mpmath.mpf(n), fmt), "log_softmax": "ok",
                 "logsumexp": "ok"}
     return {"softmax": {"underflows": "nan", "sum_overflows": "underflow",
                         "overflows": "nan"}[region],
             "log_softmax": "overflow", "logsumexp": "overflow"}
-
-
-def _ok_outcome(value, fmt) -> str:
-    return {"normal": "ok", "subnormal": "subnormal", "underflows": "underflow",
-            "zero": "ok", "overflows": "overflow"}[truth_class(value, fmt)]
 
 
 def predict(p: dict, fmt, sweep_values=None) -> dict:

@@ -13,9 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import results
-from ..runner import MEASURE_COLUMNS
-
-POINT_COLUMNS = ("impl", "quantity")  # identify a group beside the grid parameters
+from ..schema import IDENTITY_COLUMNS, MEASURE_COLUMNS, POINT_COLUMNS
 
 
 @dataclass
@@ -78,8 +76,7 @@ class Study:
 
     def extra_columns(self) -> list[str]:
         """Per-record columns a case added (EXTRA_COLUMNS), found from the results alone."""
-        known = {"experiment", "case", "dtype", *POINT_COLUMNS, self.sweep, *MEASURE_COLUMNS,
-                 *self.config.get("grid", {})}
+        known = {*IDENTITY_COLUMNS, self.sweep, *MEASURE_COLUMNS, *self.config.get("grid", {})}
         return [c for c in self.records.columns if c not in known]
 
     def config_brief(self) -> str:
@@ -123,7 +120,7 @@ def load_study(directory: Path) -> Study:
     # into a missing value too; an outcome is never missing, so put the word back.
     if "outcome" in table:
         table["outcome"] = table["outcome"].fillna("nan").astype(str)
-    sweep = meta.get("sweep") or _guess_sweep(records)
+    sweep = meta["sweep"]  # every format version records it
     order = [d for d in meta.get("config", {}).get("dtypes", []) if d in set(records["dtype"])]
     order += [d for d in pd.unique(records["dtype"]) if d not in order]
     return Study(name=meta.get("experiment", directory.name), directory=directory, meta=meta,
@@ -138,9 +135,3 @@ def label_keys(records: pd.DataFrame, meta: dict, sweep: str) -> list[str]:
             if c in records.columns and c != sweep and records[c].nunique(dropna=False) > 1]
     return keys
 
-
-def _guess_sweep(records: pd.DataFrame) -> str:
-    for name in ("depth", "layer", "step", "c", "z"):
-        if name in records.columns:
-            return name
-    raise ValueError("the results name no sweep axis")

@@ -43,7 +43,12 @@ def figures(study) -> list:
         else:
             fixed[k] = values[0]
             rec = rec[rec[k] == values[0]]
-    impls = list(dict.fromkeys(rec["impl"]))
+    # an implementation that is ok at every (c, n) in every panel gets one line, not a row
+    # of grey panels
+    everywhere = [i for i, g in rec.groupby("impl", sort=False) if (g["outcome"] == "ok").all()]
+    impls = [i for i in dict.fromkeys(rec["impl"]) if i not in everywhere]
+    if not impls:
+        return [_all_ok_figure(study, everywhere)]
     cs = np.sort(rec[study.sweep].unique().astype(float))
     ns = np.sort(rec[ROWS_PARAM].unique())
     c_index = {c: i for i, c in enumerate(cs)}
@@ -87,7 +92,8 @@ def figures(study) -> list:
             if i == len(impls) - 1:
                 ax.set_xlabel(study.sweep)
     fig.legend(handles=[Patch(fc=OUTCOME_COLOURS[o], ec="#777777", lw=0.5, label=o)
-                        for o in OUTCOMES], loc="outside lower center", ncols=5, frameon=False)
+                        for o in OUTCOMES], loc="outside lower center", ncols=5, frameon=False,
+               title=_ok_line(everywhere) or None, title_fontsize=8)
     fixed_text = ", ".join(f"{k}={show(v)}" for k, v in fixed.items())
     fig.suptitle(f"{study.name}: softmax outcome over ({study.sweep}, {ROWS_PARAM})"
                  + (f"\n{fixed_text}" if fixed_text else ""))
@@ -95,7 +101,24 @@ def figures(study) -> list:
                f"(across) and number of logits {ROWS_PARAM} (up), one row of panels per "
                "implementation and one column per format"
                + (f" and {', '.join(split)}." if split else "."))
+    if everywhere:
+        caption += f" {_ok_line(everywhere)}, so they have no row."
     if fixed_text:
         caption += f" Drawn for {fixed_text} (the first value of each other parameter)."
     return [save(fig, study.figures_dir, "softmax_map", f"{study.name}: softmax outcome map",
                  caption)]
+
+
+def _ok_line(impls: list) -> str:
+    if not impls:
+        return ""
+    return f"ok everywhere (every format, {ROWS_PARAM} and logit centre): {', '.join(impls)}"
+
+
+def _all_ok_figure(study, impls: list):
+    """The one line that replaces a map of grey panels when every implementation is ok."""
+    fig = new_figure(5.5, 0.6)
+    fig.text(0.5, 0.5, _ok_line(impls), ha="center", va="center")
+    return save(fig, study.figures_dir, "softmax_map", f"{study.name}: softmax outcome map",
+                f"The softmax output is ok at every logit centre {study.sweep} and number of "
+                f"logits {ROWS_PARAM}, in every format, for {', '.join(impls)}.")
