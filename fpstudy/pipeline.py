@@ -37,8 +37,8 @@ class Result:
         return self.experiment.name
 
     def save(self, results_dir=results.DEFAULT_RESULTS) -> Path:
-        """Write records.parquet, summary.csv and meta.json (last) to results_dir/<name>/,
-        each atomically; return that directory."""
+        """Write records.parquet, summary.csv and meta.json as a new results_dir/<name>/,
+        swapped in whole (fpstudy.results.write_experiment); return that directory."""
         written = results.write_experiment(Path(results_dir), self.name, self.records,
                                            self.summary, self.meta)
         return written["dir"]
