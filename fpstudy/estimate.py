@@ -16,9 +16,9 @@ resident size; an output's proven truth, held per format until the point is done
 bytes traced; a record as the runner's dict and then as a DataFrame row: about 1.4 kB) and are
 rounded up: the estimate is meant to be above the peak, not exact.
 tests/test_reliability.py checks it against the traced peak of a grid point of every case; the
-peak resident size of whole runs (/usr/bin/time): experiments/deep_product.toml 205 MiB
-against an estimate of 274 MiB; deep_product gaussian, width 32, max_depth 1000, float16 and
-float32: 698 MiB against 795 MiB.
+peak resident size of whole runs (/usr/bin/time): experiments/deep_product.toml 272 MiB
+against an estimate of 354 MiB; deep_product gaussian, width 32, max_depth 1000, float16 and
+float32: 591 MiB against 798 MiB.
 
 The memory limit is the machine's available memory (MemAvailable, or the cgroup's limit when
 lower), or what `--memory-limit` / the FPSTUDY_MEMORY_LIMIT environment variable say.
