@@ -701,11 +701,6 @@ def test_one_formats_exact_inputs_at_a_time(tmp_path, monkeypatch):
     assert alive_when_made == [0, 1, 0, 1, 0, 1]  # x's made beside W's; nothing older
 
 
-@pytest.mark.xfail(strict=True, reason="found by make fuzz: metrics.measure casts a longdouble "
-                   "value past float64's range to float64 without np.errstate, so numpy warns "
-                   "'overflow encountered in cast' (an error under -W error and in this suite); "
-                   "fpstudy/metrics.py is being rewritten on main, so it is reported, not fixed "
-                   "here. Remove the mark when it passes")
 def test_a_longdouble_value_past_float64_is_measured_without_a_warning(write_config, tmp_path,
                                                                       run_cli):
     path = write_config('case = "training"\ndtypes = ["longdouble"]\n[grid]\nscale = 7\n'
