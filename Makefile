@@ -19,7 +19,7 @@ NUMERICS    := $(filter-out $(NOT_NUMERICS), \
 # What the report and its figures depend on, beside the results: the report package.
 REPORT_CODE := $(wildcard fpstudy/report/*.py fpstudy/report/cases/*.py)
 
-.PHONY: all test report bench lint clean distclean setup
+.PHONY: all test fuzz report bench lint clean distclean setup
 .DEFAULT_GOAL := all
 
 all: $(RESULTS)/report.html
@@ -59,6 +59,11 @@ report: | $(READY)
 
 test: $(READY) $(EXAMPLE_DATA)
 	$(PY) -m pytest
+
+# A long fuzzing campaign of the config reader (`make test` runs a few examples of it).
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(READY)
+	FPSTUDY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -m 'slow or not slow' tests/test_fuzz_config.py
 
 bench: $(READY)
 	$(PY) benchmarks/run.py

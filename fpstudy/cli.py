@@ -14,13 +14,13 @@ from pathlib import Path
 
 import mpmath
 
-from .errors import UserError
+from .errors import UserError, one_line
 from .formats import FORMATS, get_format
 from .schema import SUMMARY_COLUMNS
 
 
 def cmd_run(args) -> int:
-    from . import config, runner
+    from . import config, estimate, results, runner
     from .pipeline import run_experiment
 
     experiments = [config.load(path) for path in args.configs]  # all validated before any run
@@ -32,11 +32,16 @@ def cmd_run(args) -> int:
         seen[exp.name] = exp.path
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: expected an integer >= 1")
+    timeout = _point_timeout(args.point_timeout)
+    limit, source = estimate.memory_limit(args.memory_limit)
+    for exp in experiments:  # the size first: check_inputs itself allocates the weights
+        estimate.check_fits(exp, estimate.estimate(exp, jobs=args.jobs), limit, source)
     for exp in experiments:
         runner.check_inputs(exp)
+    results.check_writable(Path(args.results))  # before hours of computing, not after
     for exp in experiments:
         result = run_experiment(exp, jobs=args.jobs, executor=args.executor,
-                                scheduler=args.scheduler, check=False)
+                                scheduler=args.scheduler, check=False, timeout=timeout)
         where = result.save(args.results)
         print(f"{exp.name}: {len(result.records)} records from {len(exp.runs())} (point, format) "
               f"computations, {result.meta['wall_time_s']:.1f} s -> {where}")
@@ -89,16 +94,50 @@ def cmd_report(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from . import config, runner
+    """Check every config, print each one's size and estimate; exit 2 if any failed."""
+    from . import config, estimate, runner
 
+    limit, source = estimate.memory_limit(args.memory_limit)
+    failed = 0
     for path in args.configs:
-        exp = config.load(path)
-        runner.check_inputs(exp)
-        runs = exp.runs()
+        try:
+            exp = config.load(path)
+            est = estimate.estimate(exp)
+            estimate.check_fits(exp, est, limit, source)  # before check_inputs allocates
+            runner.check_inputs(exp)
+        except UserError as e:
+            if args.debug:
+                raise
+            print(f"fpstudy: {one_line(str(e))}", file=sys.stderr)
+            failed += 1
+            continue
         print(f"{path}: ok: case {exp.case.NAME}, {len(exp.points)} grid points x "
-              f"{len(exp.dtypes)} formats = {len(runs)} runs, sweep axis {exp.case.SWEEP}, "
+              f"{len(exp.dtypes)} formats = {len(exp.runs())} runs, sweep axis {exp.case.SWEEP}, "
               f"results in {Path(args.results) / exp.name}")
-    return 0
+        print(f"  estimate: {est.describe()}; memory limit {estimate.size(limit)} ({source})")
+    return 2 if failed else 0
+
+
+def _point_timeout(text) -> float | None:
+    """--point-timeout SECONDS (or FPSTUDY_POINT_TIMEOUT): a positive number, or none."""
+    import math
+    import os
+
+    where = "--point-timeout"
+    if text is None:
+        text, where = os.environ.get(POINT_TIMEOUT_ENV) or None, POINT_TIMEOUT_ENV
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise UserError(f"{where} {text!r}: expected a number of seconds > 0")
+    return seconds
+
+
+POINT_TIMEOUT_ENV = "FPSTUDY_POINT_TIMEOUT"
 
 
 FORMAT_FIELDS = ("bits", "precision", "max", "smallest_normal", "smallest_subnormal",
@@ -165,6 +204,9 @@ def cmd_list(args) -> int:
     return 0
 
 
+MEMORY_LIMIT_HELP = ("refuse an experiment estimated to need more memory, e.g. 16G; default: "
+                     "$FPSTUDY_MEMORY_LIMIT or the machine's available memory")
+
 EXAMPLE = """example:
   fpstudy run experiments/deep_product.toml     # results/deep_product/
   fpstudy report                                # results/report.html"""
@@ -194,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", metavar="ADDR",
                      help="the dask scheduler's address, e.g. tcp://host:8786 (default: start "
                           "a local cluster)")
+    run.add_argument("--memory-limit", metavar="SIZE", help=MEMORY_LIMIT_HELP)
+    run.add_argument("--point-timeout", metavar="SECONDS",
+                     help="stop a grid point that runs longer (a user function that hangs); "
+                          f"default: ${POINT_TIMEOUT_ENV} or no limit; local executor only")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="write results/report.md and report.html")
@@ -207,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--results", default="results", metavar="DIR",
                        help="where `run` would write (printed; nothing is written; "
                             "default: %(default)s)")
+    check.add_argument("--memory-limit", metavar="SIZE", help=MEMORY_LIMIT_HELP)
     check.set_defaults(func=cmd_check)
 
     formats = sub.add_parser("formats", help="limits and thresholds of each format")
@@ -227,7 +274,7 @@ def main(argv=None) -> int:
     except UserError as e:
         if args.debug:
             raise
-        print(f"fpstudy: {e}", file=sys.stderr)
+        print(f"fpstudy: {one_line(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`fpstudy list | head`): not a failure
         sys.stderr.close()

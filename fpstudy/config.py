@@ -113,11 +113,51 @@ def load(path) -> Experiment:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise UserError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        line = text_line(path, e.start)
+        raise ConfigError(path, "", f"not UTF-8 text: byte 0x{e.object[e.start]:02x} at "
+                                    f"line {line}; save the file as UTF-8") from None
     try:
         raw = tomllib.loads(text, parse_float=Decimal)  # exact: rounded once, to each format
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, "", f"not valid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a={...}}
+        raise ConfigError(path, "", f"nested too deeply; a config nests at most "
+                                    f"{MAX_NESTING} levels") from None
+    key, depth = deepest(raw)
+    if depth > MAX_NESTING:
+        raise ConfigError(path, key, f"nested {depth} levels deep; a config nests at most "
+                                     f"{MAX_NESTING} levels") from None
     return parse(raw, path)
+
+
+MAX_NESTING = 8  # [grid] x = [[1, 2], [3, 4]] is 3; no config needs more than a few
+
+
+def deepest(raw: dict) -> tuple[str, int]:
+    """The key of the most deeply nested value and its depth (iteratively: no recursion)."""
+    best = ("", 1)
+    stack = [(raw, "", 1)]
+    while stack:
+        value, key, depth = stack.pop()
+        if depth > best[1]:
+            best = (key, depth)
+        if depth > MAX_NESTING:
+            continue  # deep enough to refuse; no need to walk further
+        if isinstance(value, dict):
+            stack.extend((v, f"{key}.{k}" if key else str(k), depth + 1)
+                         for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{key}[{i}]", depth + 1) for i, v in enumerate(value))
+    return best
+
+
+def text_line(path: Path, offset: int) -> int:
+    """The 1-based line of a byte offset in the file (for messages)."""
+    try:
+        return path.read_bytes()[:offset].count(b"\n") + 1
+    except OSError:
+        return 0
 
 
 def parse(raw: dict, path: Path) -> Experiment:

@@ -170,7 +170,8 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
     value_log10 = _log10_norm(values)
     if value_array.ndim == 0:
         exact_truth = truth[0]
-        shown_value = float(np.asarray(value_array, dtype=np.float64))
+        with np.errstate(all="ignore"):  # a longdouble past float64's range shows as inf
+            shown_value = float(np.asarray(value_array, dtype=np.float64))
     else:
         exact_truth = max((abs(t) for t in truth), default=mpmath.mpf(0))
         with np.errstate(all="ignore"):

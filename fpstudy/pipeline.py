@@ -37,8 +37,8 @@ class Result:
         return self.experiment.name
 
     def save(self, results_dir=results.DEFAULT_RESULTS) -> Path:
-        """Write records.parquet, summary.csv and meta.json (last) to results_dir/<name>/,
-        each atomically; return that directory."""
+        """Write records.parquet, summary.csv and meta.json as a new results_dir/<name>/,
+        swapped in whole (fpstudy.results.write_experiment); return that directory."""
         written = results.write_experiment(Path(results_dir), self.name, self.records,
                                            self.summary, self.meta)
         return written["dir"]
@@ -46,21 +46,22 @@ class Result:
 
 def run_experiment(experiment, jobs: int = 1, executor: str = "local",
                    scheduler: str | None = None, progress: bool | None = None,
-                   check: bool = True) -> Result:
+                   check: bool = True, timeout: float | None = None) -> Result:
     """Run one experiment (a config path or a validated `Experiment`) and return its Result.
 
     jobs: grid points run in parallel in a local process pool; executor "dask" runs them on
     a dask cluster (scheduler: its address, or None for a local one). progress: a progress
     bar on stderr (default: when stderr is a terminal). check=False skips the input check
-    (`runner.check_inputs`) for a caller that has made it already. Records are the same
-    whichever runs them.
+    (`runner.check_inputs`) for a caller that has made it already. timeout: seconds a grid
+    point may take (a UserError naming it after that; local executor only). Records are the
+    same whichever runs them.
     """
     exp = experiment if isinstance(experiment, Experiment) else config.load(experiment)
     if check:
         runner.check_inputs(exp)
     started = time.perf_counter()
     points = runner.run(exp, jobs=jobs, executor=executor, scheduler=scheduler,
-                        progress=progress)
+                        progress=progress, timeout=timeout)
     records = pd.DataFrame([row for p in points for row in p.rows],
                            columns=schema.record_columns(exp.case))
     table = summarize(records, exp)

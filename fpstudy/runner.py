@@ -9,10 +9,13 @@ list of record dicts in a fixed order, whatever ran them.
 from __future__ import annotations
 
 import hashlib
+import signal
 import sys
+import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +23,7 @@ import numpy as np
 from .arith import Arith, flags_text, round_array
 from .cases import get_case
 from .config import Experiment, applies
-from .errors import ConfigError, UserError
+from .errors import ConfigError, PointTimeout, UserError
 from .exact import to_mpf_array
 from .formats import FORMATS
 from .metrics import measure
@@ -44,13 +47,14 @@ class PointJob:
     truth_precision: int
     max_precision: int
     math: str = "mpfr"
+    timeout: float | None = None  # seconds a point may take (None: no limit)
     data: tuple = ()  # fpstudy.data.DataRef of each [data] input: a worker reads them again
 
 
-def jobs_of(exp: Experiment) -> list[PointJob]:
+def jobs_of(exp: Experiment, timeout: float | None = None) -> list[PointJob]:
     refs = tuple(d.ref for d in exp.data.values())
     return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
-                     exp.truth_precision, exp.max_precision, exp.math, refs)
+                     exp.truth_precision, exp.max_precision, exp.math, timeout, refs)
             for point in exp.points]
 
 
@@ -111,7 +115,39 @@ class PointResult:
 
 
 def run_point(job: PointJob) -> PointResult:
-    """All records of one grid point, for every format the point applies to."""
+    """All records of one grid point, for every format the point applies to, within
+    job.timeout seconds (a UserError naming the point when it takes longer)."""
+    with time_limit(job.timeout):
+        try:
+            return _run_point(job)
+        except PointTimeout as e:
+            given = ", ".join(f"{k} = {column_value(v)}" for k, v in job.point.items())
+            raise UserError(f"{job.experiment}: the point at {given} took more than "
+                            f"{e.seconds:g} s (--point-timeout); nothing was written") from None
+
+
+@contextmanager
+def time_limit(seconds: float | None):
+    """Raise PointTimeout in this thread after `seconds` (SIGALRM; a no-op outside the main
+    thread or without SIGALRM, as in dask's worker threads)."""
+    usable = (seconds is not None and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise PointTimeout(seconds)
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _run_point(job: PointJob) -> PointResult:
     case = get_case(job.case)
     point = job.point
     raw = case_inputs(case, point, job.seed, job.data)
@@ -154,6 +190,7 @@ def run_point(job: PointJob) -> PointResult:
             exact = {k: to_mpf_array(v) for k, v in rounded.items()}
             truth = prove(case, point, exact, start=job.truth_precision,
                           cap=job.max_precision, formats=formats)
+            del exact  # the exact inputs (~240 bytes a number): one format's at a time
             _remember(key, truth)
         truths[key] = truth
         settled = clock()
@@ -206,9 +243,10 @@ def _truth_key(params: tuple, rounded: dict) -> str:
 
 
 def run(exp: Experiment, jobs: int = 1, executor: str = "local", scheduler: str | None = None,
-        progress: bool | None = None) -> list[PointResult]:
-    """Every grid point's records and times, in grid order (records in format order)."""
-    work = jobs_of(exp)
+        progress: bool | None = None, timeout: float | None = None) -> list[PointResult]:
+    """Every grid point's records and times, in grid order (records in format order), each
+    point within `timeout` seconds where the executor allows a limit."""
+    work = jobs_of(exp, timeout)
     if progress is None:
         progress = sys.stderr.isatty()
     if executor == "dask":

@@ -117,6 +117,13 @@ def activate(ar, z, activation: str, impl: str, slope):
     return g, np.where(nan, z, dg)
 
 
+def estimate(p: dict) -> dict:
+    """Sizes for fpstudy.estimate: scalars; an activation and a gradient per depth."""
+    d = p["max_depth"]
+    return {"inputs": 4, "outputs": 2 * d, "records": 2 * d, "format_ops": 12 * d,
+            "truth_ops": 12 * d}
+
+
 def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {k: exact_array(p[k]) for k in ("w", "b", "a0", "slope")}
 

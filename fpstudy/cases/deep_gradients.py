@@ -91,6 +91,15 @@ def target_vector(p: dict, n_out: int | None = None) -> np.ndarray:
     return exact_array(t)
 
 
+def estimate(p: dict) -> dict:
+    """Sizes for fpstudy.estimate: depth n x n weights; per layer an activation, a delta and
+    an n x n gradient, and the loss; forward, backward and outer products."""
+    d, n = p["depth"], p["width"]
+    return {"inputs": d * n * n + 2 * n, "outputs": d * (2 * n + n * n) + 1,
+            "records": 3 * d + 1, "format_ops": 5 * d * n * n + 4 * n,
+            "truth_ops": 5 * d * n * n + 4 * n}
+
+
 def inputs(p: dict, rng: np.random.Generator, data: dict | None = None) -> dict[str, np.ndarray]:
     out = {} if p.get("init") == "data" else {"W": deep_product.weights(p, p["depth"], rng)}
     out["x"] = deep_product.input_vector(p)

@@ -88,6 +88,13 @@ def weights(p: dict, depth: int, rng: np.random.Generator) -> np.ndarray:
     return s * (q * signs[..., None, :])  # Haar-distributed orthogonal, times s
 
 
+def estimate(p: dict) -> dict:
+    """Sizes for fpstudy.estimate: max_depth n x n weights, one n-vector per depth."""
+    d, n = p["max_depth"], p["width"]
+    return {"inputs": d * n * n + n, "outputs": d * n, "records": d,
+            "format_ops": 2 * d * n * n, "truth_ops": 2 * d * n * n}
+
+
 def inputs(p: dict, rng: np.random.Generator, data: dict | None = None) -> dict[str, np.ndarray]:
     out = {} if p["init"] == "data" else {"W": weights(p, p["max_depth"], rng)}
     out["x"] = input_vector(p)

@@ -224,6 +224,19 @@ def _source(key: str) -> str:
     return {"init": "weights", "sizes": "weights"}.get(key, key)
 
 
+def estimate(p: dict) -> dict:
+    """Sizes for fpstudy.estimate: the weights, biases, x and target; per layer the exact z,
+    a, delta and the n_k x n_(k-1) gradient, and the loss; forward and backward matrix-vector
+    products, the outer products and about ten operations per activation."""
+    sizes = layer_sizes(p)
+    pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
+    weights = sum(n_in * n_out + n_out for n_in, n_out in pairs)
+    ops = sum(5 * n_in * n_out + 10 * n_out for n_in, n_out in pairs) + 10 * sizes[-1]
+    return {"inputs": weights + sizes[0] + sizes[-1] + 1,
+            "outputs": sum(3 * n_out + n_in * n_out for n_in, n_out in pairs) + 1,
+            "records": 4 * len(pairs) + 1, "format_ops": ops, "truth_ops": ops}
+
+
 # -- inputs ------------------------------------------------------------------------------------
 
 def init_weights(p: dict, rng: np.random.Generator) -> list[np.ndarray]:

@@ -41,6 +41,11 @@ PARAMS = {
 }
 
 
+def estimate(p: dict) -> dict:
+    """Sizes for fpstudy.estimate: one z, the sigmoid and its derivative."""
+    return {"inputs": 1, "outputs": 2, "records": 2, "format_ops": 12, "truth_ops": 12}
+
+
 def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {"z": exact_array(p["z"])}
 

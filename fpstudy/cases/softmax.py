@@ -10,13 +10,16 @@ distinct value: a constant vector of any length costs one exp.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
 from collections import Counter
 
 import mpmath
 import numpy as np
 
 from ..data import SAMPLE_COLUMN, DataSpec
-from ..errors import ParamError, UserError
+from ..errors import ParamError, PointTimeout, UserError
 from ..exact import REPORTING_PREC, round_to_format, to_mpf
 from ..metrics import rounded_outcome, truth_class
 from ..params import Param, exact_array, load_function
@@ -54,6 +57,18 @@ PARAMS = {
 
 DATA = {"logits": DataSpec("the logits, one softmax per row", ndims=(1, 2),
                            shape="(samples, n), one softmax per row, or (n,)")}
+
+
+def estimate(p: dict) -> dict:
+    """Sizes for fpstudy.estimate: n logits; the truth works once per distinct logit (about
+    five exact numbers each) and keeps the results of the last _TRUTH_MEMO_SIZE logit sets
+    of up to _TRUTH_MEMO_MAX_VALUES values; three records, or one for a user function."""
+    n = p["n"]
+    distinct = 2 if p["input"] in ("constant", "spike") else n
+    kept = 3 * _TRUTH_MEMO_SIZE * distinct if distinct <= _TRUTH_MEMO_MAX_VALUES else 0
+    return {"inputs": n + kept, "outputs": 5 * distinct + n // 4 + 1,
+            "records": 3 if p["impl"] in IMPLS else 1, "format_ops": 8 * n,
+            "truth_ops": 4 * distinct}
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -197,10 +212,19 @@ def user_impl(spec: str, ar, x, where: str) -> dict:
         func = load_function(spec)
     except ParamError as e:
         raise UserError(f"impl {e.message}") from None
+    printed = io.StringIO()
     try:
-        y = ar.call(func, x.copy())
-    except Exception as e:
-        raise UserError(f"impl {spec!r} raised {type(e).__name__}: {e} ({where})") from e
+        with contextlib.redirect_stdout(printed):  # stdout is fpstudy's: the outcome lines
+            y = ar.call(func, x.copy())
+    except PointTimeout as e:
+        raise UserError(f"impl {spec!r} did not return within {e.seconds:g} s "
+                        f"(--point-timeout) ({where})") from None
+    except (Exception, SystemExit) as e:
+        raise UserError(f"impl {spec!r} raised {type(e).__name__}: {e} ({where})") from None
+    finally:
+        if printed.getvalue():  # shown, labelled, on stderr: not lost, not in fpstudy's output
+            for line in printed.getvalue().splitlines():
+                print(f"fpstudy: impl {spec!r} printed ({where}): {line}", file=sys.stderr)
     if not isinstance(y, np.ndarray):
         raise UserError(f"impl {spec!r} returned {type(y).__name__}, not a numpy array "
                         f"({where})")

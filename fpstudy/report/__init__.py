@@ -49,10 +49,9 @@ def write_report(results_dir) -> list[Path]:
     formats = render.formats_table(list(dict.fromkeys(
         [d for d in _format_order() if d in used] + used)))
     md_path, html_path = results_dir / REPORT_MD, results_dir / REPORT_HTML
-    _results.atomic_write_text(md_path, render.markdown(overview, formats, sections,
-                                                        results_dir))
-    _results.atomic_write_text(html_path, render.page(overview, formats, sections,
-                                                      results_dir))
+    _results.atomic_write_texts({  # both or neither: a full disk leaves the old pair
+        md_path: render.markdown(overview, formats, sections, results_dir),
+        html_path: render.page(overview, formats, sections, results_dir)})
     return [*written, md_path, html_path]
 
 
