@@ -418,8 +418,11 @@ def test_ctrl_c_mid_run_exits_130_and_keeps_the_earlier_results(tmp_path):
     before = snapshot(res)
     config.write_text('case = "softmax"\ndtypes = ["float32"]\n[grid]\nn = 3\n'
                       'impl = "user_softmax:signal_then_wait"\n')
+    # as a terminal starts it: SIGINT at its default (a shell running this suite in the
+    # background ignores SIGINT, and a child would inherit that and never see Ctrl-C)
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for _ in range(600):  # wait until the run is inside the user function
             if (tmp_path / "go").exists() or proc.poll() is not None:
