@@ -38,6 +38,16 @@ class Format:
     eps: np.floating  # 2**(1 - precision), the gap above 1
     has_inf: bool
     emulated: bool
+    has_nan: bool = True
+    has_negative_zero: bool = True
+    has_subnormals: bool = True
+    width: int = 0  # bits of the encoding (0: the dtype's)
+    storage: str = "native"  # "native": arrays of the format's own dtype; "float64": float64
+    # arrays holding only the format's values (a user format, or an ml_dtypes format with no
+    # NaN encoding, whose own dtype could not hold the NaN of an invalid operation)
+    computable: bool = True  # False: listed with its limits, not computed in (float8_e8m0fnu)
+    note: str = ""  # its quirks, in words
+    encoding: np.dtype | None = None  # the ml_dtypes / numpy type of its bit patterns
 
     @property
     def unit_roundoff(self) -> float:
@@ -46,7 +56,7 @@ class Format:
 
     @property
     def bits(self) -> int:
-        return self.dtype.itemsize * 8
+        return self.width or self.dtype.itemsize * 8
 
     def wider_than(self, other: Format) -> bool:
         """True when every value of `other` is exact here and this format has more precision."""
@@ -70,10 +80,27 @@ def _make(name: str, scalar_type) -> Format:
     dtype = np.dtype(scalar_type)
     fi = _finfo(dtype)
     precision = int(fi.nmant) + 1
-    has_inf = bool(np.isinf(np.array([np.inf]).astype(dtype))[0])
+    # capabilities found by converting, never typed in
+    with np.errstate(all="ignore"):
+        has_inf = bool(np.isinf(np.array([np.inf]).astype(dtype))[0])
+        has_nan = bool(np.isnan(np.array([np.nan]).astype(dtype).astype(np.float64))[0])
+        has_negative_zero = bool(np.signbit(np.array([-0.0]).astype(dtype).astype(np.float64))[0])
+        has_zero = bool(np.array([0.0]).astype(dtype).astype(np.float64)[0] == 0)
+    has_subnormals = bool(fi.smallest_subnormal < fi.smallest_normal)
+    notes = []
+    if not has_inf:
+        notes.append("no inf" + ("" if has_nan else ", no NaN: held in float64 storage, "
+                                 "overflow saturates"))
+    if not has_negative_zero:
+        notes.append("no -0")
+    if not has_subnormals:
+        notes.append("no subnormals")
+    if not has_zero:
+        notes.append("no zero and no sign: a scale format, not computed in")
+    storage = "native" if has_nan else "float64"
     return Format(
         name=name,
-        dtype=dtype,
+        dtype=dtype if storage == "native" else np.dtype(np.float64),
         precision=precision,
         min_exponent=int(fi.minexp),
         max_exponent=int(fi.maxexp),
@@ -83,7 +110,19 @@ def _make(name: str, scalar_type) -> Format:
         eps=fi.eps,
         has_inf=has_inf,
         emulated=2 * precision + 2 <= 53 and dtype.itemsize <= 4 and dtype != np.float32,
+        has_nan=has_nan,
+        has_negative_zero=has_negative_zero,
+        has_subnormals=has_subnormals,
+        width=dtype.itemsize * 8 if name not in _WIDTHS else _WIDTHS[name],
+        storage=storage,
+        computable=has_zero,
+        note="; ".join(notes),
+        encoding=dtype,
     )
+
+
+# ml_dtypes stores its 6- and 4-bit formats in a byte; their encodings are narrower
+_WIDTHS = {"float6_e2m3fn": 6, "float6_e3m2fn": 6, "float4_e2m1fn": 4}
 
 
 FORMATS: dict[str, Format] = {
@@ -96,6 +135,15 @@ FORMATS: dict[str, Format] = {
         ("float8_e4m3fn", ml_dtypes.float8_e4m3fn),
         ("float8_e5m2", ml_dtypes.float8_e5m2),
         ("longdouble", np.longdouble),
+        ("float8_e4m3", ml_dtypes.float8_e4m3),
+        ("float8_e4m3fnuz", ml_dtypes.float8_e4m3fnuz),
+        ("float8_e5m2fnuz", ml_dtypes.float8_e5m2fnuz),
+        ("float8_e4m3b11fnuz", ml_dtypes.float8_e4m3b11fnuz),
+        ("float8_e3m4", ml_dtypes.float8_e3m4),
+        ("float8_e8m0fnu", ml_dtypes.float8_e8m0fnu),
+        ("float6_e2m3fn", ml_dtypes.float6_e2m3fn),
+        ("float6_e3m2fn", ml_dtypes.float6_e3m2fn),
+        ("float4_e2m1fn", ml_dtypes.float4_e2m1fn),
     ]
 }
 
