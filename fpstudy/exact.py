@@ -128,11 +128,11 @@ def round_rational(q: Fraction, fmt: Format, rule: Rule = NEAREST,
     e = num.bit_length() - den.bit_length()  # floor(log2 a) is e or e - 1
     if num < den << e if e >= 0 else num << -e < den:
         e -= 1
-    if rule.is_default:  # far outside the range the answer is known
-        if e >= fmt.max_exponent:
-            return -np.inf if sign else np.inf
-        if e < fmt.min_exponent - fmt.precision - 1:
-            return Fraction(0)
+    if e >= fmt.max_exponent + 1:  # far beyond max: no 2**e-sized integers needed
+        e = fmt.max_exponent + 1
+        a = Fraction(2) ** e  # rounds exactly like a (beyond max in every direction)
+    if rule.is_default and e < fmt.min_exponent - fmt.precision - 1:
+        return Fraction(0)
     quantum = max(e, fmt.min_exponent) - (fmt.precision - 1)
     scaled = a / Fraction(2) ** quantum
     m, rem = divmod(scaled.numerator, scaled.denominator)

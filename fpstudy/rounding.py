@@ -164,7 +164,9 @@ def _round_up(rule: Rule, n, frac, r, exact, negative, rng):
         if rng is None:
             raise ValueError("stochastic rounding needs a random generator")
         draws = rng.random(n.shape)
-        up = ~exact & (draws < (frac + r).astype(np.float64))
+        # draw < frac + r, decided exactly: draw and frac are multiples of 2**-53 in [0, 1],
+        # so their difference is exact in float64 (and longdouble)
+        up = ~exact & ((draws.astype(n.dtype) - frac) < r)
     return up.astype(n.dtype)
 
 

@@ -16,10 +16,10 @@ from conftest import HEADLINE, WITH_INF
 from fpstudy import config, runner
 from fpstudy.arith import Arith
 from fpstudy.cases import softmax as S
+from fpstudy.enclosure import Engine
 from fpstudy.exact import to_mpf_array
 from fpstudy.formats import FORMATS
 from fpstudy.summarize import summarize
-from fpstudy.enclosure import Engine
 from fpstudy.truth import prove
 
 DATA = Path(__file__).parent / "data"
