@@ -26,11 +26,13 @@ from .cases import CASES, get_case
 from .errors import ConfigError, ParamError, UserError
 from .formats import FORMATS, HEADLINE
 from .params import shown
+from .rounding import NEAREST, RULE_AXES, Rule
 from .truth import DEFAULT_MAX_PRECISION, DEFAULT_START_PRECISION
 
 TOP_KEYS = ("name", "case", "description", "dtypes", "seed", "truth", "arith", "grid")
 TRUTH_KEYS = ("precision", "max_precision")
-ARITH_KEYS = ("math",)
+ARITH_KEYS = ("math", "rounding", "subnormals", "overflow", "trials")
+MAX_TRIALS = 100_000
 RANGE_KEYS = {"start", "stop", "step", "num", "log"}
 MAX_GRID_VALUES = 1_000_000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -51,6 +53,16 @@ class Experiment:
     grid: dict[str, list]  # every case parameter -> its values (defaults as one value)
     given: list[str] = field(default_factory=list)  # parameters the config set
     math: str = "mpfr"  # who evaluates exp, log, ...: "mpfr" (correctly rounded) or "numpy"
+    rule_axes: dict[str, list[str]] = field(
+        default_factory=lambda: {k: [getattr(NEAREST, k)] for k in RULE_AXES})
+    trials: int = 1  # repetitions of each point under a stochastic rule
+
+    @property
+    def rules(self) -> list[Rule]:
+        """Every rounding rule of the run: the product of [arith]'s rounding, subnormals and
+        overflow, in config order."""
+        return [Rule(*combo) for combo in itertools.product(
+            *(self.rule_axes[k] for k in RULE_AXES))]
 
     @property
     def points(self) -> list[dict]:
@@ -88,7 +100,8 @@ class Experiment:
             "dtypes": list(self.dtypes),
             "seed": self.seed,
             "truth": {"precision": self.truth_precision, "max_precision": self.max_precision},
-            "arith": {"math": self.math},
+            "arith": {"math": self.math, **{k: list(v) for k, v in self.rule_axes.items()},
+                      "trials": self.trials},
             "grid": {k: [list(v) if isinstance(v, tuple) else v for v in vs]
                      for k, vs in self.grid.items()},
         }
@@ -145,6 +158,10 @@ def parse(raw: dict, path: Path) -> Experiment:
     for i, d in enumerate(dtypes):
         if not isinstance(d, str) or d not in FORMATS:
             fail(f"dtypes[{i}]", f"{shown(d)} is not a format; choose from {', '.join(FORMATS)}")
+    for i, d in enumerate(dtypes):
+        if not FORMATS[d].computable:
+            fail(f"dtypes[{i}]", f"{d} cannot be computed in ({FORMATS[d].note}); "
+                                 "`fpstudy formats` lists its limits")
     if len(set(dtypes)) != len(dtypes):
         fail("dtypes", "lists a format twice")
 
@@ -179,6 +196,28 @@ def parse(raw: dict, path: Path) -> Experiment:
                            "(mpfr: correctly rounded, the same on every machine; numpy: the "
                            "platform's own functions)")
 
+    rule_axes = {}
+    for key, allowed in RULE_AXES.items():
+        value = arith.get(key, getattr(NEAREST, key))
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            fail(f"arith.{key}", f"empty list; choose from {', '.join(allowed)}")
+        for i, v in enumerate(values):
+            if v not in allowed:
+                where = f"arith.{key}[{i}]" if isinstance(value, list) else f"arith.{key}"
+                fail(where, f"{shown(v)} is not allowed; choose from {', '.join(allowed)} "
+                            "(or a list of them, to compare)")
+        if len(set(values)) != len(values):
+            fail(f"arith.{key}", "repeats a value")
+        rule_axes[key] = values
+    trials = arith.get("trials", 1)
+    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS:
+        fail("arith.trials", f"{shown(trials)} is not allowed; expected an integer from 1 to "
+                             f"{MAX_TRIALS} (repetitions of a stochastic rounding)")
+    if trials > 1 and "stochastic" not in rule_axes["rounding"]:
+        fail("arith.trials", f"{trials} trials repeat a stochastic rounding, but "
+                             "arith.rounding has no \"stochastic\" (the others are deterministic)")
+
     grid_raw = raw.get("grid", {})
     if not isinstance(grid_raw, dict):
         fail("grid", "must be a table of case parameters")
@@ -200,7 +239,8 @@ def parse(raw: dict, path: Path) -> Experiment:
         fail("grid", f"{total} points is more than {MAX_GRID_VALUES}; narrow a range")
     exp = Experiment(path=Path(path), name=name, case=case, description=description.strip(),
                      dtypes=dtypes, seed=seed, truth_precision=start, max_precision=cap,
-                     grid=grid, given=[k for k in case.PARAMS if k in grid_raw], math=math_by)
+                     grid=grid, given=[k for k in case.PARAMS if k in grid_raw], math=math_by,
+                     rule_axes=rule_axes, trials=trials)
     validate = getattr(case, "validate", None)
     if validate is not None:
         for point in exp.points:

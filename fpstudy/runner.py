@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arith import Arith, flags_text, round_array
+from .arith import Arith, flags_text, round_array, round_with_flags
 from .cases import get_case
 from .config import Experiment, applies
 from .errors import ConfigError, UserError
@@ -23,8 +23,11 @@ from .exact import to_mpf_array
 from .formats import FORMATS
 from .metrics import measure
 from .params import column_value
+from .rounding import NEAREST, Rule
 from .truth import prove
 
+RULE_COLUMNS = ("rounding", "subnormals", "overflow", "trial")  # the arithmetic's rule, and
+# which repetition of a stochastic rounding (0 for a deterministic rule)
 MEASURE_COLUMNS = ("value", "value_log10", "truth", "truth_log10", "rel_error", "ulp_error",
                    "outcome", "truth_class", "fp_flags", "truth_precision", "truth_bound",
                    "truth_settled")
@@ -42,19 +45,34 @@ class PointJob:
     truth_precision: int
     max_precision: int
     math: str = "mpfr"
+    rules: tuple[Rule, ...] = (NEAREST,)
+    trials: int = 1
 
 
 def jobs_of(exp: Experiment) -> list[PointJob]:
     return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
-                     exp.truth_precision, exp.max_precision, exp.math)
+                     exp.truth_precision, exp.max_precision, exp.math, tuple(exp.rules),
+                     exp.trials)
             for point in exp.points]
+
+
+def rounding_rng(seed: int, point: dict, dtype: str, rule: Rule, trial: int,
+                 stream: str) -> np.random.Generator:
+    """The generator of one (point, dtype, rule, trial)'s stochastic roundings: derived from
+    the config's seed and these names alone, so a run is the same serially, with --jobs and on
+    dask, and every trial draws independently. `stream` separates the rounding of the inputs
+    from that of the operations."""
+    key = repr((sorted((k, column_value(v)) for k, v in point.items()), dtype, str(rule),
+                trial, stream))
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:16], "little")
+    return np.random.default_rng([seed, digest])
 
 
 def columns(exp: Experiment) -> list[str]:
     """The records columns, in order."""
     params = [k for k in exp.case.PARAMS if k != "impl"]
     sweep = [] if exp.case.SWEEP in exp.case.PARAMS else [exp.case.SWEEP]
-    return ["experiment", "case", "dtype", "impl", "quantity", *params, *sweep,
+    return ["experiment", "case", "dtype", "impl", "quantity", *params, *sweep, *RULE_COLUMNS,
             *MEASURE_COLUMNS, *getattr(exp.case, "EXTRA_COLUMNS", ())]
 
 
@@ -87,6 +105,10 @@ def unheld_input(case, raw: dict, rounded: dict, fmt) -> str | None:
             values = np.ones(values.shape)
         with np.errstate(all="ignore"):
             lost = np.isfinite(values) & ~np.isfinite(rounded[name])
+            if not fmt.has_inf and not fmt.has_nan and values.dtype != object:
+                # float4/float6 saturate: an input at or past max + half an ulp was clamped
+                half_ulp = 2.0 ** (fmt.max_exponent - fmt.precision - 1)
+                lost |= np.abs(values.astype(np.float64)) >= float(fmt.max) + half_ulp
         if np.any(lost):
             return (f"{fmt.name} cannot hold {labels.get(name, 'input ' + name)} "
                     f"(max {float(fmt.max):g}) at {{at}}: they round to inf or NaN, so there is "
@@ -103,50 +125,83 @@ def run_point(job: PointJob) -> list[dict]:
     truths: dict[str, object] = {}
     fixed = {"experiment": job.experiment, "case": case.NAME, "impl": point.get("impl", "")}
     fixed.update({k: column_value(v) for k, v in point.items() if k != "impl"})
-    extra_columns = getattr(case, "EXTRA_COLUMNS", ())
     rows = []
     formats = [FORMATS[d] for d in job.dtypes if applies(point, d)]
     for dtype in job.dtypes:
         if not applies(point, dtype):
             continue
-        fmt = FORMATS[dtype]
-        acc = point.get("accumulate", "format")
-        ar = Arith(fmt, None if acc == "format" else FORMATS[acc], math=job.math)
-        emitted = []
-
-        def emit(quantity, sweep_value, array, ar=ar, emitted=emitted, **extra):
-            unknown = set(extra) - set(extra_columns)
-            if unknown:
-                raise ValueError(f"{case.NAME} emitted undeclared columns {sorted(unknown)}")
-            emitted.append((quantity, sweep_value, np.asarray(array), flags_text(ar.flags),
-                            extra))
-
-        rounded = {k: round_array(v, fmt) for k, v in raw.items()}
-        problem = unheld_input(case, raw, rounded, fmt)
-        if problem:  # check_inputs refuses this first; this guards library callers
-            raise UserError(problem.format(at=point, fix=f"leave {dtype} out"))
-        with np.errstate(all="raise"):  # an operation outside `ar` is a bug, not a flag
-            case.compute(point, raw, ar, emit)
-        key = _truth_key(truth_params, rounded)
-        if key not in truths:
-            exact = {k: to_mpf_array(v) for k, v in rounded.items()}
-            truths[key] = prove(case, point, exact, start=job.truth_precision,
-                                cap=job.max_precision, formats=formats)
-        truth = truths[key]
-        for quantity, sweep_value, array, flags, extra in emitted:
-            tkey = (quantity, sweep_value)
-            m = measure(array, truth.values[tkey], fmt)
-            rows.append({
-                **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
-                "value": m.value, "value_log10": m.value_log10,
-                "truth": m.truth, "truth_log10": m.truth_log10,
-                "rel_error": m.rel_error, "ulp_error": m.ulp_error, "outcome": m.outcome,
-                "truth_class": m.truth_class, "fp_flags": flags,
-                "truth_precision": truth.precision, "truth_bound": truth.bounds[tkey],
-                "truth_settled": truth.settled[tkey],
-                **{c: extra.get(c, "") for c in extra_columns},
-            })
+        for rule in job.rules:
+            for trial in range(job.trials if rule.stochastic else 1):
+                rows += _run_one(job, case, raw, truth_params, truths, fixed, formats, dtype,
+                                 rule, trial)
     return rows
+
+
+def _run_one(job, case, raw, truth_params, truths, fixed, formats, dtype, rule, trial):
+    """The records of one (point, dtype, rule, trial)."""
+    point = job.point
+    extra_columns = getattr(case, "EXTRA_COLUMNS", ())
+    fmt = FORMATS[dtype]
+    acc = point.get("accumulate", "format")
+    rng = rounding_rng(job.seed, point, dtype, rule, trial, "operations") \
+        if rule.stochastic else None
+    ar = Arith(fmt, None if acc == "format" else FORMATS[acc], math=job.math, rule=rule,
+               rng=rng)
+    emitted = []
+
+    def emit(quantity, sweep_value, array, ar=ar, emitted=emitted, **extra):
+        unknown = set(extra) - set(extra_columns)
+        if unknown:
+            raise ValueError(f"{case.NAME} emitted undeclared columns {sorted(unknown)}")
+        emitted.append((quantity, sweep_value, np.asarray(array), flags_text(ar.flags),
+                        extra))
+
+    inputs = raw
+    if rule.stochastic:
+        # The inputs' stochastic rounding is done here, once, so the truth is computed on
+        # exactly the values the case received (its own asarray of them is then exact).
+        input_rng = rounding_rng(job.seed, point, dtype, rule, trial, "inputs")
+        rounded = {}
+        for k in sorted(raw):
+            rounded[k], flags = round_with_flags(raw[k], fmt, rule, input_rng)
+            ar.flags.update(flags)
+        inputs = {k: _wide(v) for k, v in rounded.items()}
+    else:
+        rounded = {k: round_array(v, fmt, rule) for k, v in raw.items()}
+    problem = unheld_input(case, raw, rounded, fmt)
+    if problem:  # check_inputs refuses this first; this guards library callers
+        raise UserError(problem.format(at=point, fix=f"leave {dtype} out"))
+    with np.errstate(all="raise"):  # an operation outside `ar` is a bug, not a flag
+        case.compute(point, inputs, ar, emit)
+    key = _truth_key(truth_params, rounded)
+    if key not in truths:
+        exact = {k: to_mpf_array(v) for k, v in rounded.items()}
+        truths[key] = prove(case, point, exact, start=job.truth_precision,
+                            cap=job.max_precision, formats=formats)
+    truth = truths[key]
+    rows = []
+    rule_columns = {"rounding": rule.rounding, "subnormals": rule.subnormals,
+                    "overflow": rule.overflow, "trial": trial}
+    for quantity, sweep_value, array, flags, extra in emitted:
+        tkey = (quantity, sweep_value)
+        m = measure(array, truth.values[tkey], fmt)
+        rows.append({
+            **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
+            **rule_columns,
+            "value": m.value, "value_log10": m.value_log10,
+            "truth": m.truth, "truth_log10": m.truth_log10,
+            "rel_error": m.rel_error, "ulp_error": m.ulp_error, "outcome": m.outcome,
+            "truth_class": m.truth_class, "fp_flags": flags,
+            "truth_precision": truth.precision, "truth_bound": truth.bounds[tkey],
+            "truth_settled": truth.settled[tkey],
+            **{c: extra.get(c, "") for c in extra_columns},
+        })
+    return rows
+
+
+def _wide(values: np.ndarray) -> np.ndarray:
+    """Format values as float64 (longdouble for longdouble), exactly."""
+    return values if values.dtype.itemsize > 8 else values.astype(np.float64)
 
 
 def _truth_key(params: tuple, rounded: dict) -> str:
