@@ -1,0 +1,135 @@
+"""Rounding rules in configs and records: checked keys, rule columns, trials, outcomes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import compute_records
+
+from fpstudy import config
+from fpstudy.errors import ConfigError
+from fpstudy.rounding import Rule
+from fpstudy.runner import jobs_of, run_point
+
+DEEP = """
+case = "deep_product"
+dtypes = {dtypes}
+[arith]
+{arith}
+[grid]
+scale = {scale}
+max_depth = {depth}
+"""
+
+
+def experiment(write_config, arith="", dtypes='["float16"]', scale="0.9", depth=200):
+    return config.load(write_config(DEEP.format(arith=arith, dtypes=dtypes, scale=scale,
+                                                depth=depth)))
+
+
+@pytest.mark.parametrize("arith, message", [
+    ('rounding = "nearest"', "arith.rounding: 'nearest' is not allowed; choose from "
+                             "nearest_even, toward_zero, upward, downward, stochastic"),
+    ('rounding = ["stochastic", "up"]', "arith.rounding[1]: 'up' is not allowed"),
+    ('subnormals = "ftz"', "arith.subnormals: 'ftz' is not allowed; choose from gradual, flush"),
+    ('overflow = "clamp"', "arith.overflow: 'clamp' is not allowed; choose from inf, saturate"),
+    ("rounding = []", "arith.rounding: empty list"),
+    ('overflow = ["inf", "inf"]', "arith.overflow: repeats a value"),
+    ("trials = 0", "arith.trials: 0 is not allowed; expected an integer from 1"),
+    ("trials = 5", "arith.trials: 5 trials repeat a stochastic rounding, but arith.rounding"),
+    ("trial = 5", "arith.trial: unknown key; allowed: math, rounding, subnormals, overflow, "
+                  "trials"),
+])
+def test_bad_rule_keys_name_file_key_and_what_is_allowed(write_config, arith, message):
+    with pytest.raises(ConfigError) as info:
+        experiment(write_config, arith)
+    assert message in str(info.value)
+    assert "exp.toml" in str(info.value)
+
+
+def test_scale_format_is_refused_with_its_reason(write_config):
+    with pytest.raises(ConfigError, match=r"dtypes\[0\]: float8_e8m0fnu cannot be computed in "
+                                          r"\(.*no zero"):
+        experiment(write_config, dtypes='["float8_e8m0fnu"]')
+
+
+def test_rules_are_the_product_of_the_axes(write_config):
+    exp = experiment(write_config, 'rounding = ["nearest_even", "stochastic"]\n'
+                                   'subnormals = ["gradual", "flush"]\ntrials = 3')
+    assert exp.rules == [Rule("nearest_even", "gradual"), Rule("nearest_even", "flush"),
+                         Rule("stochastic", "gradual"), Rule("stochastic", "flush")]
+    assert exp.trials == 3
+    assert exp.resolved()["arith"]["rounding"] == ["nearest_even", "stochastic"]
+
+
+def by_rule(records, rounding, subnormals="gradual", overflow="inf", trial=0):
+    return [r for r in records if (r["rounding"], r["subnormals"], r["overflow"], r["trial"])
+            == (rounding, subnormals, overflow, trial)]
+
+
+def test_deep_product_float16_s09_under_each_rule(write_config):
+    """Nearest stagnates at 4 subnormal units (k * 0.9 rounds back to k for k <= 4), flush
+    jumps from normal to 0 (an underflow whose truth is subnormal: gradual underflow would
+    have kept it), toward_zero reaches 0 through the subnormals."""
+    exp = experiment(write_config, 'rounding = ["nearest_even", "toward_zero"]\n'
+                                   'subnormals = ["gradual", "flush"]', depth=300)
+    records = compute_records(exp)
+    nearest = by_rule(records, "nearest_even")
+    assert nearest[-1]["value"] == 4 * 2.0 ** -24 and nearest[-1]["outcome"] == "subnormal"
+    flush = by_rule(records, "nearest_even", "flush")
+    outcomes = [r["outcome"] for r in flush]
+    first_zero = outcomes.index("underflow")
+    assert set(outcomes[:first_zero]) == {"ok"} and set(outcomes[first_zero:]) == {"underflow"}
+    assert flush[first_zero]["truth_class"] == "subnormal"  # avoidable with gradual underflow
+    assert flush[first_zero]["fp_flags"] == "underflow"
+    toward = by_rule(records, "toward_zero")
+    assert toward[-1]["value"] == 0 and toward[-1]["outcome"] == "underflow"
+    assert "subnormal" in {r["outcome"] for r in toward}
+
+
+def test_saturated_value_is_overflow_not_ok(write_config):
+    exp = experiment(write_config, 'overflow = ["inf", "saturate"]',
+                     dtypes='["float8_e4m3fn", "float16"]', scale="1.5", depth=40)
+    records = compute_records(exp)
+    e4 = [r for r in by_rule(records, "nearest_even", overflow="saturate")
+          if r["dtype"] == "float8_e4m3fn"]
+    clamped = [r for r in e4 if r["value"] == 448]
+    assert clamped and all(r["outcome"] == "overflow" and r["truth_class"] == "overflows"
+                           for r in clamped if r["truth_log10"] > np.log10(464))
+    # the format's own max, where the truth rounds to it, is ok
+    f16 = [r for r in by_rule(records, "nearest_even", overflow="saturate")
+           if r["dtype"] == "float16"]
+    assert any(r["value"] == 65504 and r["outcome"] == "overflow" for r in f16)
+    assert not any(r["outcome"] == "nan" for r in f16)  # max * 0 is 0, never inf * 0
+    plain = [r for r in by_rule(records, "nearest_even") if r["dtype"] == "float16"]
+    assert plain[-1]["outcome"] == "nan"
+
+
+def test_stochastic_trials_are_reproducible_independent_and_job_order_free(write_config):
+    exp = experiment(write_config, 'rounding = "stochastic"\ntrials = 4',
+                     dtypes='["bfloat16"]', depth=60)
+    job = jobs_of(exp)[0]
+    first = run_point(job)
+    again = run_point(job)
+    assert [r["value"] for r in first] == [r["value"] for r in again]
+    assert sorted({r["trial"] for r in first}) == [0, 1, 2, 3]
+    per_trial = [tuple(r["value"] for r in first if r["trial"] == t) for t in range(4)]
+    assert len(set(per_trial)) > 1  # the trials draw independently
+    # truth is the exact value on the inputs the format received, the same for every trial
+    # here (0.9 is rounded stochastically too, but both neighbours are tried in some trial)
+    for r in first:
+        assert r["truth_settled"]
+
+
+def test_deterministic_rules_run_one_trial(write_config):
+    exp = experiment(write_config, 'rounding = ["nearest_even", "stochastic"]\ntrials = 3',
+                     depth=5)
+    records = compute_records(exp)
+    assert {r["trial"] for r in records if r["rounding"] == "nearest_even"} == {0}
+    assert {r["trial"] for r in records if r["rounding"] == "stochastic"} == {0, 1, 2}
+
+
+def test_default_records_say_nearest_even(write_config):
+    records = compute_records(experiment(write_config, depth=3))
+    assert {(r["rounding"], r["subnormals"], r["overflow"], r["trial"]) for r in records} == {
+        ("nearest_even", "gradual", "inf", 0)}
