@@ -19,6 +19,7 @@ import pandas as pd
 from .config import Experiment
 from .formats import FORMATS
 from .params import column_value
+from .rounding import NEAREST, RULE_AXES, Rule
 from .runner import MEASURE_COLUMNS
 
 SUMMARY_TAIL = ["outcome", "start", "stop", "points", "max_rel_error", "predicted_start"]
@@ -76,9 +77,10 @@ def _predictions(table: pd.DataFrame, exp: Experiment) -> list:
         if point is None:
             out.append(np.nan)
             continue
-        ck = (ident, rowd["dtype"])
+        rule = Rule(*(rowd.get(k, getattr(NEAREST, k)) for k in RULE_AXES))
+        ck = (ident, rowd["dtype"], rule)
         if ck not in cache:
-            cache[ck] = _call_predict(predict, point, FORMATS[rowd["dtype"]], exp)
+            cache[ck] = _call_predict(predict, point, FORMATS[rowd["dtype"]], exp, rule)
         start = cache[ck].get(rowd["quantity"], {}).get(rowd["outcome"])
         if isinstance(start, tuple):  # one start per run of this outcome, in sweep order
             nth = (ck, rowd["quantity"], rowd["outcome"])
@@ -88,10 +90,18 @@ def _predictions(table: pd.DataFrame, exp: Experiment) -> list:
     return out
 
 
-def _call_predict(predict, point: dict, fmt, exp: Experiment) -> dict:
+def _call_predict(predict, point: dict, fmt, exp: Experiment, rule=None) -> dict:
     """predict(point, fmt); a case whose sweep axis is a grid parameter may also take
-    `sweep_values` (the grid's values of it), to predict starts that are grid values."""
+    `sweep_values` (the grid's values of it), to predict starts that are grid values, and a
+    case that knows how a rounding rule moves its thresholds takes `rule`. A case that does
+    not predicts nothing under a rule other than IEEE's default."""
     sweep = exp.case.SWEEP
-    if sweep in exp.grid and "sweep_values" in inspect.signature(predict).parameters:
-        return predict(point, fmt, sweep_values=sorted(exp.grid[sweep]))
-    return predict(point, fmt)
+    params = inspect.signature(predict).parameters
+    kwargs = {}
+    if sweep in exp.grid and "sweep_values" in params:
+        kwargs["sweep_values"] = sorted(exp.grid[sweep])
+    if rule is not None and not rule.is_default:
+        if "rule" not in params:
+            return {}
+        kwargs["rule"] = rule
+    return predict(point, fmt, **kwargs)

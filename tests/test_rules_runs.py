@@ -133,3 +133,24 @@ def test_default_records_say_nearest_even(write_config):
     records = compute_records(experiment(write_config, depth=3))
     assert {(r["rounding"], r["subnormals"], r["overflow"], r["trial"]) for r in records} == {
         ("nearest_even", "gradual", "inf", 0)}
+
+
+def test_predicted_thresholds_follow_the_rule(write_config):
+    """With flush the deep product goes from normal straight to 0, at the depth the truth goes
+    subnormal; with saturation an overflow is never followed by NaN."""
+    import pandas as pd
+
+    from fpstudy.summarize import summarize
+
+    exp = experiment(write_config, 'subnormals = ["gradual", "flush"]\n'
+                                   'overflow = ["inf", "saturate"]', scale="[0.5, 1.5]",
+                     depth=40)
+    table = summarize(pd.DataFrame(compute_records(exp)), exp)
+    flush = table[(table["subnormals"] == "flush") & (table["scale"] == 0.5)
+                  & (table["overflow"] == "inf")]
+    assert list(flush["outcome"]) == ["ok", "underflow"]
+    assert (flush["predicted_start"].iloc[1] == flush["start"].iloc[1] == 15)  # 2**-15 < 2**-14
+    sat = table[(table["overflow"] == "saturate") & (table["scale"] == 1.5)
+                & (table["subnormals"] == "gradual")]
+    assert list(sat["outcome"]) == ["ok", "overflow"]
+    assert sat["predicted_start"].iloc[1] == sat["start"].iloc[1] == 28
