@@ -21,6 +21,7 @@ from types import ModuleType
 
 import numpy as np
 
+from . import formats as formats_module
 from .arith import MATHS
 from .cases import CASES, get_case
 from .errors import ConfigError, ParamError, UserError
@@ -29,7 +30,8 @@ from .params import shown
 from .rounding import NEAREST, RULE_AXES, Rule
 from .truth import DEFAULT_MAX_PRECISION, DEFAULT_START_PRECISION
 
-TOP_KEYS = ("name", "case", "description", "dtypes", "seed", "truth", "arith", "grid")
+TOP_KEYS = ("name", "case", "description", "dtypes", "seed", "truth", "arith", "formats", "grid")
+USER_FORMAT_KEYS = ("precision", "emax", "emin", "inf", "nan", "subnormals")
 TRUTH_KEYS = ("precision", "max_precision")
 ARITH_KEYS = ("math", "rounding", "subnormals", "overflow", "trials")
 MAX_TRIALS = 100_000
@@ -56,6 +58,7 @@ class Experiment:
     rule_axes: dict[str, list[str]] = field(
         default_factory=lambda: {k: [getattr(NEAREST, k)] for k in RULE_AXES})
     trials: int = 1  # repetitions of each point under a stochastic rule
+    user_formats: dict[str, dict] = field(default_factory=dict)  # [formats.NAME], resolved
 
     @property
     def rules(self) -> list[Rule]:
@@ -102,6 +105,7 @@ class Experiment:
             "truth": {"precision": self.truth_precision, "max_precision": self.max_precision},
             "arith": {"math": self.math, **{k: list(v) for k, v in self.rule_axes.items()},
                       "trials": self.trials},
+            **({"formats": self.user_formats} if self.user_formats else {}),
             "grid": {k: [list(v) if isinstance(v, tuple) else v for v in vs]
                      for k, vs in self.grid.items()},
         }
@@ -151,6 +155,8 @@ def parse(raw: dict, path: Path) -> Experiment:
     description = raw.get("description", case.DESCRIPTION)
     if not isinstance(description, str):
         fail("description", "must be a string")
+
+    user_formats = _user_formats(raw.get("formats", {}), fail)
 
     dtypes = raw.get("dtypes", list(HEADLINE))
     if not isinstance(dtypes, list) or not dtypes:
@@ -240,7 +246,7 @@ def parse(raw: dict, path: Path) -> Experiment:
     exp = Experiment(path=Path(path), name=name, case=case, description=description.strip(),
                      dtypes=dtypes, seed=seed, truth_precision=start, max_precision=cap,
                      grid=grid, given=[k for k in case.PARAMS if k in grid_raw], math=math_by,
-                     rule_axes=rule_axes, trials=trials)
+                     rule_axes=rule_axes, trials=trials, user_formats=user_formats)
     validate = getattr(case, "validate", None)
     if validate is not None:
         for point in exp.points:
@@ -255,6 +261,48 @@ def parse(raw: dict, path: Path) -> Experiment:
                      f"{acc!r} is not wider than any of the dtypes ({', '.join(dtypes)}); "
                      'use "format" or a wider format')
     return exp
+
+
+def _user_formats(table, fail) -> dict[str, dict]:
+    """[formats.NAME] tables: each checked, built and registered (so every format name in the
+    config, dtypes and accumulate included, may use it). Returns name -> resolved spec."""
+    if not isinstance(table, dict):
+        fail("formats", "must be a table of formats: [formats.NAME] precision = ..., emax = ...")
+    out = {}
+    for name, spec in table.items():
+        key = f"formats.{name}"
+        if not _NAME.match(name):
+            fail(key, "a format name uses letters, digits, '_', '.', '-'")
+        if name in FORMATS and FORMATS[name].encoding is not None:
+            fail(key, f"{name} is a built-in format; give yours another name")
+        if not isinstance(spec, dict):
+            fail(key, f"must be a table with keys {', '.join(USER_FORMAT_KEYS)}")
+        for k in spec:
+            if k not in USER_FORMAT_KEYS:
+                fail(f"{key}.{k}", f"unknown key; allowed: {', '.join(USER_FORMAT_KEYS)}")
+        for k in ("precision", "emax"):
+            if k not in spec:
+                fail(f"{key}.{k}", "missing; a format needs precision and emax")
+        lo, hi = formats_module.USER_PRECISION
+        limit = formats_module.USER_EXPONENT
+        checks = {"precision": (lo, hi), "emax": (1, limit), "emin": (-limit, 0)}
+        for k, (low, high) in checks.items():
+            v = spec.get(k, 0 if k == "emin" else None)
+            if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+                fail(f"{key}.{k}", f"{shown(v)} is not allowed; expected an integer from "
+                                   f"{low} to {high}")
+        for k in ("inf", "nan", "subnormals"):
+            if not isinstance(spec.get(k, True), bool):
+                fail(f"{key}.{k}", f"{shown(spec[k])} is not allowed; expected true or false")
+        resolved = {"precision": spec["precision"], "emax": spec["emax"],
+                    "emin": spec.get("emin", 1 - spec["emax"]),
+                    **{k: spec.get(k, True) for k in ("inf", "nan", "subnormals")}}
+        try:
+            formats_module.register(formats_module.user_format(name, **resolved))
+        except UserError as e:
+            fail(key, str(e))
+        out[name] = resolved
+    return out
 
 
 def _describe(point: dict, keys: list[str]) -> str:

@@ -154,3 +154,68 @@ def get_format(name: str) -> Format:
         return FORMATS[name]
     except (KeyError, TypeError):
         raise UserError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}") from None
+
+
+# -- user-defined formats -------------------------------------------------------------------
+
+USER_PRECISION = (2, 24)  # float64 holds 2p + 2 bits: + - * / rounded once from float64 are exact
+USER_EXPONENT = 500  # |emin|, |emax| at most this: products and quotients stay in float64's range
+
+
+def user_format(name: str, precision: int, emax: int, emin: int | None = None,
+                inf: bool = True, nan: bool = True, subnormals: bool = True) -> Format:
+    """A format declared in a config (``[formats.fp12] precision = 7, emax = 15``), as chop and
+    CPFloat define one: p significand bits (the implicit bit included), normal exponents
+    emin..emax (emin defaults to 1 - emax, IEEE's bias), max = (2 - 2**(1-p)) * 2**emax, and
+    whether it has infinity, NaN and subnormals. Without infinity an overflow gives NaN, or
+    +-max when it has no NaN either; without subnormals a result below 2**emin is flushed.
+
+    Its values are held in float64 arrays (``storage = "float64"``): every value is exact
+    there, and arithmetic is done in float64 and rounded once, as for float16.
+
+    >>> f = user_format("fp12", 7, 15)
+    >>> float(f.max), float(f.smallest_normal), float(f.smallest_subnormal)
+    (65024.0, 6.103515625e-05, 9.5367431640625e-07)
+    """
+    if emin is None:
+        emin = 1 - emax
+    lo, hi = USER_PRECISION
+    if not lo <= precision <= hi:
+        raise ValueError(f"precision must be from {lo} to {hi}")
+    if not (-USER_EXPONENT <= emin < emax <= USER_EXPONENT):
+        raise ValueError(f"need -{USER_EXPONENT} <= emin < emax <= {USER_EXPONENT}")
+    two = np.float64(2.0)
+    notes = [f"user format: p = {precision}, emin = {emin}, emax = {emax}"]
+    notes += [w for w, on in (("no inf", not inf), ("no NaN", not nan),
+                              ("no subnormals", not subnormals)) if on]
+    return Format(
+        name=name,
+        dtype=np.dtype(np.float64),
+        precision=precision,
+        min_exponent=emin,
+        max_exponent=emax + 1,
+        max=np.float64((2 - two ** (1 - precision)) * two ** emax),
+        smallest_normal=two ** emin,
+        smallest_subnormal=two ** (emin - precision + 1) if subnormals else two ** emin,
+        eps=two ** (1 - precision),
+        has_inf=inf,
+        emulated=True,
+        has_nan=nan,
+        has_negative_zero=True,
+        has_subnormals=subnormals,
+        width=1 + (emax - emin + 1 + 1).bit_length() + precision - 1,
+        storage="float64",
+        note="; ".join(notes),
+        encoding=None,
+    )
+
+
+def register(fmt: Format) -> None:
+    """Make a user format known by name everywhere a format name is used (a config declares
+    it; every worker process registers it again from the job before computing)."""
+    known = FORMATS.get(fmt.name)
+    if known is not None and known != fmt:
+        if known.encoding is not None:
+            raise UserError(f"{fmt.name!r} is a built-in format; give yours another name")
+        raise UserError(f"format {fmt.name!r} is declared twice, differently")
+    FORMATS[fmt.name] = fmt

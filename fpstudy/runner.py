@@ -20,7 +20,7 @@ from .cases import get_case
 from .config import Experiment, applies
 from .errors import ConfigError, UserError
 from .exact import to_mpf_array
-from .formats import FORMATS
+from .formats import FORMATS, register, user_format
 from .metrics import measure
 from .params import column_value
 from .rounding import NEAREST, Rule
@@ -47,12 +47,13 @@ class PointJob:
     math: str = "mpfr"
     rules: tuple[Rule, ...] = (NEAREST,)
     trials: int = 1
+    user_formats: tuple = ()  # ((name, spec), ...): registered again in a worker process
 
 
 def jobs_of(exp: Experiment) -> list[PointJob]:
     return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
                      exp.truth_precision, exp.max_precision, exp.math, tuple(exp.rules),
-                     exp.trials)
+                     exp.trials, tuple(exp.user_formats.items()))
             for point in exp.points]
 
 
@@ -118,6 +119,8 @@ def unheld_input(case, raw: dict, rounded: dict, fmt) -> str | None:
 
 def run_point(job: PointJob) -> list[dict]:
     """All records of one grid point, for every format the point applies to."""
+    for name, spec in job.user_formats:
+        register(user_format(name, **spec))
     case = get_case(job.case)
     point = job.point
     raw = case.inputs(point, np.random.default_rng(job.seed))
