@@ -124,7 +124,8 @@ def cmd_check(args) -> int:
 
 FORMAT_FIELDS = ("bits", "precision", "max", "smallest_normal", "smallest_subnormal",
                  "unit_roundoff", "ln_max", "ln_smallest_subnormal", "ln_smallest_normal",
-                 "has_inf", "arithmetic")
+                 "sigmoid_saturation", "has_inf", "has_nan", "negative_zero", "subnormals",
+                 "arithmetic", "notes")
 
 
 def format_table(names) -> list[dict]:
@@ -147,10 +148,27 @@ def format_table(names) -> list[dict]:
                 "ln_smallest_subnormal": mpmath.nstr(mpmath.log(to_mpf(fmt.smallest_subnormal)),
                                                      8),
                 "ln_smallest_normal": mpmath.nstr(mpmath.log(to_mpf(fmt.smallest_normal)), 8),
-                "has_inf": "yes" if fmt.has_inf else "no (overflow gives NaN)",
-                "arithmetic": "float64, rounded per op" if fmt.emulated else "native",
+                "sigmoid_saturation": mpmath.nstr(sigmoid_saturation(fmt), 8),
+                "has_inf": "yes" if fmt.has_inf else (
+                    "no (overflow gives NaN)" if fmt.has_nan else "no (overflow saturates)"),
+                "has_nan": "yes" if fmt.has_nan else "no",
+                "negative_zero": "yes" if fmt.has_negative_zero else "no (-0 reads as +0)",
+                "subnormals": "yes" if fmt.has_subnormals else "no",
+                "arithmetic": ("float64, rounded per op" if fmt.emulated else "native")
+                + ("" if fmt.storage == "native" else "; values held in float64")
+                + ("" if fmt.computable else "; not computed in"),
+                "notes": fmt.note or "-",
             })
     return rows
+
+
+def sigmoid_saturation(fmt) -> mpmath.mpf:
+    """The z from which sigmoid(z) = 1/(1 + e^-z) rounds to 1 in the format (nearest-even):
+    where 1 - sigmoid(z) = sigmoid(-z) falls to half the gap below 1, h = 2**-(p+1) (the tie
+    goes to 1, the even neighbour; h is larger where the numbers below 1 are subnormal, as in
+    float4_e2m1fn): z = ln(1/h - 1)."""
+    half_gap = mpmath.ldexp(1, max(-1, fmt.min_exponent) - fmt.precision)
+    return mpmath.log(1 / half_gap - 1)
 
 
 def _show(v) -> str:
@@ -159,6 +177,9 @@ def _show(v) -> str:
 
 
 def cmd_formats(args) -> int:
+    from . import config
+    for path in args.config or ():
+        config.load(path)  # registers its [formats.NAME]
     rows = format_table(args.dtypes or list(FORMATS))
     width = max(len(f) for f in FORMAT_FIELDS)
     for row in rows:
@@ -211,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     formats = sub.add_parser("formats", help="limits and thresholds of each format")
     formats.add_argument("dtypes", nargs="*", metavar="DTYPE")
+    formats.add_argument("--config", action="append", metavar="CONFIG",
+                         help="also a config's user-defined formats ([formats.NAME])")
     formats.set_defaults(func=cmd_formats)
 
     lst = sub.add_parser("list", help="cases, parameters, implementations, formats")

@@ -92,3 +92,34 @@ def test_user_format_as_accumulator(write_config):
     by_acc = {r["accumulate"]: r["value"] for r in records}
     assert by_acc["format"] == 2.0 ** -8   # the bfloat16 sum stalls at 256
     assert by_acc["wide_acc"] == by_acc["float32"] != by_acc["format"]
+
+
+def test_formats_command_shows_user_formats_and_quirks(run_cli, write_config):
+    path = write_config('case = "deep_product"\ndtypes = ["fp12"]\n'
+                        "[formats.fp12]\nprecision = 7\nemax = 15\n")
+    status, out, _ = run_cli("formats", "--config", path, "fp12", "float4_e2m1fn",
+                             "float8_e4m3fnuz")
+    assert status == 0
+    fp12 = out.split("float4_e2m1fn")[0]
+    assert "bits                   12" in fp12 and "65024.0" in fp12
+    assert "no (overflow saturates)" in out and "no (-0 reads as +0)" in out
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float8_e4m3fn", "float4_e2m1fn"])
+def test_sigmoid_saturation_point(name):
+    """Below the shown z, sigmoid(z) rounds below 1; from it on, to 1 (exact sigmoid at 200
+    bits, rounded by round_rational)."""
+    from fractions import Fraction
+
+    import mpmath
+
+    from fpstudy.cli import sigmoid_saturation
+    from fpstudy.exact import round_rational
+
+    fmt = FORMATS[name]
+    z = sigmoid_saturation(fmt)
+    with mpmath.workprec(200):
+        for dz, rounds_to_one in ((-1e-6, False), (1e-6, True)):
+            s = 1 / (1 + mpmath.exp(-(z + dz)))
+            q = Fraction(*s.as_integer_ratio())
+            assert (round_rational(q, fmt) == 1) is rounds_to_one
