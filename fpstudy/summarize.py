@@ -18,6 +18,7 @@ import pandas as pd
 
 from .config import Experiment
 from .formats import FORMATS
+from .metrics import OUTCOMES
 from .params import column_value
 from .rounding import NEAREST, RULE_AXES, Rule
 from .runner import MEASURE_COLUMNS
@@ -105,3 +106,31 @@ def _call_predict(predict, point: dict, fmt, exp: Experiment, rule=None) -> dict
             return {}
         kwargs["rule"] = rule
     return predict(point, fmt, **kwargs)
+
+
+def trials(records: pd.DataFrame, sweep: str, extra=()) -> pd.DataFrame:
+    """Repetitions of a stochastic rounding, per sweep value: for each group (every column but
+    the trial, the sweep axis, the measurements and the case's extras) and sweep value, the
+    number of trials, the fraction of them with each outcome, and the mean, standard deviation,
+    minimum and maximum of the relative error (over trials whose error is finite; NaN where
+    none is) and the mean value. A deterministic rule has one trial: its fractions are 0 or 1.
+    """
+    if records.empty:
+        return pd.DataFrame()
+    keys = [c for c in group_columns(records, sweep, extra) if c != "trial"] + [sweep]
+    rows = []
+    for key, g in records.groupby(keys, sort=False, dropna=False):
+        errors = g["rel_error"].to_numpy(dtype=np.float64)
+        finite = errors[np.isfinite(errors)]
+        counts = g["outcome"].value_counts()
+        values = g["value"].to_numpy(dtype=np.float64)
+        rows.append({**dict(zip(keys, key, strict=True)), "trials": len(g),
+                     **{f"frac_{o}": counts.get(o, 0) / len(g) for o in OUTCOMES},
+                     "mean_rel_error": finite.mean() if finite.size else np.nan,
+                     "std_rel_error": finite.std(ddof=1) if finite.size > 1 else 0.0
+                     if finite.size else np.nan,
+                     "min_rel_error": finite.min() if finite.size else np.nan,
+                     "max_rel_error": finite.max() if finite.size else np.nan,
+                     "mean_value": values.mean() if np.isfinite(values).all() else np.nan,
+                     "truth": g["truth"].iloc[0]})
+    return pd.DataFrame(rows)

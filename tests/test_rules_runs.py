@@ -154,3 +154,28 @@ def test_predicted_thresholds_follow_the_rule(write_config):
                 & (table["subnormals"] == "gradual")]
     assert list(sat["outcome"]) == ["ok", "overflow"]
     assert sat["predicted_start"].iloc[1] == sat["start"].iloc[1] == 28
+
+
+def test_trials_table_fractions_and_error_spread():
+    import pandas as pd
+
+    from fpstudy.summarize import trials
+
+    rows = []
+    for trial, (outcome, err) in enumerate([("ok", 0.1), ("ok", 0.3), ("underflow", 1.0),
+                                            ("nan", np.nan)]):
+        rows.append({"experiment": "e", "case": "c", "dtype": "bfloat16", "impl": "",
+                     "quantity": "loss", "rounding": "stochastic", "subnormals": "gradual",
+                     "overflow": "inf", "trial": trial, "step": 5, "value": 1.0, "truth": 1.0,
+                     "value_log10": 0.0, "truth_log10": 0.0, "rel_error": err,
+                     "ulp_error": err, "outcome": outcome, "truth_class": "normal",
+                     "fp_flags": "", "truth_precision": 113, "truth_bound": 0.0,
+                     "truth_settled": True})
+    table = trials(pd.DataFrame(rows), "step")
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["trials"] == 4 and row["frac_ok"] == 0.5 and row["frac_underflow"] == 0.25
+    assert row["frac_nan"] == 0.25 and row["frac_overflow"] == 0
+    assert row["mean_rel_error"] == pytest.approx(1.4 / 3)
+    assert row["std_rel_error"] == pytest.approx(np.std([0.1, 0.3, 1.0], ddof=1))
+    assert (row["min_rel_error"], row["max_rel_error"]) == (0.1, 1.0)
