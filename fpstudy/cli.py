@@ -71,6 +71,10 @@ def outcome_lines(table, exp, per_format: int = 8, max_runs: int = 6) -> list[st
     varying = [k for k in exp.given if len(exp.grid[k]) > 1 and k != sweep]
     label_cols = [c for c in ("impl", "quantity") if table[c].nunique() > 1]
     label_cols += [k for k in varying if k not in label_cols]
+    label_cols += [c for c in ("rounding", "subnormals", "overflow") if c in table
+                   and table[c].nunique() > 1]
+    if "trial" in table:  # the printout shows trial 0; summary.csv has every trial
+        table = table[table["trial"] == 0]
     group_cols = [c for c in table.columns
                   if c not in ("outcome", "start", "stop", "points", "max_rel_error",
                                "predicted_start")]

@@ -555,7 +555,11 @@ def trials_figure(study: Study) -> FigureFile:
     for ax, (key, rows) in zip(axes, parts, strict=True):
         key = key if isinstance(key, tuple) else (key,)
         labels = dict(zip(point_keys, key, strict=True))
-        positive = bool((rows["value"] > 0).all() and (rows["truth"] > 0).all())
+        # log scale when the truth is positive and no value negative; a 0 (underflow) then
+        # sits at the bottom edge of the panel
+        positive = bool((rows["value"] >= 0).all() and (rows["truth"] > 0).all())
+        floor = min(rows.loc[rows["value"] > 0, "value"].min(), rows["truth"].min()) / 4 \
+            if positive else None
         for d in study.dtypes:
             for i, rule in enumerate(rules):
                 mask = (rows["dtype"] == d)
@@ -565,6 +569,8 @@ def trials_figure(study: Study) -> FigureFile:
                 if r.empty:
                     continue
                 stats = r.groupby(study.sweep)["value"].agg(["mean", "min", "max"])
+                if positive:
+                    stats = stats.clip(lower=floor)
                 x = stats.index.to_numpy(dtype=float)
                 ax.plot(x, stats["mean"], color=format_colour(d),
                         ls=RULE_STYLES[i % len(RULE_STYLES)], lw=1.3)
@@ -588,6 +594,7 @@ def trials_figure(study: Study) -> FigureFile:
     caption = ("The computed value per format (colour) and rounding rule (line style); for a "
                "rule repeated over trials (stochastic rounding) the line is the mean over the "
                "trials and the shaded band runs from the smallest to the largest trial. The "
-               "dashed black line is the exact value on the inputs the format received.")
+               "dashed black line is the exact value on the inputs the format received. On a "
+               "log scale a value of 0 is drawn at the bottom edge.")
     caption += figure_note(len(parts), len(parts))
     return save(fig, study.figures_dir, "trials", title_of(study, "rounding rules"), caption)
