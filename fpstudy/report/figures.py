@@ -26,7 +26,7 @@ from matplotlib.ticker import MaxNLocator
 from ..exact import log10_of
 from ..formats import FORMATS
 from ..metrics import OUTCOMES
-from .study import Study
+from .study import Study, show
 from .style import (
     LIMIT_LINES,
     OUTCOME_COLOURS,
@@ -546,6 +546,13 @@ def trials_figure(study: Study) -> FigureFile:
 
     frame = study.all_trials
     point_keys = [k for k in study.label_keys if k not in RULE_KEYS]
+    x_key = study.sweep
+    if frame[x_key].nunique() < 3:  # a short sweep: draw along the numeric grid parameter
+        numeric = [k for k in point_keys if pd.api.types.is_numeric_dtype(frame[k])
+                   and frame[k].nunique() >= 3]
+        if numeric:
+            x_key = max(numeric, key=lambda k: frame[k].nunique())
+            point_keys = [k for k in point_keys if k != x_key] + [study.sweep]
     rule_keys = [k for k in RULE_KEYS if k in frame and frame[k].nunique() > 1] or ["rounding"]
     rules = list(dict.fromkeys(tuple(r) for r in frame[rule_keys].itertuples(index=False)))
     parts = list(frame.groupby(point_keys, sort=False, dropna=False)) if point_keys else \
@@ -568,7 +575,7 @@ def trials_figure(study: Study) -> FigureFile:
                 r = rows[mask]
                 if r.empty:
                     continue
-                stats = r.groupby(study.sweep)["value"].agg(["mean", "min", "max"])
+                stats = r.groupby(x_key)["value"].agg(["mean", "min", "max"])
                 if positive:
                     stats = stats.clip(lower=floor)
                 x = stats.index.to_numpy(dtype=float)
@@ -577,20 +584,27 @@ def trials_figure(study: Study) -> FigureFile:
                 if (stats["max"] > stats["min"]).any():
                     ax.fill_between(x, stats["min"], stats["max"], color=format_colour(d),
                                     alpha=0.15, lw=0)
-        truth = rows.groupby(study.sweep)["truth"].first()
+        truth = rows.groupby(x_key)["truth"].first()
         ax.plot(truth.index.to_numpy(dtype=float), truth.to_numpy(), color="black",
                 ls=(0, (2, 2)), lw=1.0)
         if positive:
             ax.set_yscale("log")
-        ax.set_title(panel_title(study, labels), loc="left")
+        ax.set_title(", ".join(f"{k}={show(v)}" if k not in ("impl", "quantity") else show(v)
+                               for k, v in labels.items()) or "all points", loc="left")
         ax.set_ylabel("value")
-        set_sweep_axis(ax, study, rows[study.sweep].to_numpy())
+        if x_key == study.sweep:
+            set_sweep_axis(ax, study, rows[study.sweep].to_numpy())
+        else:
+            ax.set_xlabel(x_key)
+            xs = rows[x_key].to_numpy(dtype=float)
+            if (xs > 0).all() and xs.max() / xs.min() > 100:
+                ax.set_xscale("log")
     handles = [Line2D([], [], color=format_colour(d), lw=1.6, label=d) for d in study.dtypes]
     handles += [Line2D([], [], color="#555555", ls=RULE_STYLES[i % len(RULE_STYLES)], lw=1.3,
                        label=" / ".join(rule)) for i, rule in enumerate(rules)]
     handles.append(Line2D([], [], color="black", ls=(0, (2, 2)), lw=1.0, label="exact"))
     fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
-    fig.suptitle(title_of(study, f"value along {study.sweep} under each rounding rule"))
+    fig.suptitle(title_of(study, f"value along {x_key} under each rounding rule"))
     caption = ("The computed value per format (colour) and rounding rule (line style); for a "
                "rule repeated over trials (stochastic rounding) the line is the mean over the "
                "trials and the shaded band runs from the smallest to the largest trial. The "
