@@ -120,9 +120,14 @@ def cmd_check(args) -> int:
         exp = config.load(path)
         runner.check_inputs(exp)
         runs = exp.runs()
+        rules = exp.rules
+        per_run = sum(exp.trials if r.stochastic else 1 for r in rules)
+        rule_text = "" if per_run == 1 else (
+            f" x {len(rules)} rounding rules" + (f" ({exp.trials} trials of each stochastic)"
+                                                 if exp.trials > 1 else ""))
         print(f"{path}: ok: case {exp.case.NAME}, {len(exp.points)} grid points x "
-              f"{len(exp.dtypes)} formats = {len(runs)} runs, sweep axis {exp.case.SWEEP}, "
-              f"results in {Path(args.results) / exp.name}")
+              f"{len(exp.dtypes)} formats = {len(runs)} runs{rule_text}, sweep axis "
+              f"{exp.case.SWEEP}, results in {Path(args.results) / exp.name}")
     return 0
 
 

@@ -179,3 +179,29 @@ def test_trials_table_fractions_and_error_spread():
     assert row["mean_rel_error"] == pytest.approx(1.4 / 3)
     assert row["std_rel_error"] == pytest.approx(np.std([0.1, 0.3, 1.0], ddof=1))
     assert (row["min_rel_error"], row["max_rel_error"]) == (0.1, 1.0)
+
+
+def test_report_compares_rules_and_summarizes_trials(tmp_path, run_cli):
+    """A stochastic experiment through run and report: rules are labelled groups in the
+    side-by-side table, the trials table gives outcome shares and error spread, the trials
+    figure is drawn."""
+    from fpstudy.report.study import load_study
+
+    cfg = tmp_path / "sr.toml"
+    cfg.write_text('case = "deep_product"\ndtypes = ["float16"]\n'
+                   '[arith]\nrounding = ["nearest_even", "stochastic"]\ntrials = 3\n'
+                   '[grid]\nscale = 0.9\nmax_depth = 200\n')
+    out = tmp_path / "results"
+    status, stdout, _ = run_cli("run", cfg, "--results", out)
+    assert status == 0 and "rounding=stochastic" in stdout
+    status, _, _ = run_cli("report", "--results", out)
+    assert status == 0
+    md = (out / "report.md").read_text()
+    assert "### Rounding rules over trials" in md
+    assert "| depth=200" not in md  # the sweep value is its own column
+    study = load_study(out / "sr")
+    assert study.has_trials and set(study.records["trial"]) == {0}
+    assert "rounding" in study.label_keys
+    assert (out / "sr" / "figures" / "trials.png").exists()
+    row = [line for line in md.splitlines() if "| stochastic | 200 | 3 |" in line]
+    assert row and ("underflow" in row[0] or "subnormal" in row[0])
