@@ -216,6 +216,11 @@ def parse(raw: dict, path: Path) -> Experiment:
         if len(set(values)) != len(values):
             fail(f"arith.{key}", "repeats a value")
         rule_axes[key] = values
+    if math_by == "numpy" and any(v != getattr(NEAREST, k) for k, vs in rule_axes.items()
+                                  for v in vs):
+        fail("arith.math", '"numpy" measures the platform\'s own functions, which round to '
+                           'nearest with gradual underflow; use math = "mpfr" with a '
+                           "rounding rule (it applies the rule to every function)")
     trials = arith.get("trials", 1)
     if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS:
         fail("arith.trials", f"{shown(trials)} is not allowed; expected an integer from 1 to "

@@ -39,6 +39,7 @@ def experiment(write_config, arith="", dtypes='["float16"]', scale="0.9", depth=
     ("trials = 5", "arith.trials: 5 trials repeat a stochastic rounding, but arith.rounding"),
     ("trial = 5", "arith.trial: unknown key; allowed: math, rounding, subnormals, overflow, "
                   "trials"),
+    ('math = "numpy"\nsubnormals = "flush"', 'arith.math: "numpy" measures the platform'),
 ])
 def test_bad_rule_keys_name_file_key_and_what_is_allowed(write_config, arith, message):
     with pytest.raises(ConfigError) as info:
@@ -205,3 +206,18 @@ def test_report_compares_rules_and_summarizes_trials(tmp_path, run_cli):
     assert (out / "sr" / "figures" / "trials.png").exists()
     row = [line for line in md.splitlines() if "| stochastic | 200 | 3 |" in line]
     assert row and ("underflow" in row[0] or "subnormal" in row[0])
+
+
+def test_jobs_give_the_same_records_for_rules_trials_and_user_formats(write_config):
+    from fpstudy.runner import run
+
+    text = DEEP.format(arith='rounding = ["stochastic", "upward"]\ntrials = 2',
+                       dtypes='["bfloat16", "mine"]', scale="[0.9, 1.1]", depth=30)
+    text = text.replace("[grid]", "[formats.mine]\nprecision = 5\nemax = 20\n[grid]")
+    exp = config.load(write_config(text))
+    serial = run(exp, jobs=1, progress=False)
+    parallel = run(exp, jobs=2, progress=False)
+    key = ("dtype", "scale", "rounding", "trial", "depth", "value", "outcome")
+    assert [tuple(r[k] for k in key) for r in serial] == \
+        [tuple(r[k] for k in key) for r in parallel]
+    assert {r["dtype"] for r in serial} == {"bfloat16", "mine"}
