@@ -68,6 +68,16 @@ def round_with_flags(x, fmt: Format, rule: Rule = NEAREST, rng=None, residual=No
         return r, _conversion_flags(x, r, fmt)
     if x.dtype not in (np.float64, np.longdouble):
         x = x.astype(np.float64)  # exact for every format narrower than float64
+    if rule.is_default and residual is None and fmt.storage == "native":
+        # the common case, fast: to nearest, ties to even (np.round), in the binade's quantum;
+        # a result past max is a multiple of the quantum past max, which astype turns into
+        # inf (NaN without infinity) exactly as round_wide would
+        with np.errstate(all="ignore"):
+            _, e = np.frexp(x)
+            quantum = np.maximum(e - 1, fmt.min_exponent) - (fmt.precision - 1)
+            r = np.ldexp(np.round(np.ldexp(x, -quantum)), quantum)
+            r = r.astype(np.float64).astype(fmt.dtype)
+        return r, _conversion_flags(x, r, fmt)
     values, flags = round_wide(x, fmt, rule, rng, residual)
     return to_storage(values, fmt), flags
 
