@@ -213,6 +213,10 @@ def cmd_list(args) -> int:
             print(f"    implementations: {', '.join(impls(case))}")
     print("formats: " + ", ".join(FORMATS))
     print('accumulate: "format" (round every product and sum) or a wider format name')
+    from .rounding import RULE_AXES
+    print("[arith] rounding rules (a value or a list of them): " + "; ".join(
+        f"{k}: {', '.join(v)}" for k, v in RULE_AXES.items()) + "; trials: repetitions of "
+        "stochastic rounding")
     return 0
 
 
