@@ -136,7 +136,15 @@ def evaluate(name: str, x, fmt: Format, rule: Rule = NEAREST,
                     hi = func(*args)
                 with gmpy2.context(_fine_context(fmt)):
                     fine = func(*args)
-                    where = float((fine - r) / (hi - r)) if gmpy2.is_finite(hi) else 1.0
+                    # the position between the neighbours by magnitude, as round_wide
+                    # measures it (so a draw means the same on every path): from the one
+                    # nearer 0 towards the one farther away
+                    if not (gmpy2.is_finite(hi) and gmpy2.is_finite(r)):
+                        where = 1.0
+                    elif fine > 0:
+                        where = float((fine - r) / (hi - r))
+                    else:
+                        where = float((hi - fine) / (hi - r))
             low.append(r)
             high.append(hi)
             position.append(where)
@@ -150,8 +158,9 @@ def evaluate(name: str, x, fmt: Format, rule: Rule = NEAREST,
     high_v = _to_wide(high, wide_type)[inverse]
     if stochastic:
         draws = rng.random(size)
-        up = draws < np.asarray(position, dtype=np.float64)[inverse]
-        values = np.where(up, high_v, low_v)
+        away = draws < np.asarray(position, dtype=np.float64)[inverse]  # from 0, by magnitude
+        negative = (low_v < 0) | ((low_v == 0) & (high_v == 0) & np.signbit(low_v))
+        values = np.where(away != negative, high_v, low_v)
     else:
         values = low_v
     special_v = np.asarray(special, dtype=bool)[inverse] if size else np.zeros(0, bool)
