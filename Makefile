@@ -10,13 +10,16 @@ RESULTS ?= results
 EXPERIMENTS := $(wildcard experiments/*.toml)
 NAMES       := $(basename $(notdir $(EXPERIMENTS)))
 RUNS        := $(NAMES:%=$(RESULTS)/%/meta.json)
-# What the numbers depend on: everything in the package except the report and its figures.
-NUMERICS    := $(filter-out fpstudy/report% fpstudy/figures%, \
+# What the numbers depend on: the package (the report aside, in fpstudy/report/) except the
+# modules that cannot change a number: the command line, the error messages, the package's
+# front door. Editing those reruns nothing; a new module counts as numerics until listed here.
+NOT_NUMERICS := fpstudy/cli.py fpstudy/errors.py fpstudy/__init__.py fpstudy/__main__.py
+NUMERICS    := $(filter-out $(NOT_NUMERICS), \
                  $(wildcard fpstudy/*.py fpstudy/cases/*.py)) pyproject.toml
 # What the report and its figures depend on, beside the results: the report package.
 REPORT_CODE := $(wildcard fpstudy/report/*.py fpstudy/report/cases/*.py)
 
-.PHONY: all test report bench lint clean distclean setup
+.PHONY: all test fuzz report bench lint clean distclean setup
 .DEFAULT_GOAL := all
 
 all: $(RESULTS)/report.html
@@ -28,8 +31,21 @@ $(READY): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,scipy]'
 	touch $@
 
-# One experiment: its results are rebuilt when its config or the numerics change.
-$(RESULTS)/%/meta.json: experiments/%.toml $(NUMERICS) | $(READY)
+# Data the shipped *_trained experiments read: a small MLP trained with numpy on seeded data
+# (no download), generated here and kept out of git.
+EXAMPLE_DATA := experiments/data/mlp_model.npz experiments/data/mlp_data.npz
+$(EXAMPLE_DATA) &: examples/train_mlp.py | $(READY)
+	$(PY) examples/train_mlp.py --out experiments/data
+
+# One experiment: its results are rebuilt when its config, the numerics or a file its [data]
+# table names change. The files are read from the config by fpstudy/dataspec.py (standard
+# library only, so it runs before .venv exists); a file make can generate is made first, and a
+# missing file that it cannot is left for `fpstudy run` to report.
+data_files = $(foreach f,$(shell $(PYTHON) -m fpstudy.dataspec $(1)),\
+               $(if $(filter $(f),$(EXAMPLE_DATA)),$(f),$(wildcard $(f))))
+.SECONDEXPANSION:
+$(RESULTS)/%/meta.json: experiments/%.toml $(NUMERICS) $$(call data_files,experiments/$$*.toml) \
+                        | $(READY)
 	$(FPSTUDY) run $< --results $(RESULTS)
 
 # The report is redrawn when any experiment was rerun or the report code changed; it writes
@@ -41,18 +57,24 @@ $(RESULTS)/report.html: $(RUNS) $(REPORT_CODE) | $(READY)
 report: | $(READY)
 	$(FPSTUDY) report --results $(RESULTS)
 
-test: $(READY)
+test: $(READY) $(EXAMPLE_DATA)
 	$(PY) -m pytest
+
+# A long fuzzing campaign of the config reader (`make test` runs a few examples of it).
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(READY)
+	FPSTUDY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -m 'slow or not slow' tests/test_fuzz_config.py
 
 bench: $(READY)
 	$(PY) benchmarks/run.py
 
 lint: $(READY)
-	$(VENV)/bin/ruff check fpstudy tests benchmarks
+	$(VENV)/bin/ruff check fpstudy tests benchmarks examples
 
-# Remove generated output: every experiment's results, the figures and the report (the
-# results directory itself and its tracked README stay).
+# Remove generated output: the example data, every experiment's results, the figures and the
+# report (the results directory itself and its tracked README stay).
 clean:
+	rm -f $(EXAMPLE_DATA)
 	if [ -d $(RESULTS) ]; then \
 	  find $(RESULTS) -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore \
 	    -exec rm -rf {} +; \

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import mpmath
 
-from .errors import UserError
+from .errors import UserError, one_line
 from .formats import FORMATS, get_format
+from .schema import SUMMARY_COLUMNS
 
 
 def cmd_run(args) -> int:
-    from . import arith, config, results, runner, truth
-    from .summarize import summarize
+    from . import config, estimate, results, runner
+    from .pipeline import run_experiment
 
     experiments = [config.load(path) for path in args.configs]  # all validated before any run
     seen: dict[str, Path] = {}
@@ -32,35 +32,20 @@ def cmd_run(args) -> int:
         seen[exp.name] = exp.path
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: expected an integer >= 1")
+    timeout = _point_timeout(args.point_timeout)
+    limit, source = estimate.memory_limit(args.memory_limit)
+    for exp in experiments:  # the size first: check_inputs itself allocates the weights
+        estimate.check_fits(exp, estimate.estimate(exp, jobs=args.jobs), limit, source)
     for exp in experiments:
         runner.check_inputs(exp)
+    results.check_writable(Path(args.results))  # before hours of computing, not after
     for exp in experiments:
-        import pandas as pd
-
-        started = time.perf_counter()
-        rows = runner.run(exp, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler)
-        records = pd.DataFrame(rows, columns=runner.columns(exp))
-        table = summarize(records, exp)
-        wall = time.perf_counter() - started
-        meta = {
-            "format_version": results.FORMAT_VERSION,
-            "experiment": exp.name,
-            "config_path": str(exp.path),
-            "config": exp.resolved(),
-            "config_sha256": exp.sha256(),
-            "case": exp.case.NAME,
-            "sweep": exp.case.SWEEP,
-            "records": len(records),
-            "arith": arith.describe(exp.math),
-            "truth": truth.describe(),
-            "wall_time_s": round(wall, 3),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **results.environment(),
-        }
-        where = results.write_experiment(Path(args.results), exp.name, records, table, meta)
-        print(f"{exp.name}: {len(records)} records from {len(exp.runs())} (point, format) "
-              f"computations, {wall:.1f} s -> {where['dir']}")
-        for line in outcome_lines(table, exp):
+        result = run_experiment(exp, jobs=args.jobs, executor=args.executor,
+                                scheduler=args.scheduler, check=False, timeout=timeout)
+        where = result.save(args.results)
+        print(f"{exp.name}: {len(result.records)} records from {len(exp.runs())} (point, format) "
+              f"computations, {result.meta['wall_time_s']:.1f} s -> {where}")
+        for line in outcome_lines(result.summary, exp):
             print("  " + line)
     return 0
 
@@ -68,16 +53,15 @@ def cmd_run(args) -> int:
 def outcome_lines(table, exp, per_format: int = 8, max_runs: int = 6) -> list[str]:
     """A few readable lines per format: the outcome runs of each group."""
     sweep = exp.case.SWEEP
-    varying = [k for k in exp.given if len(exp.grid[k]) > 1 and k != sweep]
+    # a parameter with several values, whether the config or its [data] (samples) set them
+    varying = [k for k in exp.grid if len(exp.grid[k]) > 1 and k != sweep]
     label_cols = [c for c in ("impl", "quantity") if table[c].nunique() > 1]
     label_cols += [k for k in varying if k not in label_cols]
     label_cols += [c for c in ("rounding", "subnormals", "overflow") if c in table
                    and table[c].nunique() > 1]
     if "trial" in table:  # the printout shows trial 0; summary.csv has every trial
         table = table[table["trial"] == 0]
-    group_cols = [c for c in table.columns
-                  if c not in ("outcome", "start", "stop", "points", "max_rel_error",
-                               "predicted_start")]
+    group_cols = [c for c in table.columns if c not in SUMMARY_COLUMNS]
     lines = []
     for dtype in exp.dtypes:
         sub = table[table["dtype"] == dtype]
@@ -114,21 +98,55 @@ def cmd_report(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from . import config, runner
+    """Check every config, print each one's size and estimate; exit 2 if any failed."""
+    from . import config, estimate, runner
 
+    limit, source = estimate.memory_limit(args.memory_limit)
+    failed = 0
     for path in args.configs:
-        exp = config.load(path)
-        runner.check_inputs(exp)
-        runs = exp.runs()
+        try:
+            exp = config.load(path)
+            est = estimate.estimate(exp)
+            estimate.check_fits(exp, est, limit, source)  # before check_inputs allocates
+            runner.check_inputs(exp)
+        except UserError as e:
+            if args.debug:
+                raise
+            print(f"fpstudy: {one_line(str(e))}", file=sys.stderr)
+            failed += 1
+            continue
         rules = exp.rules
         per_run = sum(exp.trials if r.stochastic else 1 for r in rules)
         rule_text = "" if per_run == 1 else (
             f" x {len(rules)} rounding rules" + (f" ({exp.trials} trials of each stochastic)"
                                                  if exp.trials > 1 else ""))
         print(f"{path}: ok: case {exp.case.NAME}, {len(exp.points)} grid points x "
-              f"{len(exp.dtypes)} formats = {len(runs)} runs{rule_text}, sweep axis "
+              f"{len(exp.dtypes)} formats = {len(exp.runs())} runs{rule_text}, sweep axis "
               f"{exp.case.SWEEP}, results in {Path(args.results) / exp.name}")
-    return 0
+        print(f"  estimate: {est.describe()}; memory limit {estimate.size(limit)} ({source})")
+    return 2 if failed else 0
+
+
+def _point_timeout(text) -> float | None:
+    """--point-timeout SECONDS (or FPSTUDY_POINT_TIMEOUT): a positive number, or none."""
+    import math
+    import os
+
+    where = "--point-timeout"
+    if text is None:
+        text, where = os.environ.get(POINT_TIMEOUT_ENV) or None, POINT_TIMEOUT_ENV
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise UserError(f"{where} {text!r}: expected a number of seconds > 0")
+    return seconds
+
+
+POINT_TIMEOUT_ENV = "FPSTUDY_POINT_TIMEOUT"
 
 
 FORMAT_FIELDS = ("bits", "precision", "max", "smallest_normal", "smallest_subnormal",
@@ -220,31 +238,61 @@ def cmd_list(args) -> int:
     return 0
 
 
+MEMORY_LIMIT_HELP = ("refuse an experiment estimated to need more memory, e.g. 16G; default: "
+                     "$FPSTUDY_MEMORY_LIMIT or the machine's available memory")
+
+EXAMPLE = """example:
+  fpstudy run experiments/deep_product.toml     # results/deep_product/
+  fpstudy report                                # results/report.html"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fpstudy", description=__doc__.splitlines()[0])
+    from . import __doc__ as package_doc
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="fpstudy", description=package_doc.splitlines()[0],
+                                     epilog=EXAMPLE,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run experiments and write results/<name>/")
-    run.add_argument("configs", nargs="+", metavar="CONFIG")
-    run.add_argument("--results", default="results", metavar="DIR")
+    run.add_argument("configs", nargs="+", metavar="CONFIG", help="experiment TOML files")
+    run.add_argument("--results", default="results", metavar="DIR",
+                     help="write DIR/<name>/ for each experiment (default: %(default)s)")
     run.add_argument("--jobs", type=int, default=1, metavar="N",
                      help="grid points run in parallel (local process pool)")
-    run.add_argument("--executor", choices=("local", "dask"), default="local")
-    run.add_argument("--scheduler", metavar="ADDR", help="dask scheduler address")
+    run.add_argument("--executor", choices=("local", "dask"), default="local",
+                     help="where grid points run: this machine, or a dask cluster "
+                          "(pip install 'fpstudy[dask]'); records are the same "
+                          "(default: %(default)s)")
+    run.add_argument("--scheduler", metavar="ADDR",
+                     help="the dask scheduler's address, e.g. tcp://host:8786 (default: start "
+                          "a local cluster)")
+    run.add_argument("--memory-limit", metavar="SIZE", help=MEMORY_LIMIT_HELP)
+    run.add_argument("--point-timeout", metavar="SECONDS",
+                     help="stop a grid point that runs longer (a user function that hangs); "
+                          f"default: ${POINT_TIMEOUT_ENV} or no limit; local executor only")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="write results/report.md and report.html")
-    report.add_argument("--results", default="results", metavar="DIR")
+    report.add_argument("--results", default="results", metavar="DIR",
+                        help="draw every experiment under DIR and write DIR/report.md and "
+                             "DIR/report.html (default: %(default)s)")
     report.set_defaults(func=cmd_report)
 
     check = sub.add_parser("check", help="validate configs and print their size")
-    check.add_argument("configs", nargs="+", metavar="CONFIG")
-    check.add_argument("--results", default="results", metavar="DIR")
+    check.add_argument("configs", nargs="+", metavar="CONFIG", help="experiment TOML files")
+    check.add_argument("--results", default="results", metavar="DIR",
+                       help="where `run` would write (printed; nothing is written; "
+                            "default: %(default)s)")
+    check.add_argument("--memory-limit", metavar="SIZE", help=MEMORY_LIMIT_HELP)
     check.set_defaults(func=cmd_check)
 
     formats = sub.add_parser("formats", help="limits and thresholds of each format")
-    formats.add_argument("dtypes", nargs="*", metavar="DTYPE")
+    formats.add_argument("dtypes", nargs="*", metavar="DTYPE",
+                         help="formats to show (default: all)")
     formats.add_argument("--config", action="append", metavar="CONFIG",
                          help="also a config's user-defined formats ([formats.NAME])")
     formats.set_defaults(func=cmd_formats)
@@ -262,7 +310,7 @@ def main(argv=None) -> int:
     except UserError as e:
         if args.debug:
             raise
-        print(f"fpstudy: {e}", file=sys.stderr)
+        print(f"fpstudy: {one_line(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`fpstudy list | head`): not a failure
         sys.stderr.close()

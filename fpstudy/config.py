@@ -30,7 +30,8 @@ from .params import shown
 from .rounding import NEAREST, RULE_AXES, Rule
 from .truth import DEFAULT_MAX_PRECISION, DEFAULT_START_PRECISION
 
-TOP_KEYS = ("name", "case", "description", "dtypes", "seed", "truth", "arith", "formats", "grid")
+TOP_KEYS = ("name", "case", "description", "dtypes", "seed", "truth", "arith", "formats", "grid",
+            "data")
 USER_FORMAT_KEYS = ("precision", "emax", "emin", "inf", "nan", "subnormals")
 TRUTH_KEYS = ("precision", "max_precision")
 ARITH_KEYS = ("math", "rounding", "subnormals", "overflow", "trials")
@@ -55,6 +56,7 @@ class Experiment:
     grid: dict[str, list]  # every case parameter -> its values (defaults as one value)
     given: list[str] = field(default_factory=list)  # parameters the config set
     math: str = "mpfr"  # who evaluates exp, log, ...: "mpfr" (correctly rounded) or "numpy"
+    data: dict = field(default_factory=dict)  # [data] input name -> fpstudy.data.DataFile
     rule_axes: dict[str, list[str]] = field(
         default_factory=lambda: {k: [getattr(NEAREST, k)] for k in RULE_AXES})
     trials: int = 1  # repetitions of each point under a stochastic rule
@@ -108,6 +110,7 @@ class Experiment:
             **({"formats": self.user_formats} if self.user_formats else {}),
             "grid": {k: [list(v) if isinstance(v, tuple) else v for v in vs]
                      for k, vs in self.grid.items()},
+            **({"data": {k: d.describe() for k, d in self.data.items()}} if self.data else {}),
         }
 
     def sha256(self) -> str:
@@ -128,11 +131,51 @@ def load(path) -> Experiment:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise UserError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        line = text_line(path, e.start)
+        raise ConfigError(path, "", f"not UTF-8 text: byte 0x{e.object[e.start]:02x} at "
+                                    f"line {line}; save the file as UTF-8") from None
     try:
         raw = tomllib.loads(text, parse_float=Decimal)  # exact: rounded once, to each format
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, "", f"not valid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a={...}}
+        raise ConfigError(path, "", f"nested too deeply; a config nests at most "
+                                    f"{MAX_NESTING} levels") from None
+    key, depth = deepest(raw)
+    if depth > MAX_NESTING:
+        raise ConfigError(path, key, f"nested {depth} levels deep; a config nests at most "
+                                     f"{MAX_NESTING} levels") from None
     return parse(raw, path)
+
+
+MAX_NESTING = 8  # [grid] x = [[1, 2], [3, 4]] is 3; no config needs more than a few
+
+
+def deepest(raw: dict) -> tuple[str, int]:
+    """The key of the most deeply nested value and its depth (iteratively: no recursion)."""
+    best = ("", 1)
+    stack = [(raw, "", 1)]
+    while stack:
+        value, key, depth = stack.pop()
+        if depth > best[1]:
+            best = (key, depth)
+        if depth > MAX_NESTING:
+            continue  # deep enough to refuse; no need to walk further
+        if isinstance(value, dict):
+            stack.extend((v, f"{key}.{k}" if key else str(k), depth + 1)
+                         for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{key}[{i}]", depth + 1) for i, v in enumerate(value))
+    return best
+
+
+def text_line(path: Path, offset: int) -> int:
+    """The 1-based line of a byte offset in the file (for messages)."""
+    try:
+        return path.read_bytes()[:offset].count(b"\n") + 1
+    except OSError:
+        return 0
 
 
 def parse(raw: dict, path: Path) -> Experiment:
@@ -245,13 +288,15 @@ def parse(raw: dict, path: Path) -> Experiment:
         else:
             grid[pname] = [param.check(param.default)]
 
+    given = [k for k in case.PARAMS if k in grid_raw]
+    data = _data(raw.get("data"), case, grid, given, path, fail)
     total = math.prod(len(v) for v in grid.values())
     if total > MAX_GRID_VALUES:
         fail("grid", f"{total} points is more than {MAX_GRID_VALUES}; narrow a range")
     exp = Experiment(path=Path(path), name=name, case=case, description=description.strip(),
                      dtypes=dtypes, seed=seed, truth_precision=start, max_precision=cap,
-                     grid=grid, given=[k for k in case.PARAMS if k in grid_raw], math=math_by,
-                     rule_axes=rule_axes, trials=trials, user_formats=user_formats)
+                     grid=grid, given=given, math=math_by, data=data, rule_axes=rule_axes,
+                     trials=trials, user_formats=user_formats)
     validate = getattr(case, "validate", None)
     if validate is not None:
         for point in exp.points:
@@ -310,6 +355,33 @@ def _user_formats(table, fail) -> dict[str, dict]:
     return out
 
 
+def _data(table, case, grid: dict, given: list[str], path: Path, fail) -> dict:
+    """The `[data]` table: each file read and checked (fpstudy.data), then the case fits its
+    grid to them (`case.with_data`: the number of samples, sizes the files fix). A case without
+    DATA takes no [data] table."""
+    from . import data as datafiles
+
+    specs = getattr(case, "DATA", {})
+    if table is None:
+        table = {}
+    if not isinstance(table, dict):
+        fail("data", "must be a table of input = \"file\"")
+    if table and not specs:
+        fail("data", f"case {case.NAME} reads no data files")
+    for key in table:
+        if key not in specs:
+            fail(f"data.{key}", f"not a data input of case {case.NAME}; "
+                                f"allowed: {', '.join(specs)}")
+    loaded = {k: datafiles.load(k, table[k], path, specs[k]) for k in specs if k in table}
+    with_data = getattr(case, "with_data", None)
+    if with_data is not None:
+        try:
+            with_data(grid, given, {k: d.value for k, d in loaded.items()})
+        except ParamError as e:
+            fail(e.key, e.message)
+    return loaded
+
+
 def _describe(point: dict, keys: list[str]) -> str:
     return ", ".join(f"{k} = {point[k]!r}" for k in keys) or "the defaults"
 
@@ -337,7 +409,8 @@ def _expand(param, raw, key: str, fail) -> list:
 
 
 def _range(param, raw: dict, key: str, fail) -> list:
-    if param.kind not in ("float", "int"):
+    integer = param.spec.range_of == "int"
+    if param.spec.range_of is None:
         fail(key, f"a range is only allowed for numbers; expected {param.allowed()}")
     for k in raw:
         if k not in RANGE_KEYS:
@@ -366,7 +439,7 @@ def _range(param, raw: dict, key: str, fail) -> list:
         count = math.floor((last - first) / by) + 1
         if count > MAX_GRID_VALUES:
             fail(key, f"{count} values is more than {MAX_GRID_VALUES}")
-        if param.kind == "int":
+        if integer:
             if not all(isinstance(raw[k], int) for k in ("start", "stop", "step")):
                 fail(key, "an integer range needs integer start, stop and step")
             return list(range(start, stop + 1, step))
@@ -381,7 +454,7 @@ def _range(param, raw: dict, key: str, fail) -> list:
         values = np.geomspace(float(start), float(stop), num)
     else:
         values = np.linspace(float(start), float(stop), num)
-    if param.kind == "int":
+    if integer:
         ints = sorted({int(round(v)) for v in values})
         return ints
     return [_clean(float(v)) for v in values]

@@ -33,6 +33,21 @@ from .exact import to_mpf
 ENGINES = ("mpmath",)
 
 
+_CONTEXTS: dict = {}
+
+
+def _context(kind, prec: int):
+    """An mpmath context of `kind` at `prec` bits, made once (making one costs ~10 ms) and
+    never changed afterwards, so engines in any thread can share it: no precision is ever
+    set on a context in use."""
+    ctx = _CONTEXTS.get((kind, prec))
+    if ctx is None:
+        ctx = kind()
+        ctx.prec = prec
+        _CONTEXTS[(kind, prec)] = ctx
+    return ctx
+
+
 class Undecided(ArithmeticError):
     """A comparison an enclosure cannot decide at the current precision."""
 
@@ -44,8 +59,7 @@ class Engine:
 
     def __init__(self, prec: int):
         self.prec = int(prec)
-        self.ctx = MPIntervalContext()
-        self.ctx.prec = self.prec
+        self.ctx = _context(MPIntervalContext, self.prec)
         self._make = self.ctx.make_mpf
         self.zero = self._make((libmp.fzero, libmp.fzero))
         self.one = self._make((libmp.fone, libmp.fone))
@@ -95,11 +109,13 @@ class Engine:
         return self.ctx.sqrt(x)
 
     def log1p(self, x):
-        """log(1 + x): the interval 1 + x is exact or outward rounded, then log."""
-        return self.ctx.ln(self.one + x)
+        """log(1 + x) by MPFR, rounded down at the lower end and up at the upper end: as
+        tight relative to a tiny x as x itself (log(1 + x) would lose it to 1 + x)."""
+        return self._mpfr_increasing(gmpy2.log1p, x)
 
     def expm1(self, x):
-        return self.ctx.exp(x) - self.one
+        """exp(x) - 1 by MPFR, directed at each end (tight for tiny x, unlike exp(x) - 1)."""
+        return self._mpfr_increasing(gmpy2.expm1, x)
 
     def tanh(self, x):
         """tanh(x) = expm1(2x) / (expm1(2x) + 2), increasing: evaluated at both ends."""
@@ -114,11 +130,18 @@ class Engine:
 
     def erf(self, x):
         """erf by MPFR, correctly rounded down at the lower end and up at the upper end."""
+        return self._mpfr_increasing(gmpy2.erf, x)
+
+    def _mpfr_increasing(self, f, x):
+        """An increasing function by MPFR at both ends, each rounded outward: MPFR's
+        correct rounding in every direction makes the enclosure rigorous."""
         lo, hi = self.ends(x)
-        with gmpy2.context(precision=self.prec, round=gmpy2.RoundDown):
-            a = _from_mpfr(gmpy2.erf(_to_mpfr(lo)))
-        with gmpy2.context(precision=self.prec, round=gmpy2.RoundUp):
-            b = _from_mpfr(gmpy2.erf(_to_mpfr(hi)))
+        with gmpy2.context(precision=self.prec, round=gmpy2.RoundDown, emin=gmpy2.get_emin_min(),
+                           emax=gmpy2.get_emax_max()):
+            a = _from_mpfr(f(_to_mpfr(lo)))
+        with gmpy2.context(precision=self.prec, round=gmpy2.RoundUp, emin=gmpy2.get_emin_min(),
+                           emax=gmpy2.get_emax_max()):
+            b = _from_mpfr(f(_to_mpfr(hi)))
         return self._make((a, b))
 
     def abs(self, x):
@@ -138,12 +161,35 @@ class Engine:
         return self.ctx.fsum(xs)
 
     def dot(self, a, b):
-        return self.ctx.fdot(a, b)
+        """sum_i a_i b_i, each end accumulated with its own directed rounding.
+
+        The same enclosure mpmath's interval fdot gives, without an interval object per
+        operation: a point times an interval is two directed products, a point times a
+        point one exact product.
+        """
+        prec = self.prec
+        lo = hi = libmp.fzero
+        for x, y in zip(a, b, strict=True):
+            xa, xb = x._mpi_
+            ya, yb = y._mpi_
+            if ya == yb and xa != xb:
+                xa, xb, ya, yb = ya, yb, xa, xb  # the point first
+            if xa == xb:
+                if ya == yb:
+                    plo = phi = _mul(xa, ya)  # exact
+                elif libmp.mpf_sign(xa) >= 0:
+                    plo, phi = _mul(xa, ya, prec, "f"), _mul(xa, yb, prec, "c")
+                else:
+                    plo, phi = _mul(xa, yb, prec, "f"), _mul(xa, ya, prec, "c")
+            else:
+                plo, phi = libmp.mpi_mul((xa, xb), (ya, yb), prec)
+            lo = _add(lo, plo, prec, "f")
+            hi = _add(hi, phi, prec, "c")
+        return self._make((lo, hi))
 
     def matvec(self, A, x) -> list:
         """[row . x for each row of A] (A: a 2-D object array or a list of rows)."""
-        fdot = self.ctx.fdot
-        return [fdot(row, x) for row in A]
+        return [self.dot(row, x) for row in A]
 
     def max(self, xs):
         """The enclosure of max(xs): [max of the lower ends, max of the upper ends]."""
@@ -167,6 +213,9 @@ class Engine:
     def ends(x) -> tuple:
         """(lower, upper) end of an enclosure as mpmath's raw mpf tuples."""
         return x._mpi_
+
+
+_mul, _add = libmp.mpf_mul, libmp.mpf_add
 
 
 def _mpf_max(values):
@@ -197,3 +246,217 @@ def _from_mpfr(r):
         return libmp.finf if r > 0 else libmp.fninf
     num, den = r.as_integer_ratio()
     return libmp.from_man_exp(num, 1 - den.bit_length())
+
+
+class NotDyadic(ArithmeticError):
+    """The truth needs an operation exact dyadic arithmetic cannot do (exp, a division by 3),
+    or its numbers outgrew the budget: fall back to enclosures."""
+
+
+class Dyadic:
+    """An exact dyadic rational m * 2**e (an mpmath raw mpf), with exact + - * and division
+    by powers of two. It looks like a point enclosure (`_mpi_`) to everything downstream."""
+
+    __slots__ = ("m",)
+
+    def __init__(self, m):
+        self.m = m
+
+    @property
+    def _mpi_(self):
+        return (self.m, self.m)
+
+    def _other(self, y):
+        if isinstance(y, Dyadic):
+            return y.m
+        if isinstance(y, int):
+            return libmp.from_int(y)
+        raise NotDyadic(f"an operand of type {type(y).__name__}")
+
+    def __add__(self, y):
+        return Dyadic(_add(self.m, self._other(y), 0))
+
+    __radd__ = __add__
+
+    def __sub__(self, y):
+        return Dyadic(libmp.mpf_sub(self.m, self._other(y), 0))
+
+    def __rsub__(self, y):
+        return Dyadic(libmp.mpf_sub(self._other(y), self.m, 0))
+
+    def __mul__(self, y):
+        return Dyadic(_mul(self.m, self._other(y), 0))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, y):
+        d = self._other(y)
+        sign, man, exp, _bc = d
+        if man == 0 or man & (man - 1):
+            raise NotDyadic("a division by a number that is not a power of two")
+        q = libmp.mpf_shift(self.m, -exp)
+        return Dyadic(libmp.mpf_neg(q) if sign else q)
+
+    def __rtruediv__(self, y):
+        raise NotDyadic("a division by a computed number")
+
+    def __neg__(self):
+        return Dyadic(libmp.mpf_neg(self.m))
+
+    def __abs__(self):
+        return Dyadic(libmp.mpf_abs(self.m))
+
+
+class DyadicEngine:
+    """Exact arithmetic on the inputs' dyadic values: no precision, no widening, bound 0.
+
+    Every float is m * 2**e, so a truth that only adds, subtracts and multiplies them (a deep
+    linear network, its gradients, relu chains) is an exact dyadic number. Its significands
+    grow with every layer (about the weights' precision a layer), so the cost grows with the
+    depth squared, but it knows no wrapping effect: where enclosures of a random product lose
+    about two bits a layer and need thousands of bits, this needs none. Anything else (exp,
+    log, a division by 3) or a significand past `budget` bits raises NotDyadic.
+    """
+
+    name = "dyadic"
+
+    def __init__(self, budget: int = 1 << 18):
+        self.budget = budget
+        self.prec = 0
+        self.zero = Dyadic(libmp.fzero)
+        self.one = Dyadic(libmp.fone)
+
+    @property
+    def version(self) -> str:
+        return mpmath.__version__
+
+    def point(self, x):
+        if isinstance(x, Fraction):
+            if x.denominator & (x.denominator - 1):
+                raise NotDyadic("a rational that is not dyadic")
+            return Dyadic(libmp.from_man_exp(x.numerator, 1 - x.denominator.bit_length()))
+        if isinstance(x, int):
+            return Dyadic(libmp.from_int(x))
+        if not isinstance(x, mpmath.mpf):
+            x = to_mpf(x)
+        return Dyadic(x._mpf_)
+
+    def points(self, mpf_array: np.ndarray) -> np.ndarray:
+        out = np.empty(mpf_array.shape, dtype=object)
+        flat = out.reshape(-1)
+        for i, v in enumerate(mpf_array.reshape(-1)):
+            flat[i] = Dyadic(v._mpf_)
+        return out
+
+    def _refuse(self, *_args):
+        raise NotDyadic("an elementary function")
+
+    exp = log = sqrt = log1p = expm1 = tanh = sigmoid = erf = _refuse
+
+    def abs(self, x):
+        return abs(x)
+
+    def sum(self, xs):
+        total = libmp.fzero
+        for x in xs:
+            total = _add(total, x.m, 0)
+        return self._checked(total)
+
+    def dot(self, a, b):
+        total = libmp.fzero
+        for x, y in zip(a, b, strict=True):
+            total = _add(total, _mul(x.m, y.m, 0), 0)
+        return self._checked(total)
+
+    def matvec(self, A, x) -> list:
+        return [self.dot(row, x) for row in A]
+
+    def max(self, xs):
+        return Dyadic(_mpf_max(x.m for x in xs))
+
+    def sign(self, x) -> int:
+        return libmp.mpf_sign(x.m)
+
+    @staticmethod
+    def ends(x) -> tuple:
+        return (x.m, x.m)
+
+    def _checked(self, m) -> Dyadic:
+        if m[3] > self.budget:
+            raise NotDyadic(f"a significand of {m[3]} bits")
+        return Dyadic(m)
+
+
+class PointEngine:
+    """Plain mpmath at `prec` bits, no enclosures: a quick, unproven estimate of each
+    quantity's magnitude, which tells `settle` how much precision an enclosure that straddles
+    0 lacks. Never a truth. Same interface as `Engine`."""
+
+    name = "mpmath-point"
+
+    def __init__(self, prec: int):
+        from mpmath.ctx_mp import MPContext
+        self.prec = int(prec)
+        self.ctx = _context(MPContext, self.prec)
+        self.zero = self.ctx.mpf(0)
+        self.one = self.ctx.mpf(1)
+
+    def point(self, x):
+        if isinstance(x, Fraction):
+            return self.ctx.mpf(x.numerator) / x.denominator
+        if not isinstance(x, int | mpmath.mpf):
+            x = to_mpf(x)
+        return self.ctx.mpf(x)
+
+    def points(self, mpf_array: np.ndarray) -> np.ndarray:
+        out = np.empty(mpf_array.shape, dtype=object)
+        flat = out.reshape(-1)
+        for i, v in enumerate(mpf_array.reshape(-1)):
+            flat[i] = self.ctx.mpf(v)
+        return out
+
+    def exp(self, x):
+        return self.ctx.exp(x)
+
+    def log(self, x):
+        return self.ctx.ln(x)
+
+    def sqrt(self, x):
+        return self.ctx.sqrt(x)
+
+    def log1p(self, x):
+        return self.ctx.log1p(x)
+
+    def expm1(self, x):
+        return self.ctx.expm1(x)
+
+    def tanh(self, x):
+        return self.ctx.tanh(x)
+
+    def sigmoid(self, x):
+        return 1 / (1 + self.ctx.exp(-x))
+
+    def erf(self, x):
+        return self.ctx.erf(x)
+
+    def abs(self, x):
+        return abs(x)
+
+    def sum(self, xs):
+        return self.ctx.fsum(xs)
+
+    def dot(self, a, b):
+        return self.ctx.fdot(a, b)
+
+    def matvec(self, A, x) -> list:
+        return [self.ctx.fdot(row, x) for row in A]
+
+    def max(self, xs):
+        return max(xs)
+
+    def sign(self, x) -> int:
+        return (x > 0) - (x < 0)
+
+    @staticmethod
+    def ends(x) -> tuple:
+        return (x._mpf_, x._mpf_)

@@ -63,6 +63,26 @@ def to_mpf_array(arr) -> np.ndarray:
     return out
 
 
+# Working precisions of the closed-form predictions (never of a truth: truths are proven).
+# A threshold compared with a format's limits needs a few bits past the widest format's
+# precision (longdouble: 64); 113 is binary128's, for values that are then printed.
+PREDICTION_PREC = 96
+REPORTING_PREC = 113
+# The most bits an exact power s**d a may take before a prediction gives up exactness.
+EXACT_POWER_CAP = 4_000_000
+
+
+def power_precision(base: mpmath.mpf, exponent_: int, *factors: mpmath.mpf) -> int:
+    """Bits that hold base**exponent_ times each factor exactly (plus a margin), capped at
+    EXACT_POWER_CAP: a significand of b bits raised to the d has at most d*b bits.
+
+    >>> power_precision(mpmath.mpf(1.5), 40) >= 2 * 40   # 1.5 = 3/2: 2 significant bits
+    True
+    """
+    bits = 64 + exponent_ * (base._mpf_[3] + 1) + max((f._mpf_[3] for f in factors), default=0)
+    return min(bits, EXACT_POWER_CAP)
+
+
 def exponent(x: mpmath.mpf) -> int:
     """floor(log2|x|) for a finite nonzero mpf, exactly (from its mantissa and exponent)."""
     _sign, man, exp, bc = x._mpf_

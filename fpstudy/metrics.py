@@ -19,6 +19,19 @@ from .formats import FORMATS, Format
 OUTCOMES = ("ok", "subnormal", "underflow", "overflow", "nan")  # in increasing severity
 TRUTH_CLASSES = ("normal", "subnormal", "underflows", "overflows", "zero")
 _SEVERITY = {o: i for i, o in enumerate(OUTCOMES)}
+# The outcome of a format that holds the exact value correctly rounded, by its truth class: what
+# a closed-form prediction expects where nothing but the final rounding goes wrong.
+OUTCOME_OF_CLASS = {"normal": "ok", "zero": "ok", "subnormal": "subnormal",
+                    "underflows": "underflow", "overflows": "overflow"}
+
+
+def rounded_outcome(value: mpmath.mpf, fmt: Format) -> str:
+    """OUTCOME_OF_CLASS of an exact value (0 included) in `fmt`.
+
+    >>> rounded_outcome(mpmath.mpf(2) ** -20, FORMATS["float16"])
+    'subnormal'
+    """
+    return OUTCOME_OF_CLASS[truth_class(value, fmt)]
 _ERROR_PREC = 192  # differences of exact numbers need only a few correct bits of the error
 
 
@@ -124,17 +137,29 @@ class Measurement:
     truth_class: str
 
 
-def measure(value_array: np.ndarray, truth: list, fmt: Format) -> Measurement:
+def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> Measurement:
     """Every per-point column for one computed result against its exact truth.
 
     A 0-d array is a scalar and keeps its sign in `value` and `truth`; otherwise those are
     infinity norms. The outcome is the worst element's (nan > overflow > underflow >
     subnormal > ok) and truth_class is the class of that element (of the largest truth among
     the elements with that outcome).
+
+    `approx` (optional: (hi, lo, is_zero) float64 arrays with hi + lo the truth to ~106 bits,
+    from `fpstudy.truth`) lets numpy pick, for every column, the few elements that can decide
+    it; the exact computation then runs on those alone, so the result is the same as without
+    it, at the cost of a handful of elements instead of all of them.
     """
     value_array = np.asarray(value_array)
     if value_array.size != len(truth):
         raise ValueError(f"value has {value_array.size} elements, truth {len(truth)}")
+    if approx is not None and value_array.ndim > 0 and value_array.dtype.itemsize <= 8 \
+            and value_array.size > _FEW:
+        keep = _deciding_elements(value_array.reshape(-1), approx, fmt)
+        if keep.size < value_array.size:
+            return _replace_shown(
+                measure(value_array.reshape(-1)[keep], [truth[i] for i in keep], fmt),
+                value_array)
     # Every column is a max or a worst case over elements, so each distinct (value, truth)
     # pair is measured once: a constant vector of 10**5 elements costs what one element does.
     flat = value_array.ravel()
@@ -153,7 +178,8 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format) -> Measurement:
     value_log10 = _log10_norm(values)
     if value_array.ndim == 0:
         exact_truth = truth[0]
-        shown_value = float(np.asarray(value_array, dtype=np.float64))
+        with np.errstate(all="ignore"):  # a longdouble past float64's range shows as inf
+            shown_value = float(np.asarray(value_array, dtype=np.float64))
     else:
         exact_truth = max((abs(t) for t in truth), default=mpmath.mpf(0))
         with np.errstate(all="ignore"):
@@ -169,6 +195,44 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format) -> Measurement:
         outcome=worst,
         truth_class=cls,
     )
+
+
+_FEW = 8  # below this many elements the exact path is as fast
+_WINDOW = 2.0 ** -40  # the float approximations are good to ~2**-100: a generous margin
+
+
+def _deciding_elements(v: np.ndarray, approx, fmt: Format) -> np.ndarray:
+    """Indices (ascending) of the elements that can decide some column: the worst outcome's
+    largest truths, the largest errors, the largest truths, the largest values, the first
+    non-finite value. Every max is taken with a margin far wider than the approximation."""
+    hi, lo, is_zero = approx
+    with np.errstate(all="ignore"):
+        w = v.astype(np.float64)  # exact for every format up to float64
+        a = np.abs(w)
+        nan, inf = np.isnan(w), np.isinf(w)
+        severity = np.where(nan, 4, np.where(inf, 3, np.where(
+            w == 0, np.where(is_zero, 0, 2), np.where(a < float(fmt.smallest_normal), 1, 0))))
+        t = np.abs(hi)
+        keep = np.zeros(v.size, dtype=bool)
+        worst = severity == severity.max()
+        keep |= worst & (t >= t[worst].max() * (1 - _WINDOW))
+        keep |= t >= t.max() * (1 - _WINDOW)
+        finite = ~(nan | inf)
+        if finite.all():
+            err = np.abs((w - hi) - lo)
+            keep |= err >= err.max() * (1 - _WINDOW) - t.max() * 2.0 ** -95
+        else:
+            keep[np.argmax(nan if nan.any() else inf)] = True
+        keep |= a == np.nanmax(a) if not nan.all() else keep
+    return np.flatnonzero(keep)
+
+
+def _replace_shown(m: Measurement, value_array: np.ndarray) -> Measurement:
+    """A subset's measurement with `value` (the infinity norm) taken from the whole array."""
+    with np.errstate(all="ignore"):
+        wide = np.abs(value_array.astype(np.float64))
+    shown = float(np.nan if np.isnan(wide).any() else wide.max(initial=0.0))
+    return Measurement(**{**m.__dict__, "value": shown})
 
 
 def _log10_norm(values: list) -> float:

@@ -1,8 +1,9 @@
 """Case parameters: each declares its type, default and allowed values, and checks a value.
 
-A case module's ``PARAMS`` maps a name to a `Param`. `Param.check` returns the normalised
-value or raises ParamError with a message that says what is allowed; the config loader adds
-the file and the key.
+A case module's ``PARAMS`` maps a name to a `Param`. Its kind is a key of `KINDS`, one table
+from kind to its description and its validator (a new kind is one entry there). `Param.check`
+returns the normalised value or raises ParamError with a message that says what is allowed;
+the config loader adds the file and the key.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import math
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from numbers import Integral, Real
@@ -69,7 +71,8 @@ def exact_array(value) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = [getattr(v, "exact", Fraction(float(v))) for v in values]
     return out.reshape(shape)
-KINDS = ("float", "int", "choice", "vector", "accumulate", "str", "impl")
+
+
 # "package.module:function" (the module path dotted, the function a plain name)
 _FUNCTION_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
@@ -78,13 +81,11 @@ _FUNCTION_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 class Param:
     """One case parameter.
 
-    kind: float | int | choice (one of `choices`) | vector (a list of numbers, or one of
-    `choices` such as "ones") | accumulate ("format" or a format name) | str | impl (one of
-    the built-in `choices`, or a "package.module:function" naming a user's function, which
-    must import when the config is checked).
-    low/high bound a number (inclusive unless low_open/high_open). truth=False marks a
-    parameter the exact result does not depend on (an implementation, the accumulation), so
-    one truth serves every value of it.
+    kind: a key of KINDS (float, int, choice, vector, accumulate, names, impl), which says what is
+    allowed and how a value is checked. low/high bound a number (inclusive unless
+    low_open/high_open); choices are the names a choice, vector or impl allows. truth=False
+    marks a parameter the exact result does not depend on (an implementation, the
+    accumulation), so one truth serves every value of it.
     """
 
     kind: str
@@ -96,96 +97,143 @@ class Param:
     low_open: bool = False
     high_open: bool = False
     truth: bool = True
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError(f"unknown parameter kind {self.kind!r}")
+            raise ValueError(f"unknown parameter kind {self.kind!r}; kinds: {', '.join(KINDS)}")
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
 
+    @property
+    def spec(self) -> Kind:
+        return KINDS[self.kind]
+
     def allowed(self) -> str:
         """What is allowed, in words (for messages and `fpstudy list`)."""
-        if self.kind == "choice":
-            return "one of " + ", ".join(self.choices)
-        if self.kind == "accumulate":
-            return '"format" or a wider format: ' + ", ".join(FORMATS)
-        if self.kind == "vector":
-            words = " or ".join(f'"{c}"' for c in self.choices)
-            return f"{words} or a list of numbers" if words else "a list of numbers"
-        if self.kind == "str":
-            return "a string"
-        if self.kind == "impl":
-            return ("one of " + ", ".join(self.choices)
-                    + ', or "package.module:function" (a function of a numpy array)')
-        noun = "an integer" if self.kind == "int" else "a finite number"
-        bounds = []
-        if self.low is not None:
-            bounds.append(f"{'>' if self.low_open else '>='} {_num(self.low)}")
-        if self.high is not None:
-            bounds.append(f"{'<' if self.high_open else '<='} {_num(self.high)}")
-        return noun + (" " + " and ".join(bounds) if bounds else "")
+        return self.spec.describe(self)
 
     def check(self, value):
-        """The value, normalised (ints for int, floats for float, tuples for vectors)."""
-        if self.kind == "choice":
-            if not isinstance(value, str) or value not in self.choices:
-                raise ParamError("", f"{shown(value)} is not allowed; choose {self.allowed()}")
-            return value
-        if self.kind == "str":
-            if not isinstance(value, str):
-                raise ParamError("", f"{shown(value)} is not a string")
-            return value
-        if self.kind == "impl":
-            if isinstance(value, str) and value in self.choices:
-                return value
-            if isinstance(value, str) and _FUNCTION_SPEC.match(value):
-                load_function(value)  # fails now, at config time, rather than mid-run
-                return value
-            raise ParamError("", f"{shown(value)} is not allowed; choose {self.allowed()}")
-        if self.kind == "accumulate":
-            if value == "format" or (isinstance(value, str) and value in FORMATS):
-                return value
-            raise ParamError("", f"{shown(value)} is not allowed; choose {self.allowed()}")
-        if self.kind == "vector":
-            if isinstance(value, str):
-                if value in self.choices:
-                    return value
-                raise ParamError("", f"{shown(value)} is not allowed; choose {self.allowed()}")
-            if isinstance(value, list | tuple) and value and all(_is_number(v) for v in value):
-                numbers = tuple(Number(v) for v in value)
-                if not all(math.isfinite(v) for v in numbers):
-                    raise ParamError("", "vector entries must be finite numbers")
-                return numbers
-            raise ParamError("", f"{shown(value)} is not allowed; choose {self.allowed()}")
-        if self.kind == "int":
-            if isinstance(value, bool) or not isinstance(value, Integral):
-                raise ParamError("", f"{shown(value)} is not an integer; "
-                                     f"expected {self.allowed()}")
-            value = int(value)
-        else:
-            if not _is_number(value) or not math.isfinite(float(value)):
-                raise ParamError("", f"{shown(value)} is not a finite number; "
-                                     f"expected {self.allowed()}")
-            value = Number(value)
-        if not self._in_range(value):
-            raise ParamError("", f"{_num(value)} is out of range; expected {self.allowed()}")
-        return value
-
-    def _in_range(self, v) -> bool:
-        if self.low is not None and (v <= self.low if self.low_open else v < self.low):
-            return False
-        if self.high is not None and (v >= self.high if self.high_open else v > self.high):
-            return False
-        return True
+        """The value, normalised (ints for int, floats for float, tuples for vectors), or
+        ParamError saying what is allowed."""
+        return self.spec.check(self, value)
 
     def is_sweep_list(self, raw) -> bool:
         """Whether a TOML list is several values of this parameter rather than one value."""
-        if self.kind != "vector":
-            return True
-        return all(isinstance(v, list | str) for v in raw)
+        return not self.spec.list_is_one_value or all(isinstance(v, list | str) for v in raw)
+
+
+# --------------------------------------------------------------------------- the kinds
+
+@dataclass(frozen=True)
+class Kind:
+    """A parameter kind: what it allows (in words) and how it checks a value.
+
+    range_of: "int" or "float" when a grid range table ({start, stop, step | num}) makes
+    values of this kind, None when a range is not allowed. list_is_one_value: a TOML list of
+    numbers is one value (a vector), a list of lists a sweep.
+    """
+
+    describe: Callable[[Param], str]
+    check: Callable[[Param, Any], Any]
+    range_of: str | None = None
+    list_is_one_value: bool = False
+
+
+def _not_allowed(param: Param, value):
+    return ParamError("", f"{shown(value)} is not allowed; choose {param.allowed()}")
+
+
+def _bounds(param: Param, noun: str) -> str:
+    bounds = []
+    if param.low is not None:
+        bounds.append(f"{'>' if param.low_open else '>='} {_num(param.low)}")
+    if param.high is not None:
+        bounds.append(f"{'<' if param.high_open else '<='} {_num(param.high)}")
+    return noun + (" " + " and ".join(bounds) if bounds else "")
+
+
+def _in_range(param: Param, value):
+    low, high = param.low, param.high
+    if (low is not None and (value <= low if param.low_open else value < low)) or \
+            (high is not None and (value >= high if param.high_open else value > high)):
+        raise ParamError("", f"{_num(value)} is out of range; expected {param.allowed()}")
+    return value
+
+
+def check_float(param: Param, value) -> Number:
+    if not _is_number(value) or not math.isfinite(float(value)):
+        raise ParamError("", f"{shown(value)} is not a finite number; expected {param.allowed()}")
+    return _in_range(param, Number(value))
+
+
+def check_int(param: Param, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ParamError("", f"{shown(value)} is not an integer; expected {param.allowed()}")
+    return _in_range(param, int(value))
+
+
+def check_choice(param: Param, value) -> str:
+    if isinstance(value, str) and value in param.choices:
+        return value
+    raise _not_allowed(param, value)
+
+
+def check_vector(param: Param, value):
+    if isinstance(value, str):
+        return check_choice(param, value)
+    if isinstance(value, list | tuple) and value and all(_is_number(v) for v in value):
+        if not all(math.isfinite(float(v)) for v in value):  # before Number: inf has no ratio
+            raise ParamError("", "vector entries must be finite numbers")
+        return tuple(Number(v) for v in value)
+    raise _not_allowed(param, value)
+
+
+def check_accumulate(param: Param, value) -> str:
+    if value == "format" or (isinstance(value, str) and value in FORMATS):
+        return value
+    raise _not_allowed(param, value)
+
+
+def check_impl(param: Param, value) -> str:
+    if isinstance(value, str) and value in param.choices:
+        return value
+    if isinstance(value, str) and _FUNCTION_SPEC.match(value):
+        load_function(value)  # fails now, at config time, rather than mid-run
+        return value
+    raise _not_allowed(param, value)
+
+
+def check_names(param: Param, value) -> str:
+    """One of `choices`, or several comma-separated ("relu,tanh,identity"), normalised."""
+    if isinstance(value, str):
+        names = [n.strip() for n in value.split(",")]
+        for name in names:
+            if name not in param.choices:
+                raise ParamError("", f"{name!r} is not allowed; choose {param.allowed()}")
+        return ",".join(names)
+    raise _not_allowed(param, value)
+
+
+def _describe_vector(param: Param) -> str:
+    words = " or ".join(f'"{c}"' for c in param.choices)
+    return f"{words} or a list of numbers" if words else "a list of numbers"
+
+
+KINDS: dict[str, Kind] = {
+    "float": Kind(lambda p: _bounds(p, "a finite number"), check_float, range_of="float"),
+    "int": Kind(lambda p: _bounds(p, "an integer"), check_int, range_of="int"),
+    "choice": Kind(lambda p: "one of " + ", ".join(p.choices), check_choice),
+    "vector": Kind(_describe_vector, check_vector, list_is_one_value=True),
+    "accumulate": Kind(lambda p: '"format" or a wider format: ' + ", ".join(FORMATS),
+                       check_accumulate),
+    "names": Kind(lambda p: "one of " + ", ".join(p.choices) + ", or several comma-separated",
+                  check_names),
+    "impl": Kind(lambda p: ("one of " + ", ".join(p.choices)
+                            + ', or "package.module:function" (a function of a numpy array)'),
+                 check_impl),
+}
 
 
 def load_function(spec: str):

@@ -9,8 +9,13 @@ list of record dicts in a fixed order, whatever ran them.
 from __future__ import annotations
 
 import hashlib
+import signal
 import sys
+import threading
+import time
+from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,19 +23,17 @@ import numpy as np
 from .arith import Arith, flags_text, round_array, round_with_flags
 from .cases import get_case
 from .config import Experiment, applies
-from .errors import ConfigError, UserError
+from .errors import ConfigError, PointTimeout, UserError
 from .exact import to_mpf_array
 from .formats import FORMATS, register, user_format
 from .metrics import measure
 from .params import column_value
 from .rounding import NEAREST, Rule
+from .schema import extra_columns, record_columns
 from .truth import prove
 
-RULE_COLUMNS = ("rounding", "subnormals", "overflow", "trial")  # the arithmetic's rule, and
-# which repetition of a stochastic rounding (0 for a deterministic rule)
-MEASURE_COLUMNS = ("value", "value_log10", "truth", "truth_log10", "rel_error", "ulp_error",
-                   "outcome", "truth_class", "fp_flags", "truth_precision", "truth_bound",
-                   "truth_settled")
+# Where a point's time goes (meta.json's time_s), in this order.
+TIME_PARTS = ("compute", "truth", "measure")
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,16 @@ class PointJob:
     rules: tuple[Rule, ...] = (NEAREST,)
     trials: int = 1
     user_formats: tuple = ()  # ((name, spec), ...): registered again in a worker process
+    timeout: float | None = None  # seconds a point may take (None: no limit)
+    data: tuple = ()  # fpstudy.data.DataRef of each [data] input: a worker reads them again
 
 
-def jobs_of(exp: Experiment) -> list[PointJob]:
+def jobs_of(exp: Experiment, timeout: float | None = None) -> list[PointJob]:
+    refs = tuple(d.ref for d in exp.data.values())
     return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
-                     exp.truth_precision, exp.max_precision, exp.math, tuple(exp.rules),
-                     exp.trials, tuple(exp.user_formats.items()))
+                     exp.truth_precision, exp.max_precision, exp.math,
+                     rules=tuple(exp.rules), trials=exp.trials,
+                     user_formats=tuple(exp.user_formats.items()), timeout=timeout, data=refs)
             for point in exp.points]
 
 
@@ -70,11 +77,19 @@ def rounding_rng(seed: int, point: dict, dtype: str, rule: Rule, trial: int,
 
 
 def columns(exp: Experiment) -> list[str]:
-    """The records columns, in order."""
-    params = [k for k in exp.case.PARAMS if k != "impl"]
-    sweep = [] if exp.case.SWEEP in exp.case.PARAMS else [exp.case.SWEEP]
-    return ["experiment", "case", "dtype", "impl", "quantity", *params, *sweep, *RULE_COLUMNS,
-            *MEASURE_COLUMNS, *getattr(exp.case, "EXTRA_COLUMNS", ())]
+    """The records columns, in order (fpstudy.schema.record_columns)."""
+    return record_columns(exp.case)
+
+
+def case_inputs(case, point: dict, seed: int, refs=()) -> dict:
+    """The case's float64 inputs at a point; a case that reads data files (DATA) also gets
+    their arrays, by input name ({} when the config has no [data] table)."""
+    rng = np.random.default_rng(seed)
+    if not hasattr(case, "DATA"):
+        return case.inputs(point, rng)
+    from .data import read
+
+    return case.inputs(point, rng, {ref.name: read(ref) for ref in refs})
 
 
 def check_inputs(exp: Experiment) -> None:
@@ -84,8 +99,9 @@ def check_inputs(exp: Experiment) -> None:
     to compare with: the config must drop the format or narrow the grid. Checked for every
     point before anything runs, so a bad point stops the run before any result is written.
     """
+    refs = tuple(d.ref for d in exp.data.values())
     for point in exp.points:
-        raw = exp.case.inputs(point, np.random.default_rng(exp.seed))
+        raw = case_inputs(exp.case, point, exp.seed, refs)
         for dtype in exp.dtypes:
             if not applies(point, dtype):
                 continue
@@ -93,7 +109,7 @@ def check_inputs(exp: Experiment) -> None:
             problem = unheld_input(exp.case, raw, rounded, FORMATS[dtype])
             if problem:
                 given = ", ".join(f"{k} = {column_value(v)}" for k, v in point.items()
-                                  if k in exp.given)
+                                  if k in exp.given or len(exp.grid[k]) > 1)  # or a sample
                 raise ConfigError(exp.path, "grid", problem.format(
                     at=given or "the defaults", fix=f"leave {dtype} out or narrow the grid"))
 
@@ -117,17 +133,58 @@ def unheld_input(case, raw: dict, rounded: dict, fmt) -> str | None:
     return None
 
 
-def run_point(job: PointJob) -> list[dict]:
-    """All records of one grid point, for every format the point applies to."""
+@dataclass
+class PointResult:
+    """The records of one grid point and the seconds spent per part (TIME_PARTS)."""
+
+    rows: list[dict]
+    seconds: dict[str, float]
+
+
+def run_point(job: PointJob) -> PointResult:
+    """All records of one grid point, for every format the point applies to and every rounding
+    rule (and trial of a stochastic one), within job.timeout seconds (a UserError naming the
+    point when it takes longer)."""
     for name, spec in job.user_formats:
         register(user_format(name, **spec))
+    with time_limit(job.timeout):
+        try:
+            return _run_point(job)
+        except PointTimeout as e:
+            given = ", ".join(f"{k} = {column_value(v)}" for k, v in job.point.items())
+            raise UserError(f"{job.experiment}: the point at {given} took more than "
+                            f"{e.seconds:g} s (--point-timeout); nothing was written") from None
+
+
+@contextmanager
+def time_limit(seconds: float | None):
+    """Raise PointTimeout in this thread after `seconds` (SIGALRM; a no-op outside the main
+    thread or without SIGALRM, as in dask's worker threads)."""
+    usable = (seconds is not None and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise PointTimeout(seconds)
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _run_point(job: PointJob) -> PointResult:
     case = get_case(job.case)
     point = job.point
-    raw = case.inputs(point, np.random.default_rng(job.seed))
-    truth_params = tuple((k, point[k]) for k, prm in case.PARAMS.items() if prm.truth)
-    truths: dict[str, object] = {}
+    raw = case_inputs(case, point, job.seed, job.data)
+    truths: dict = {}  # this point's, whatever their size
     fixed = {"experiment": job.experiment, "case": case.NAME, "impl": point.get("impl", "")}
     fixed.update({k: column_value(v) for k, v in point.items() if k != "impl"})
+    seconds = dict.fromkeys(TIME_PARTS, 0.0)
     rows = []
     formats = [FORMATS[d] for d in job.dtypes if applies(point, d)]
     for dtype in job.dtypes:
@@ -135,15 +192,16 @@ def run_point(job: PointJob) -> list[dict]:
             continue
         for rule in job.rules:
             for trial in range(job.trials if rule.stochastic else 1):
-                rows += _run_one(job, case, raw, truth_params, truths, fixed, formats, dtype,
-                                 rule, trial)
-    return rows
+                rows += _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial,
+                                 seconds)
+    return PointResult(rows, seconds)
 
 
-def _run_one(job, case, raw, truth_params, truths, fixed, formats, dtype, rule, trial):
-    """The records of one (point, dtype, rule, trial)."""
+def _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial, seconds) -> list[dict]:
+    """The records of one (point, dtype, rule, trial); its times are added to `seconds`."""
     point = job.point
-    extra_columns = getattr(case, "EXTRA_COLUMNS", ())
+    extra = extra_columns(case)
+    clock = time.perf_counter
     fmt = FORMATS[dtype]
     acc = point.get("accumulate", "format")
     rng = rounding_rng(job.seed, point, dtype, rule, trial, "operations") \
@@ -152,12 +210,12 @@ def _run_one(job, case, raw, truth_params, truths, fixed, formats, dtype, rule, 
                rng=rng)
     emitted = []
 
-    def emit(quantity, sweep_value, array, ar=ar, emitted=emitted, **extra):
-        unknown = set(extra) - set(extra_columns)
+    def emit(quantity, sweep_value, array, ar=ar, emitted=emitted, **more):
+        unknown = set(more) - set(extra)
         if unknown:
             raise ValueError(f"{case.NAME} emitted undeclared columns {sorted(unknown)}")
         emitted.append((quantity, sweep_value, np.asarray(array), flags_text(ar.flags),
-                        extra))
+                        more))
 
     inputs = raw
     if rule.stochastic:
@@ -174,20 +232,28 @@ def _run_one(job, case, raw, truth_params, truths, fixed, formats, dtype, rule, 
     problem = unheld_input(case, raw, rounded, fmt)
     if problem:  # check_inputs refuses this first; this guards library callers
         raise UserError(problem.format(at=point, fix=f"leave {dtype} out"))
+    started = clock()
     with np.errstate(all="raise"):  # an operation outside `ar` is a bug, not a flag
         case.compute(point, inputs, ar, emit)
-    key = _truth_key(truth_params, rounded)
-    if key not in truths:
+    computed = clock()
+    # The truth is the exact result on the inputs as this format (rule, trial) rounded them:
+    # it depends on the rule only through those rounded inputs, which the key holds.
+    key = truth_key(case, point, rounded, job, formats)
+    truth = truths.get(key) or _TRUTHS.get(key)
+    if truth is None:
         exact = {k: to_mpf_array(v) for k, v in rounded.items()}
-        truths[key] = prove(case, point, exact, start=job.truth_precision,
-                            cap=job.max_precision, formats=formats)
-    truth = truths[key]
+        truth = prove(case, point, exact, start=job.truth_precision,
+                      cap=job.max_precision, formats=formats)
+        del exact  # the exact inputs (~240 bytes a number): one format's at a time
+        _remember(key, truth)
+    truths[key] = truth
+    settled = clock()
     rows = []
     rule_columns = {"rounding": rule.rounding, "subnormals": rule.subnormals,
                     "overflow": rule.overflow, "trial": trial}
-    for quantity, sweep_value, array, flags, extra in emitted:
+    for quantity, sweep_value, array, flags, more in emitted:
         tkey = (quantity, sweep_value)
-        m = measure(array, truth.values[tkey], fmt)
+        m = measure(array, truth.values[tkey], fmt, truth.approx.get(tkey))
         rows.append({
             **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
             **rule_columns,
@@ -197,14 +263,47 @@ def _run_one(job, case, raw, truth_params, truths, fixed, formats, dtype, rule, 
             "truth_class": m.truth_class, "fp_flags": flags,
             "truth_precision": truth.precision, "truth_bound": truth.bounds[tkey],
             "truth_settled": truth.settled[tkey],
-            **{c: extra.get(c, "") for c in extra_columns},
+            **{c: more.get(c, "") for c in extra},
         })
+    measured = clock()
+    seconds["compute"] += computed - started
+    seconds["truth"] += settled - computed
+    seconds["measure"] += measured - settled
     return rows
 
 
 def _wide(values: np.ndarray) -> np.ndarray:
     """Format values as float64 (longdouble for longdouble), exactly."""
     return values if values.dtype.itemsize > 8 else values.astype(np.float64)
+
+
+# Proven truths of the last points this process ran, shared by the formats, rules and trials
+# whose rounded inputs coincide and by the grid points that differ only in what the truth does
+# not depend on (an impl, the accumulation, the rounding rule). A truth is a function of its key
+# alone (the precision it is proven at included), so what is cached changes no column, whatever
+# ran before.
+_TRUTHS: OrderedDict = OrderedDict()
+_TRUTHS_KEPT = 64
+_TRUTH_ELEMENTS_KEPT = 20_000  # larger truths (deep products) are not kept across points
+
+
+def _remember(key, truth) -> None:
+    if sum(len(v) for v in truth.values.values()) > _TRUTH_ELEMENTS_KEPT:
+        return
+    _TRUTHS[key] = truth
+    while len(_TRUTHS) > _TRUTHS_KEPT:
+        _TRUTHS.popitem(last=False)
+
+
+def truth_key(case, point: dict, rounded: dict, job: PointJob, formats) -> tuple:
+    """What a truth is a function of: the case, the parameters it depends on, the exact inputs
+    as this format, rule and trial rounded them (so two rules or trials share a truth exactly
+    when they rounded the inputs alike; the rule itself is no part of it), the precisions it is
+    proven at, and the formats whose classes it decides (a name is one format in a process:
+    fpstudy.formats.register refuses a second definition)."""
+    truth_params = tuple((k, point[k]) for k, prm in case.PARAMS.items() if prm.truth)
+    return (case.NAME, _truth_key(truth_params, rounded), job.truth_precision,
+            job.max_precision, tuple(f.name for f in formats))
 
 
 def _truth_key(params: tuple, rounded: dict) -> str:
@@ -219,9 +318,10 @@ def _truth_key(params: tuple, rounded: dict) -> str:
 
 
 def run(exp: Experiment, jobs: int = 1, executor: str = "local", scheduler: str | None = None,
-        progress: bool | None = None) -> list[dict]:
-    """Every record of the experiment, in grid order then format order."""
-    work = jobs_of(exp)
+        progress: bool | None = None, timeout: float | None = None) -> list[PointResult]:
+    """Every grid point's records and times, in grid order (records in format order), each
+    point within `timeout` seconds where the executor allows a limit."""
+    work = jobs_of(exp, timeout)
     if progress is None:
         progress = sys.stderr.isatty()
     if executor == "dask":
@@ -231,7 +331,7 @@ def run(exp: Experiment, jobs: int = 1, executor: str = "local", scheduler: str 
             results = list(_progress(pool.map(run_point, work), len(work), exp.name, progress))
     else:
         results = list(_progress(map(run_point, work), len(work), exp.name, progress))
-    return [row for rows in results for row in rows]
+    return results
 
 
 def _progress(iterable, total: int, name: str, enabled: bool):
@@ -241,7 +341,7 @@ def _progress(iterable, total: int, name: str, enabled: bool):
     return tqdm(iterable, total=total, desc=name, unit="point", leave=False)
 
 
-def _run_dask(work: list[PointJob], scheduler: str | None) -> list[list[dict]]:
+def _run_dask(work: list[PointJob], scheduler: str | None) -> list[PointResult]:
     try:
         from dask.distributed import Client
     except ImportError:

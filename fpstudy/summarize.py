@@ -21,20 +21,12 @@ from .formats import FORMATS
 from .metrics import OUTCOMES
 from .params import column_value
 from .rounding import NEAREST, RULE_AXES, Rule
-from .runner import MEASURE_COLUMNS
-
-SUMMARY_TAIL = ["outcome", "start", "stop", "points", "max_rel_error", "predicted_start"]
-
-
-def group_columns(records: pd.DataFrame, sweep: str, extra=()) -> list[str]:
-    """The columns that identify a group: all but the sweep axis, measurements and extras."""
-    return [c for c in records.columns
-            if c not in MEASURE_COLUMNS and c != sweep and c not in extra]
+from .schema import SUMMARY_COLUMNS, extra_columns, group_columns
 
 
 def runs(records: pd.DataFrame, sweep: str, extra=()) -> pd.DataFrame:
-    """One row per maximal run of one outcome along `sweep`, per group."""
-    keys = group_columns(records, sweep, extra)
+    """One row per maximal run of one outcome along `sweep`, per group (no prediction)."""
+    keys = group_columns(records.columns, sweep, extra)
     out = []
     for key, group in records.groupby(keys, sort=False, dropna=False):
         g = group.sort_values(sweep, kind="stable")
@@ -50,12 +42,12 @@ def runs(records: pd.DataFrame, sweep: str, extra=()) -> pd.DataFrame:
                         "outcome": outcome[lo], "start": sweep_values[lo],
                         "stop": sweep_values[hi - 1], "points": hi - lo,
                         "max_rel_error": finite.max() if finite.size else np.nan})
-    return pd.DataFrame(out, columns=[*keys, *SUMMARY_TAIL[:-1]])
+    return pd.DataFrame(out, columns=[*keys, *SUMMARY_COLUMNS[:-1]])
 
 
 def summarize(records: pd.DataFrame, exp: Experiment) -> pd.DataFrame:
     """The summary table of one experiment, with predicted boundaries where the case has them."""
-    table = runs(records, exp.case.SWEEP, getattr(exp.case, "EXTRA_COLUMNS", ()))
+    table = runs(records, exp.case.SWEEP, extra_columns(exp.case))
     table["predicted_start"] = _predictions(table, exp)
     return table
 
@@ -117,7 +109,7 @@ def trials(records: pd.DataFrame, sweep: str, extra=()) -> pd.DataFrame:
     """
     if records.empty:
         return pd.DataFrame()
-    keys = [c for c in group_columns(records, sweep, extra) if c != "trial"] + [sweep]
+    keys = [c for c in group_columns(records.columns, sweep, extra) if c != "trial"] + [sweep]
     rows = []
     for key, g in records.groupby(keys, sort=False, dropna=False):
         errors = g["rel_error"].to_numpy(dtype=np.float64)

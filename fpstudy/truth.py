@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mpmath
+import numpy as np
 from mpmath import libmp
 
-from .enclosure import Engine, Undecided
+from .enclosure import DyadicEngine, Engine, NotDyadic, PointEngine, Undecided
 from .formats import Format
 from .metrics import truth_class
 
@@ -51,6 +52,10 @@ class Truth:
     bounds: dict[Hashable, float]  # key -> certified relative bound (normwise)
     settled: dict[Hashable, bool]  # key -> bound below the tolerance and every element decided
     precision: int  # bits of the engine that produced it
+    # key -> (hi, lo, is_zero) float64 arrays with hi + lo = midpoint to ~106 bits, where every
+    # nonzero midpoint is well inside float64's range (else absent): lets `metrics.measure`
+    # find the few elements that decide each column without mpmath
+    approx: dict[Hashable, tuple] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class _Assessment:
     mids: list
     bound: float
     decided: bool  # every element's zero-ness and class decided
+    max_rad: tuple  # the widest radius (raw mpf), for a precision estimate from a hint
+    approx: tuple | None  # (hi, lo, is_zero) arrays, see Truth.approx
 
 
 def settle(
@@ -67,8 +74,18 @@ def settle(
     tolerance_bits: int = DEFAULT_TOLERANCE_BITS,
     formats: Iterable[Format] = (),
     engine: Callable[[int], Engine] = Engine,
+    hints: dict[Hashable, float] | None = None,
+    exact_first: bool = True,
 ) -> Truth:
     """Run `compute(engine(prec))` from `start`, raising prec until every quantity is proven.
+
+    `hints` give each quantity's approximate magnitude as log2; they only help choose the next
+    precision when an enclosure straddles 0. Without them, a plain mpmath evaluation
+    (enclosure.PointEngine) supplies them when needed.
+
+    With `exact_first`, the truth is first tried in exact dyadic arithmetic
+    (enclosure.DyadicEngine): a truth that only adds and multiplies its inputs is then exact,
+    with bound 0 and `precision` the largest significand it needed.
 
     Cancellation that no fixed precision sees (2**300 - 2**-300 - 2**300 is 0 at 113 and at
     226 bits) leaves an interval around 0, which is raised until it excludes 0:
@@ -76,12 +93,23 @@ def settle(
     >>> def f(ex):
     ...     big, tiny = ex.point(2.0**300), ex.point(2.0**-300)
     ...     return {"x": [(big - tiny) - big]}
-    >>> t = settle(f)
+    >>> t = settle(f, exact_first=False)
     >>> t.values["x"][0] == -mpmath.mpf(2) ** -300, t.settled["x"], t.precision > 600
     (True, True, True)
     """
     formats = tuple(formats)
     tolerance = 2.0 ** -tolerance_bits
+    if exact_first:
+        try:
+            result = compute(DyadicEngine())
+        except NotDyadic:
+            pass
+        else:
+            assessed = {k: _assess(v, formats) for k, v in result.items()}
+            bits = max((x.m[3] for v in result.values() for x in v), default=0)
+            return Truth({k: a.mids for k, a in assessed.items()},
+                         {k: 0.0 for k in assessed}, {k: True for k in assessed},
+                         max(bits, 1), {k: a.approx for k, a in assessed.items() if a.approx})
     prec = start
     while True:
         ex = engine(prec)
@@ -94,8 +122,12 @@ def settle(
             settled = {k: a.decided and a.bound <= tolerance for k, a in assessed.items()}
             if all(settled.values()) or prec >= cap:
                 return Truth({k: a.mids for k, a in assessed.items()},
-                             {k: a.bound for k, a in assessed.items()}, settled, prec)
-            prec = min(cap, _next_precision(prec, assessed.values(), tolerance_bits))
+                             {k: a.bound for k, a in assessed.items()}, settled, prec,
+                             {k: a.approx for k, a in assessed.items() if a.approx})
+            if hints is None and not all(a.decided and math.isfinite(a.bound)
+                                         for a in assessed.values()):
+                hints = _magnitudes(compute, prec)
+            prec = min(cap, _next_precision(prec, assessed, tolerance_bits, hints or {}))
         elif prec >= cap:
             return _guessed(compute, prec)
         else:
@@ -112,24 +144,50 @@ def describe(engine: Callable[[int], Engine] = Engine) -> dict:
 
 def prove(case, point: dict, exact: dict, start: int = DEFAULT_START_PRECISION,
           cap: int = DEFAULT_MAX_PRECISION, formats: Iterable[Format] = (),
-          engine: Callable[[int], Engine] = Engine) -> Truth:
+          engine: Callable[[int], Engine] = Engine, hints: dict | None = None) -> Truth:
     """The proven truth of a case at a point: `case.truth` settled on `exact`, the inputs the
     format received as object arrays of exact mpf numbers."""
     def enclosed(ex):
         return case.truth(point, {k: ex.points(v) for k, v in exact.items()}, ex)
 
-    return settle(enclosed, start=start, cap=cap, formats=formats, engine=engine)
+    return settle(enclosed, start=start, cap=cap, formats=formats, engine=engine, hints=hints)
 
 
-def _next_precision(prec: int, assessed, tolerance_bits: int) -> int:
-    """The precision the widest enclosure says is enough, or twice prec where it cannot say."""
+def _magnitudes(compute, prec: int) -> dict:
+    """Each quantity's magnitude from a plain (unproven) evaluation at `prec` bits: where an
+    enclosure straddles 0 it says how small the value is. A function of the inputs alone, so
+    the precision chosen, and every column, is the same whoever asks."""
+    try:
+        result = compute(PointEngine(prec))
+    except (ArithmeticError, ValueError):
+        return {}
+    out = {}
+    for key, values in result.items():
+        norm = max((abs(v) for v in values), default=0)
+        out[key] = _exponent(norm._mpf_) if norm else -math.inf  # log2, within one
+    return out
+
+
+def _next_precision(prec: int, assessed: dict, tolerance_bits: int, hints: dict) -> int:
+    """The precision the widest enclosure says is enough, or twice prec where it cannot say.
+
+    An enclosure around 0 says nothing about the magnitude it should have been measured
+    against; a hint (the magnitude a format computed for that quantity) stands in for it. A
+    wrong hint costs another run, never a wrong truth.
+    """
     lacking = 0.0
-    for a in assessed:
-        if not a.decided or not math.isfinite(a.bound):
+    for key, a in assessed.items():
+        if a.decided and math.isfinite(a.bound):
+            if a.bound > 0:
+                lacking = max(lacking, math.log2(a.bound) + tolerance_bits)
+            continue
+        hint_log2 = hints.get(key, -math.inf)
+        if not math.isfinite(hint_log2) or a.max_rad in (libmp.finf, libmp.fnan):
             return 2 * prec
-        if a.bound > 0:
-            lacking = max(lacking, math.log2(a.bound) + tolerance_bits)
-    return max(prec + int(math.ceil(lacking)) + _MARGIN_BITS, prec + prec // 4)
+        rad_log2 = _exponent(a.max_rad) + 1  # an upper bound on log2(rad)
+        lacking = max(lacking, rad_log2 - hint_log2 + tolerance_bits)
+    wanted = max(prec + int(math.ceil(lacking)) + _MARGIN_BITS, prec + prec // 4)
+    return -(-wanted // 64) * 64  # whole limbs: few distinct precisions, few contexts
 
 
 def _guessed(compute, prec: int) -> Truth:
@@ -150,37 +208,80 @@ class _GuessingEngine(Engine):
 
 
 def _assess(enclosures: list, formats: tuple[Format, ...]) -> _Assessment:
-    """Midpoints, the normwise relative bound and whether every element is decided."""
+    """Midpoints, the normwise relative bound and whether every element is decided.
+
+    Radii and norms stay mpmath numbers (a float would round a radius of 2**-2000 to 0 and
+    claim an exact truth); only the ratio, rounded up, becomes a float.
+    """
+    zero = libmp.fzero
     cache: dict = {}
-    mids = []
-    max_rad = 0.0
-    decided = True
+    mids, parts = [], []
+    max_rad, norm = zero, zero
+    decided = in_range = True
     for x in enclosures:
         a, b = x._mpi_
         key = (a, b)
         hit = cache.get(key)
         if hit is None:
             if a == b:
-                mid, rad, ok = a, 0.0, True
+                mid, rad, ok = a, zero, True
             else:
                 mid = libmp.mpf_shift(libmp.mpf_add(a, b, 0), -1)  # exact
-                rad = libmp.to_float(libmp.mpf_sub(b, mid, 53, "u"), rnd="u")
+                rad = libmp.mpf_sub(b, mid, 53, "u")
                 ok = _decided(a, b, formats)
-            hit = cache[key] = (_make_mpf(mid), rad, ok)
+            split = _split(mid)
+            hit = cache[key] = (_make_mpf(mid), rad, ok, libmp.mpf_abs(mid), split)
+            if libmp.mpf_gt(rad, max_rad):
+                max_rad = rad
+            if libmp.mpf_gt(hit[3], norm):
+                norm = hit[3]
+            in_range = in_range and split is not None
         mids.append(hit[0])
-        max_rad = max(max_rad, hit[1])
+        parts.append(hit[4])
         decided = decided and hit[2]
-    norm = max((abs(m) for m in mids), default=mpmath.mpf(0))
-    if max_rad == 0.0:
-        bound = 0.0
-    elif norm == 0 or not mpmath.isfinite(norm):
-        bound = math.inf
-    else:
-        # rad rounded up, norm down: the ratio is an upper bound (times 1 + 2**-50 for the
-        # division's own rounding)
-        norm_down = libmp.to_float(abs(norm)._mpf_, rnd="d")
-        bound = max_rad / norm_down * (1 + 2.0**-50) if norm_down > 0 else math.inf
-    return _Assessment(mids, bound, decided)
+    approx = None
+    if in_range:
+        arr = np.array(parts, dtype=np.float64).reshape(len(parts), 3)
+        approx = (arr[:, 0], arr[:, 1], arr[:, 2] != 0)
+    return _Assessment(mids, _ratio_up(max_rad, norm), decided, max_rad, approx)
+
+
+def approximation(values: list) -> tuple | None:
+    """(hi, lo, is_zero) float64 arrays for exact mpf values (see Truth.approx), or None when
+    one lies far outside float64's range."""
+    parts = [_split(v._mpf_) for v in values]
+    if any(p is None for p in parts):
+        return None
+    arr = np.array(parts, dtype=np.float64).reshape(len(parts), 3)
+    return arr[:, 0], arr[:, 1], arr[:, 2] != 0
+
+
+def _split(m) -> tuple | None:
+    """(hi, lo, is_zero) with hi + lo = m to about 106 bits, or None far outside float64's
+    range (2**-900 < |m| < 2**900 or m = 0 are in)."""
+    if m == libmp.fzero:
+        return (0.0, 0.0, 1.0)
+    if m in (libmp.finf, libmp.fninf, libmp.fnan) or not -900 < _exponent(m) < 900:
+        return None
+    hi = libmp.to_float(m)
+    lo = libmp.to_float(libmp.mpf_sub(m, libmp.from_float(hi), 60))
+    return (hi, lo, 0.0)
+
+
+_TINY_BOUND = 2.0 ** -1000
+
+
+def _ratio_up(rad, norm) -> float:
+    """rad / norm rounded up to a float: 0 only for an exact (zero-radius) truth."""
+    if rad == libmp.fzero:
+        return 0.0
+    if norm == libmp.fzero or norm in (libmp.finf, libmp.fnan) or rad in (libmp.finf,
+                                                                             libmp.fnan):
+        return math.inf
+    ratio = libmp.mpf_div(rad, norm, 53, "u")
+    if _exponent(ratio) < -1000:
+        return _TINY_BOUND  # an upper bound too, and a float
+    return libmp.to_float(ratio, rnd="u")
 
 
 def _decided(a, b, formats: tuple[Format, ...]) -> bool:

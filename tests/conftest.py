@@ -47,6 +47,6 @@ def load_experiment(tmp_path, case: str, grid: str, dtypes=("float16",)):
 
 def compute_records(exp) -> list[dict]:
     """Every record of an experiment, computed in this process (no files written)."""
-    from fpstudy.runner import jobs_of, run_point
+    from fpstudy import run_experiment
 
-    return [r for job in jobs_of(exp) for r in run_point(job)]
+    return run_experiment(exp, progress=False).records.to_dict("records")

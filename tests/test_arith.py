@@ -24,18 +24,40 @@ NATIVE_AND_EMULATED = EMULATED + ["float32"]
 finite_doubles = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 
-def exact_rounded(x: mpmath.mpf, fmt) -> float:
-    """The correctly rounded value as a float (inf past max; NaN there without infinity)."""
+def exact_rounded(x: mpmath.mpf, fmt, negative_zero: bool = False) -> float:
+    """The correctly rounded value as a float (inf past max; NaN there without infinity).
+
+    mpmath has one zero; IEEE 754 two. A result that is 0 takes the sign the standard gives
+    it (`negative_zero`: see zero_sign), a nonzero one that rounds to 0 keeps its own sign.
+    """
     r = round_to_format(x, fmt)
     if r in (np.inf, -np.inf):
         if not fmt.has_inf and not fmt.has_nan:  # float6, float4: saturate (OCP MX)
             return math.copysign(float(fmt.max), r)
         return r if fmt.has_inf else np.nan
+    if r == 0:
+        return -0.0 if (x < 0 or (x == 0 and negative_zero)) else 0.0
     return float(r)
 
 
+def zero_sign(op: str, a, b) -> bool:
+    """Whether IEEE 754 (rounding to nearest) makes an exactly zero result of `a op b` -0:
+    a product or quotient has the XOR of the signs; an exact zero sum is +0 except
+    (-0) + (-0) and (-0) - (+0)."""
+    sa, sb = bool(np.signbit(a)), bool(np.signbit(b))
+    return {"add": sa and sb, "sub": sa and not sb, "mul": sa != sb, "div": sa != sb}[op]
+
+
 def same(a: float, b: float) -> bool:
-    return (np.isnan(a) and np.isnan(b)) or (a == b and np.signbit(a) == np.signbit(b)) or a == b
+    """Bit-for-bit equal as values: NaN is NaN, and -0.0 is not 0.0 (the sign of a zero is part
+    of a correctly rounded result: -tiny rounds to -0)."""
+    a, b = float(a), float(b)
+    return (np.isnan(a) and np.isnan(b)) or (a == b and np.signbit(a) == np.signbit(b))
+
+
+def test_same_tells_the_zeros_apart():
+    assert same(0.0, 0.0) and same(-0.0, -0.0) and same(np.nan, np.nan)
+    assert not same(-0.0, 0.0) and not same(0.0, -0.0) and not same(1.0, np.nan)
 
 
 @pytest.mark.parametrize("name", EMULATED)
@@ -51,7 +73,7 @@ def same(a: float, b: float) -> bool:
 def test_round_array_is_correct_rounding(name, x):
     fmt = FORMATS[name]
     got = float(round_array(np.float64(x), fmt)[()].astype(np.float64))
-    assert same(got, exact_rounded(to_mpf(x), fmt))
+    assert same(got, exact_rounded(to_mpf(x), fmt, negative_zero=bool(np.signbit(x))))
 
 
 def test_hand_derived_roundings():
@@ -95,7 +117,7 @@ def test_operations_are_correctly_rounded(name, op, data):
     if op == "div":
         with mpmath.workprec(300):  # a quotient is not finite in binary: 300 bits suffice
             exact = to_mpf(a) / to_mpf(b)  # to decide the rounding of a <= 24-bit format
-    assert same(got, exact_rounded(exact, fmt)), (a, b, got)
+    assert same(got, exact_rounded(exact, fmt, zero_sign(op, a, b))), (a, b, got)
 
 
 @pytest.mark.parametrize("name, n, stall", [
@@ -126,17 +148,19 @@ def test_sum_is_the_left_to_right_loop_of_rounded_adds(name, data):
     xs = data.draw(st.lists(format_values(name), min_size=1, max_size=12))
     ar = Arith(fmt)
     x = np.array(xs, dtype=fmt.dtype)
-    expected = to_mpf(x[0])
+    expected, rounded = to_mpf(x[0]), float(x[0])  # rounded: the float, with a zero's sign
     for v in x[1:]:
         if not mpmath.isfinite(expected):
             expected = expected + to_mpf(v)
+            rounded = float(expected)
             continue
         with mpmath.workprec(4000):
             exact = expected + to_mpf(v)
-        rounded = exact_rounded(exact, fmt) if mpmath.isfinite(exact) else float(exact)
+        rounded = exact_rounded(exact, fmt, zero_sign("add", rounded, v)) \
+            if mpmath.isfinite(exact) else float(exact)
         expected = mpmath.mpf(rounded) if not np.isnan(rounded) else mpmath.mpf("nan")
     got = float(ar.sum(x).astype(np.float64))
-    assert same(got, float(expected))
+    assert same(got, rounded)
 
 
 def test_matvec_accumulates_in_the_format_row_by_row():

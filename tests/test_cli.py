@@ -1,5 +1,6 @@
 """The command line: exit statuses, one-line errors, nothing written on bad input."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import pandas as pd
 import pytest
 
 import fpstudy
-from fpstudy.results import FORMAT_VERSION
+from fpstudy.schema import FORMAT_VERSION, META_KEYS
 
 TINY = """
 case = "deep_product"
@@ -32,17 +33,23 @@ def test_run_writes_the_three_files_and_prints_outcome_runs(write_config, tmp_pa
     records = fpstudy.load(d)
     assert len(records) == 2 * 2 * 30
     expected = ["experiment", "case", "dtype", "impl", "quantity", "scale", "width", "init", "x",
-                "max_depth", "accumulate", "depth", "rounding", "subnormals", "overflow", "trial",
-                "value", "value_log10", "truth", "truth_log10", "rel_error",
-                "ulp_error", "outcome", "truth_class", "fp_flags", "truth_precision", "truth_bound",
-                "truth_settled"]
+                "max_depth", "accumulate", "sample", "depth", "rounding", "subnormals",
+                "overflow", "trial", "value", "value_log10", "truth", "truth_log10", "rel_error",
+                "ulp_error", "outcome", "truth_class", "fp_flags", "truth_precision",
+                "truth_bound", "truth_settled"]
     assert list(records.columns) == expected
     assert set(records["impl"]) == {""}
 
     meta = json.loads((d / "meta.json").read_text())
+    assert tuple(meta) == META_KEYS
     assert meta["format_version"] == FORMAT_VERSION
     assert meta["config"]["grid"]["scale"] == [0.5, 1.5]
-    assert len(meta["config_sha256"]) == 64 and meta["packages"]["numpy"]
+    assert meta["packages"]["numpy"] and meta["sweep"] == "depth"
+    # the hashes, recomputed here: the config file's bytes, and the resolved config as
+    # compact JSON with sorted keys
+    assert meta["config_file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    canonical = json.dumps(meta["config"], sort_keys=True, separators=(",", ":"))
+    assert meta["config_sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
 
     summary = fpstudy.summary(d)
     f16 = summary[(summary["dtype"] == "float16") & (summary["scale"] == 1.5)]
@@ -188,3 +195,33 @@ def test_inputs_a_format_cannot_hold_are_refused_before_anything_runs(write_conf
         assert err.startswith(f"fpstudy: {bad}: grid: float8_e4m3fn cannot hold input W (max 448)")
         assert "at scale = 1e+300" in err
     assert not (tmp_path / "res").exists()
+
+
+def test_version(capsys):
+    from fpstudy.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fpstudy {fpstudy.__version__}"
+
+
+def test_help_shows_a_two_line_example(capsys):
+    from fpstudy.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    example = out.split("example:\n", 1)[1].strip().splitlines()
+    assert len(example) == 2 and all(ln.strip().startswith("fpstudy ") for ln in example)
+
+
+def test_every_option_has_help():
+    from fpstudy.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in subparsers.items():
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"fpstudy {name} {action.option_strings or action.dest}"

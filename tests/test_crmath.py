@@ -158,7 +158,7 @@ def run_with_features(tmp_path, text: str, disabled: str) -> list:
         import json
         from fpstudy import config, runner
         exp = config.load({str(config)!r})
-        rows = [r for job in runner.jobs_of(exp) for r in runner.run_point(job)]
+        rows = [r for job in runner.jobs_of(exp) for r in runner.run_point(job).rows]
         print(json.dumps([[r["value"], r["truth"], r["outcome"]] for r in rows]))
     """)
     env = dict(os.environ)

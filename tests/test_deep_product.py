@@ -196,21 +196,64 @@ def test_longdouble_holds_what_float64_cannot(tmp_path):
     assert rows[16]["rel_error"] < 16 * 2.0 ** -63
 
 
+def exact_limits(dtype: str) -> dict[str, Fraction]:
+    """A format's max, smallest normal and smallest subnormal as exact Fractions, from the
+    bit-level description in finfo (nmant, minexp, maxexp) alone."""
+    fi = ml_dtypes.finfo(FORMATS[dtype].dtype) if dtype not in ("float16", "float32", "float64") \
+        else np.finfo(dtype)
+    nmant, minexp, maxexp = int(fi.nmant), int(fi.minexp), int(fi.maxexp)
+    return {"max": (2 - Fraction(1, 2**nmant)) * Fraction(2) ** (maxexp - 1),
+            "ulp_of_max": Fraction(2) ** (maxexp - 1 - nmant),
+            "smallest_normal": Fraction(2) ** minexp,
+            "smallest_subnormal": Fraction(2) ** (minexp - nmant)}
+
+
+def first_depth(s: Fraction, holds, limit: int = 100_000) -> int | None:
+    """The first d >= 1 where holds(s**d), by exact Fraction powers."""
+    power = Fraction(1)
+    for d in range(1, limit + 1):
+        power *= s
+        if holds(power):
+            return d
+    return None
+
+
 @pytest.mark.parametrize("dtype, scale", [("float16", 1.5), ("bfloat16", 1.5), ("float32", 1.1),
-                                          ("float64", 1.5), ("float16", 0.5), ("float32", 0.5)])
-def test_predictions_are_the_closed_forms(dtype, scale):
+                                          ("float64", 1.5), ("float16", 0.5), ("float32", 0.5),
+                                          ("float16", 0.9), ("bfloat16", 0.9), ("float16", 1.1)])
+def test_predictions_match_exact_fraction_arithmetic(dtype, scale):
+    # W = s*I, x = ones: the exact output is s^d with s the scale rounded to the format
+    # (numpy's own cast, not fpstudy's rounding). Overflow: the first d with s^d at or past the
+    # tie max + ulp(max)/2 (max's significand is odd, so the tie rounds up to 2^maxexp); NaN
+    # one layer later (inf * 0 off the diagonal). Subnormal: the first s^d below the smallest
+    # normal; underflow: the first s^d at or below half the smallest subnormal (the tie rounds
+    # to the even 0).
     fmt = FORMATS[dtype]
     p = {"init": "scaled_identity", "scale": scale, "x": "ones", "width": 2, "max_depth": 5000}
-    pred = deep_product.predict(p, fmt)["output"]
-    s = float(round_array(np.float64(scale), fmt))
-    if scale > 1:
-        # the tie max + ulp(max)/2 already rounds past max: d* = first d with s**d >= it
-        threshold = float(fmt.max) * (1 + 2.0 ** -fmt.precision)
-        d_star = math.ceil(math.log(threshold) / math.log(s))
-        assert pred["overflow"] == d_star and pred["nan"] == d_star + 1
-    else:  # s = 1/2: s**d is exact; subnormal below 2**emin, 0 at half the smallest subnormal
-        assert pred["subnormal"] == -fmt.min_exponent + 1
-        assert pred["underflow"] == -(fmt.min_exponent - fmt.precision + 1) + 1
+    pred = deep_product.predict(p, fmt)
+    assert set(pred) == {"output"}
+    s = Fraction(float(np.asarray(scale).astype(fmt.dtype)))
+    lim = exact_limits(dtype)
+    expected = dict.fromkeys(("subnormal", "underflow", "overflow", "nan"))
+    if s > 1:
+        overflow = first_depth(s, lambda v: v >= lim["max"] + lim["ulp_of_max"] / 2)
+        expected.update(overflow=overflow, nan=overflow + 1)
+    else:
+        expected.update(subnormal=first_depth(s, lambda v: v < lim["smallest_normal"]),
+                        underflow=first_depth(s, lambda v: v <= lim["smallest_subnormal"] / 2))
+    assert pred["output"] == expected
+
+
+def test_predictions_by_hand_for_float16():
+    # 1.5^27 = 57665 < 65520 = 65504 + 32/2 <= 1.5^28 = 86498; 2^-15 < 2^-14 (smallest
+    # normal); 2^-25 = 2^-24 / 2 (half the smallest subnormal, a tie to 0)
+    fp16 = FORMATS["float16"]
+    p = {"init": "scaled_identity", "x": "ones", "width": 2, "max_depth": 100}
+    assert deep_product.predict({**p, "scale": 1.5}, fp16)["output"] == \
+        {"subnormal": None, "underflow": None, "overflow": 28, "nan": 29}
+    assert deep_product.predict({**p, "scale": 0.5}, fp16)["output"] == \
+        {"subnormal": 15, "underflow": 25, "overflow": None, "nan": None}
+    assert deep_product.predict({**p, "scale": 1.5, "width": 1}, fp16)["output"]["nan"] is None
 
 
 def test_weights_are_prefix_stable_and_orthogonal():

@@ -198,11 +198,19 @@ def test_predicted_layers_for_float16_by_hand():
 def test_predictions_beside_measured_starts_in_float16(tmp_path):
     exp = load(tmp_path, "scale = [0.5, 1.5]\ntarget = \"ones\"\ndepth = [20, 28, 29]")
     rows = records(exp)
+    predicted = 0
     for point in exp.points:
         pred = deep_gradients.predict(point, FORMATS["float16"])
+        # every quantity measured is predicted, and every failing outcome measured in it
+        assert set(pred) == {r["quantity"] for r in rows}, point
         for quantity, starts in pred.items():
             got = sorted(pick(rows, depth=point["depth"], scale=point["scale"],
                               quantity=quantity), key=lambda r: r["layer"])
+            failing = {r["outcome"] for r in got} - {"ok"}
+            assert failing <= {o for o, start in starts.items() if start is not None}, \
+                (point, quantity, failing, starts)
             for outcome, start in starts.items():
                 first = next((r["layer"] for r in got if r["outcome"] == outcome), None)
                 assert first == start, (point["scale"], point["depth"], quantity, outcome)
+                predicted += start is not None
+    assert predicted >= 10  # the test compares something

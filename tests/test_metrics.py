@@ -122,3 +122,67 @@ def test_measuring_a_long_constant_vector_costs_one_element():
     m = measure(value, [mpmath.mpf(1e-5)] * n, FORMATS["float16"])
     assert (m.outcome, m.truth_class) == ("subnormal", "subnormal")
     assert m.value == float(np.float16(1e-5))
+
+
+# -- the fast path: numpy picks the deciding elements, mpmath measures them -------------------
+
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from fpstudy.arith import round_array  # noqa: E402
+from fpstudy.truth import approximation  # noqa: E402
+
+_EDGE = {
+    "float16": [2.0 ** -25, 2.0 ** -24, 2.0 ** -14, 65504.0, 65520.0, 3 * 2.0 ** -26],
+    "bfloat16": [2.0 ** -134, 2.0 ** -133, 2.0 ** -126, 3.3895313892515355e38],
+    "float32": [2.0 ** -150, 2.0 ** -149, 2.0 ** -126, 3.4028234663852886e38],
+    "float64": [2.0 ** -800, 2.0 ** 800, 1.5 * 2.0 ** -899],  # the fast path's range: 2**+-900
+}
+
+
+@st.composite
+def vector_case(draw):
+    name = draw(st.sampled_from(list(_EDGE)))
+    n = draw(st.integers(9, 40))
+    scale = draw(st.sampled_from([1.0, 1e-5, 2.0 ** -20, 1e4]))
+    base = draw(st.lists(st.floats(-4, 4, allow_nan=False), min_size=n, max_size=n))
+    truths = [mpmath.mpf(b) * scale * (1 + mpmath.mpf(2) ** -70 * k) for k, b in enumerate(base)]
+    edge = _EDGE[name]
+    for i in draw(st.lists(st.integers(0, n - 1), max_size=4)):
+        truths[i] = mpmath.mpf(draw(st.sampled_from(edge))) * draw(st.sampled_from([1, -1]))
+    if draw(st.booleans()):
+        truths[draw(st.integers(0, n - 1))] = mpmath.mpf(0)
+    fmt = FORMATS[name]
+    with np.errstate(all="ignore"):
+        values = round_array(np.array([float(t) for t in truths]), fmt)
+        for i in draw(st.lists(st.integers(0, n - 1), max_size=3)):
+            special = draw(st.sampled_from([0.0, -0.0, np.nan, np.inf, -np.inf, 1.0, 2.0 ** -24]))
+            values[i] = np.asarray(special).astype(fmt.dtype)
+    return values, truths, fmt
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(vector_case())
+def test_fast_measure_equals_the_exact_one(case):
+    values, truths, fmt = case
+    approx = approximation(truths)
+    assume(approx is not None)  # far outside float64's range there is no fast path
+    slow = measure(values, truths, fmt)
+    fast = measure(values, truths, fmt, approx)
+    for column, want in slow.__dict__.items():
+        got = fast.__dict__[column]
+        assert got == want or (got != got and want != want), (column, got, want)
+
+
+def test_no_fast_path_far_outside_float64():
+    assert approximation([mpmath.mpf(2) ** -1074, mpmath.mpf(1)]) is None
+    assert approximation([mpmath.mpf(2) ** 2000]) is None
+
+
+def test_fast_measure_on_a_constant_vector_and_ties():
+    fmt = FORMATS["float16"]
+    truths = [mpmath.mpf(2) ** -25] * 50  # half the smallest subnormal: a tie, rounds to 0
+    values = np.zeros(50, dtype=np.float16)
+    slow = measure(values, truths, fmt)
+    fast = measure(values, truths, fmt, approximation(truths))
+    assert fast == slow and fast.outcome == "underflow" and fast.truth_class == "underflows"

@@ -110,8 +110,8 @@ def test_stochastic_trials_are_reproducible_independent_and_job_order_free(write
     exp = experiment(write_config, 'rounding = "stochastic"\ntrials = 4',
                      dtypes='["bfloat16"]', depth=60)
     job = jobs_of(exp)[0]
-    first = run_point(job)
-    again = run_point(job)
+    first = run_point(job).rows
+    again = run_point(job).rows
     assert [r["value"] for r in first] == [r["value"] for r in again]
     assert sorted({r["trial"] for r in first}) == [0, 1, 2, 3]
     per_trial = [tuple(r["value"] for r in first if r["trial"] == t) for t in range(4)]
@@ -215,9 +215,10 @@ def test_jobs_give_the_same_records_for_rules_trials_and_user_formats(write_conf
                        dtypes='["bfloat16", "mine"]', scale="[0.9, 1.1]", depth=30)
     text = text.replace("[grid]", "[formats.mine]\nprecision = 5\nemax = 20\n[grid]")
     exp = config.load(write_config(text))
-    serial = run(exp, jobs=1, progress=False)
-    parallel = run(exp, jobs=2, progress=False)
+    serial = [r for p in run(exp, jobs=1, progress=False) for r in p.rows]
+    parallel = [r for p in run(exp, jobs=2, progress=False) for r in p.rows]
     key = ("dtype", "scale", "rounding", "trial", "depth", "value", "outcome")
     assert [tuple(r[k] for k in key) for r in serial] == \
         [tuple(r[k] for k in key) for r in parallel]
     assert {r["dtype"] for r in serial} == {"bfloat16", "mine"}
+

@@ -9,17 +9,15 @@ from pathlib import Path
 import ml_dtypes
 import mpmath
 import numpy as np
-import pandas as pd
 import pytest
 from conftest import HEADLINE, WITH_INF
 
-from fpstudy import config, runner
+from fpstudy import config, run_experiment
 from fpstudy.arith import Arith
 from fpstudy.cases import softmax as S
 from fpstudy.enclosure import Engine
 from fpstudy.exact import to_mpf_array
 from fpstudy.formats import FORMATS
-from fpstudy.summarize import summarize
 from fpstudy.truth import prove
 
 DATA = Path(__file__).parent / "data"
@@ -35,8 +33,8 @@ def run_grid(grid: dict, dtypes, seed=0):
     """records and summary of a softmax experiment given as a grid (in process)."""
     exp = config.parse({"case": "softmax", "dtypes": list(dtypes), "seed": seed,
                         "grid": grid}, Path("test.toml"))
-    records = pd.DataFrame(runner.run(exp, progress=False), columns=runner.columns(exp))
-    return records, summarize(records, exp)
+    result = run_experiment(exp, progress=False)
+    return result.records, result.summary
 
 
 def exact_softmax(x) -> tuple[list, mpmath.mpf]:
@@ -275,7 +273,7 @@ def test_truth_costs_one_exp_per_distinct_value(monkeypatch):
         assert len(calls) == 1  # one for the sum and the probability: not n
     calls.clear()
     _ = prove(S, {"c": 0.0}, {"x": to_mpf_array(np.array([1.0, 2.0, 1.0, 2.0, 5.0]))}).values
-    assert len(calls) == 3
+    assert len(calls) == 3  # one per distinct value
 
 
 # -- scipy ------------------------------------------------------------------------------------

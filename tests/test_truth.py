@@ -30,10 +30,12 @@ def test_settle_escalates_past_cancellation_that_two_precisions_agree_on():
     def f(ex):
         big, tiny = ex.point(2.0 ** 300), ex.point(2.0 ** -300)
         return {"x": [(big - tiny) - big]}
-    t = settle(f, start=113)
+    t = settle(f, start=113, exact_first=False)
     assert t.values["x"][0] == -mpf(2) ** -300
     assert t.settled["x"] and t.bounds["x"] == 0.0  # exact: a point
     assert t.precision >= 601
+    exact = settle(f)  # the same in exact dyadic arithmetic: one run, no precision question
+    assert exact.values["x"][0] == -mpf(2) ** -300 and exact.bounds["x"] == 0.0
 
 
 def test_settle_raises_the_precision_for_an_undecided_branch():
@@ -43,16 +45,18 @@ def test_settle_raises_the_precision_for_an_undecided_branch():
         seen.append(ex.prec)
         z = (ex.point(2.0 ** 300) + ex.point(2.0 ** -300)) - ex.point(2.0 ** 300)
         return {"relu": [z if ex.sign(z) > 0 else ex.zero]}
-    t = settle(f, start=113)
+    t = settle(f, start=113, exact_first=False)
     assert t.values["relu"][0] == mpf(2) ** -300 and t.settled["relu"]
     assert seen[0] == 113 and seen[-1] >= 601
+    seen.clear()
+    assert settle(f).values["relu"][0] == mpf(2) ** -300 and seen == [0]  # dyadic: exact
 
 
 def test_settle_at_the_cap_says_it_is_not_proven():
     def f(ex):
         z = (ex.point(2.0 ** 300) + ex.point(2.0 ** -300)) - ex.point(2.0 ** 300)
         return {"relu": [z if ex.sign(z) > 0 else ex.zero], "one": [ex.one]}
-    t = settle(f, start=113, cap=256)
+    t = settle(f, start=113, cap=256, exact_first=False)
     assert t.precision == 256
     assert not t.settled["relu"] and t.bounds["relu"] == math.inf
     assert not t.settled["one"]  # a guessed branch proves nothing in the whole computation
@@ -76,7 +80,7 @@ def test_settle_uses_what_the_enclosure_lacks_rather_than_doubling():
         for _ in range(50):  # 79 bits lost: 113 leaves 34, short of 80 by 46
             x = x + x - x
         return {"x": [x]}
-    t = settle(f, start=113)
+    t = settle(f, start=113, exact_first=False)
     assert t.settled["x"]
     assert len(seen) == 2  # one run to learn the loss, one to pay it
 
@@ -89,7 +93,7 @@ def test_settle_decides_the_truth_class_in_every_format():
         return {"x": [ex.point(half_subnormal) * (1 + ex.exp(-ex.point(200)))]}
     # At 113 bits the interval is narrow enough, but the class it falls in (rounds to 0, or to
     # the smallest subnormal) is decided only where it does not straddle the tie.
-    t = settle(f, start=113, formats=[fmt])
+    t = settle(f, start=113, formats=[fmt], exact_first=False)
     assert t.settled["x"]
     assert t.values["x"][0] > half_subnormal
 
@@ -233,3 +237,55 @@ def test_case_truth_of_a_relu_chain_through_prove():
     t = prove(activation_chain, p, exact)
     assert t.values[("activation", 2)][0] == mpf(2) ** -300
     assert t.values[("gradient", 2)][0] == 1
+
+
+def test_a_tiny_enclosure_is_not_mistaken_for_an_exact_one():
+    # exp(-5000) ~ 2**-7213: its radius is far below float64's range, yet not zero
+    t = settle(lambda ex: {"x": [ex.exp(-ex.point(5000))]}, start=113)
+    assert t.settled["x"] and 0 < t.bounds["x"] <= TOLERANCE
+    with mpmath.workprec(300):
+        assert abs(t.values["x"][0] / mpmath.exp(-5000) - 1) < 2.0 ** -80
+
+
+def test_hints_choose_the_precision_when_enclosures_straddle_zero():
+    def f(ex):  # x + x - x, 300 times, triples the width: 475 bits lost; |x| = 1/3
+        seen.append(type(ex).__name__)
+        x = ex.one / 3
+        for _ in range(300):
+            x = x + x - x
+        return {"x": [x]}
+    seen = []
+    t = settle(f, start=113, hints={"x": -1.58}, exact_first=False)
+    assert t.settled["x"] and seen == ["Engine", "Engine"]
+    seen.clear()  # without hints, a plain evaluation supplies the magnitude: one more run
+    t = settle(f, start=113, exact_first=False)
+    assert t.settled["x"] and seen == ["Engine", "PointEngine", "Engine"]
+
+
+def test_exact_dyadic_truth_of_a_random_product_and_fallback():
+    p = {"scale": 1.0, "width": 4, "init": "gaussian", "x": "ones", "max_depth": 40,
+         "accumulate": "format"}
+    raw = deep_product.inputs(p, np.random.default_rng(5))
+    exact = {k: to_mpf_array(v) for k, v in raw.items()}
+    t = prove(deep_product, p, exact)
+    assert all(t.settled.values()) and set(t.bounds.values()) == {0.0}
+    # independent: the same product in Fractions
+    W = [[[Fraction(float(w)) for w in row] for row in layer] for layer in raw["W"]]
+    y = [Fraction(1)] * 4
+    for d in range(40):
+        y = [sum(w * v for w, v in zip(row, y, strict=True)) for row in W[d]]
+    assert [Fraction(*v.as_integer_ratio()) for v in t.values[("output", 40)]] == y
+    # a truth with exp falls back to enclosures
+    e = settle(lambda ex: {"e": [ex.exp(ex.one)]})
+    assert e.bounds["e"] > 0 and e.precision >= 113
+
+
+def test_log1p_and_expm1_enclosures_are_tight_for_tiny_arguments():
+    ex = Engine(113)
+    tiny = ex.point(2.0 ** -200)
+    for f, ref in ((ex.log1p, mpmath.log1p), (ex.expm1, mpmath.expm1)):
+        lo, hi = (mpmath.mp.make_mpf(e) for e in ex.ends(f(tiny)))
+        with mpmath.workprec(400):
+            exact = ref(mpmath.mpf(2) ** -200)
+            assert lo <= exact <= hi
+            assert (hi - lo) / exact < 2.0 ** -100  # relative to the tiny result

@@ -32,7 +32,15 @@ and optionally
                                    closed-form thresholds from the format's limits
     ignores(p) -> set[str]         parameters that do not apply at this point; the point runs
                                    once, with them at their first grid value
+    estimate(p) -> dict            the point's size for fpstudy.estimate: inputs, outputs,
+                                   records, format_ops, truth_ops (see there)
     INPUT_LABELS: dict[str, str]    what to call an input in messages (softmax: x -> "logits")
+    DATA: dict[str, DataSpec]      the [data] inputs it reads from files (fpstudy.data); such a
+                                   case's inputs take a third argument, inputs(p, rng, data),
+                                   the checked float64 arrays by input name ({} without data)
+    with_data(grid, given, data)   fit the grid to the files (sizes, one `sample` per row) or
+                                   raise ParamError("data.<name>" or "grid.<key>", message);
+                                   called with data = {} too, to refuse "data" values
     EXTRA_COLUMNS: tuple[str, ...] more per-record columns (strings); compute passes them
                                    as keywords: emit(quantity, sweep, array, first_nonfinite=...)
 

@@ -28,7 +28,8 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from ..metrics import truth_class
+from ..exact import PREDICTION_PREC
+from ..metrics import OUTCOME_OF_CLASS, truth_class
 from ..params import Param, exact_array, in_format
 from ..thresholds import first_in_class
 
@@ -114,6 +115,13 @@ def activate(ar, z, activation: str, impl: str, slope):
         g = np.where(positive, z, ar.mul(slope, np.where(positive, zero, z)))
         dg = np.where(positive, one, slope)
     return g, np.where(nan, z, dg)
+
+
+def estimate(p: dict) -> dict:
+    """Sizes for fpstudy.estimate: scalars; an activation and a gradient per depth."""
+    d = p["max_depth"]
+    return {"inputs": 4, "outputs": 2 * d, "records": 2 * d, "format_ops": 12 * d,
+            "truth_ops": 12 * d}
 
 
 def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -230,7 +238,7 @@ def predict(p: dict, fmt) -> dict:
     if settled is None or w == 0:
         return {}
     star, r, m = settled
-    with mpmath.workprec(80):
+    with mpmath.workprec(PREDICTION_PREC):
         logs = [mpmath.mpf(0)]
         a = a0
         for _ in range(m):
@@ -252,7 +260,6 @@ def _linear_chain(c, beta, a0, k):
     return ck * a0 + (beta * k if c == 1 else beta * (ck - 1) / (c - 1))
 
 
-_OUTCOME_OF_CLASS = {"overflows": "overflow", "subnormal": "subnormal", "underflows": "underflow"}
 
 
 def _thresholds(magnitude, fmt, depth: int, transient: int = 0) -> dict:
@@ -262,17 +269,18 @@ def _thresholds(magnitude, fmt, depth: int, transient: int = 0) -> dict:
     a binary search finds where it enters each class.
     """
     found: dict[str, int] = {}
-    with mpmath.workprec(96):
+    with mpmath.workprec(PREDICTION_PREC):
         for k in range(1, min(transient, depth) + 1):
             value = magnitude(k)
             cls = truth_class(value, fmt) if value != 0 else "zero"
-            if cls in _OUTCOME_OF_CLASS and _OUTCOME_OF_CLASS[cls] not in found:
-                found[_OUTCOME_OF_CLASS[cls]] = k
+            outcome = OUTCOME_OF_CLASS[cls]
+            if outcome != "ok" and outcome not in found:
+                found[outcome] = k
         lo = transient + 1
         if lo <= depth and magnitude(lo) != 0 and magnitude(depth) != 0:
             grows = magnitude(depth) > magnitude(lo)
             for cls in ("overflows",) if grows else ("subnormal", "underflows"):
-                outcome = _OUTCOME_OF_CLASS[cls]
+                outcome = OUTCOME_OF_CLASS[cls]
                 if outcome not in found:
                     first = first_in_class(magnitude, fmt, lo, depth, cls, grows)
                     if first is not None:

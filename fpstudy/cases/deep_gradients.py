@@ -25,11 +25,13 @@ import mpmath
 import numpy as np
 
 from ..arith import round_array
+from ..data import SAMPLE_COLUMN
 from ..errors import ParamError
-from ..exact import to_mpf_list
-from ..metrics import truth_class
+from ..exact import power_precision, to_mpf_list
+from ..metrics import OUTCOME_OF_CLASS, truth_class
 from ..params import Param, exact_array, in_format
 from . import deep_product
+from ._layers import fit_linear, layer_list, linear_inputs
 
 NAME = "deep_gradients"
 DESCRIPTION = (
@@ -53,29 +55,57 @@ PARAMS = {
     "target": Param("vector", "zeros", "the target: \"zeros\", \"ones\" or width numbers",
                     choices=TARGETS),
     "accumulate": deep_product.PARAMS["accumulate"],
+    SAMPLE_COLUMN: deep_product.PARAMS[SAMPLE_COLUMN],
 }
+DATA = deep_product.DATA  # [data] weights (possibly rectangular layers) and x, times scale
+
+
+def with_data(grid: dict, given: list[str], data: dict) -> None:
+    fit_linear(grid, given, data, "depth", NAME)
+    if "weights" in data:
+        from ._layers import weight_layers
+
+        n_out = weight_layers(data["weights"])[-1][0].shape[0]
+        for i, t in enumerate(grid["target"]):
+            if isinstance(t, tuple) and len(t) != n_out:
+                raise ParamError(f"grid.target[{i}]" if len(grid["target"]) > 1 else
+                                 "grid.target", f"has {len(t)} entries; the last layer of "
+                                 f"data.weights gives {n_out}")
 
 
 def validate(p: dict) -> None:
     deep_product.validate(p)
+    if p.get("init") == "data":
+        return  # with_data checked the target against the last layer
     if isinstance(p["target"], tuple) and len(p["target"]) != p["width"]:
         raise ParamError("target",
                          f"has {len(p['target'])} entries; expected width = {p['width']}")
 
 
-def target_vector(p: dict) -> np.ndarray:
-    t = p["target"]
+def target_vector(p: dict, n_out: int | None = None) -> np.ndarray:
+    t, n = p["target"], p["width"] if n_out is None else n_out
     if t == "zeros":
-        return np.zeros(p["width"])
+        return np.zeros(n)
     if t == "ones":
-        return np.ones(p["width"])
+        return np.ones(n)
     return exact_array(t)
 
 
-def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {"W": deep_product.weights(p, p["depth"], rng),
-            "x": deep_product.input_vector(p),
-            "target": target_vector(p)}
+def estimate(p: dict) -> dict:
+    """Sizes for fpstudy.estimate: depth n x n weights; per layer an activation, a delta and
+    an n x n gradient, and the loss; forward, backward and outer products."""
+    d, n = p["depth"], p["width"]
+    return {"inputs": d * n * n + 2 * n, "outputs": d * (2 * n + n * n) + 1,
+            "records": 3 * d + 1, "format_ops": 5 * d * n * n + 4 * n,
+            "truth_ops": 5 * d * n * n + 4 * n}
+
+
+def inputs(p: dict, rng: np.random.Generator, data: dict | None = None) -> dict[str, np.ndarray]:
+    out = {} if p.get("init") == "data" else {"W": deep_product.weights(p, p["depth"], rng)}
+    out["x"] = deep_product.input_vector(p)
+    out.update(linear_inputs(p, data or {}, p["depth"]))  # [data] weights and x
+    out["target"] = target_vector(p, layer_list(out)[-1].shape[0])
+    return out
 
 
 # -- in the format -------------------------------------------------------------------------------
@@ -158,7 +188,7 @@ def loss_and_backward(ar, W, acts, target, watch: NonFiniteWatch | None = None):
 
 
 def compute(p: dict, inputs: dict, ar, emit) -> None:
-    W = ar.asarray(inputs["W"])
+    W = [ar.asarray(Wk) for Wk in layer_list(inputs)]
     x = ar.asarray(inputs["x"])
     target = ar.asarray(inputs["target"])
     watch = NonFiniteWatch()
@@ -203,8 +233,9 @@ def loss_and_backward_exact(ex, W, acts, target):
 def truth(p: dict, exact: dict, ex) -> dict:
     out = {}
     depth = p["depth"]
-    acts = forward_exact(ex, exact["W"], exact["x"])
-    loss, deltas, grads = loss_and_backward_exact(ex, exact["W"], acts, list(exact["target"]))
+    W = layer_list(exact)
+    acts = forward_exact(ex, W, exact["x"])
+    loss, deltas, grads = loss_and_backward_exact(ex, W, acts, list(exact["target"]))
     for k in range(1, depth + 1):
         out[("activation", k)] = acts[k]
         out[("delta", k)] = deltas[k]
@@ -251,8 +282,6 @@ def predict(p: dict, fmt) -> dict:
     return out
 
 
-_OUTCOME = {"normal": "ok", "zero": "ok", "subnormal": "subnormal", "underflows": "underflow",
-            "overflows": "overflow"}
 _SEVERITY = ("ok", "subnormal", "underflow", "overflow", "nan")
 
 
@@ -262,15 +291,14 @@ def _worst(outcomes) -> str:
 
 def _predicted_outcomes(s, x, t, depth: int, width: int, fmt) -> dict:
     """[(layer, outcome)] per quantity from the exact values and the failure rules above."""
-    bits = 64 + depth * (s._mpf_[3] + 1) + max(v._mpf_[3] for v in (*x, *t, s))
     spreads = width >= 2  # a zero off-diagonal weight exists to meet an inf
     overflow_is_nan = not fmt.has_inf
-    with mpmath.workprec(min(bits, 1_000_000)):
+    with mpmath.workprec(power_precision(s, depth, *x, *t, s)):
         def cls(v):
             return truth_class(v, fmt) if v != 0 else "zero"
 
         def outcome(v):
-            o = _OUTCOME[cls(v)]
+            o = OUTCOME_OF_CLASS[cls(v)]
             return "nan" if o == "overflow" and overflow_is_nan else o
 
         acts, forward_inf = [], None

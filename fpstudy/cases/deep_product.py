@@ -14,10 +14,12 @@ import mpmath
 import numpy as np
 
 from ..arith import round_array
+from ..data import SAMPLE_COLUMN
 from ..errors import ParamError
-from ..exact import to_mpf_list
+from ..exact import power_precision, to_mpf_list
 from ..params import Param, exact_array, in_format
 from ..thresholds import first_in_class
+from ._layers import INPUTS, WEIGHTS, fit_linear, layer_list, linear_inputs
 
 NAME = "deep_product"
 DESCRIPTION = (
@@ -40,15 +42,28 @@ PARAMS = {
                        low=1, high=1_000_000),
     "accumulate": Param("accumulate", "format",
                         "where matrix-vector products accumulate", truth=False),
+    SAMPLE_COLUMN: Param("int", 0, "the row of [data] x (from 0); every row by default", low=0),
 }
+# [data] weights set init = "data", width (n_0) and max_depth (at most their number); scale
+# multiplies them. [data] x sets x = "data", one grid point per row.
+DATA = {"weights": WEIGHTS, "x": INPUTS}
+
+
+def with_data(grid: dict, given: list[str], data: dict) -> None:
+    fit_linear(grid, given, data, "max_depth", NAME)
 
 
 def validate(p: dict) -> None:
+    if p["x"] == "data" or p["init"] == "data":
+        return  # with_data checked the files' shapes
     if isinstance(p["x"], tuple) and len(p["x"]) != p["width"]:
         raise ParamError("x", f"has {len(p['x'])} entries; expected width = {p['width']}")
 
 
 def input_vector(p: dict) -> np.ndarray:
+    """x: "ones" or the config's numbers ([data] x: see _layers.linear_inputs)."""
+    if p["x"] == "data":
+        return np.zeros(0)  # replaced by the row of [data] x
     return np.ones(p["width"]) if p["x"] == "ones" else exact_array(p["x"])
 
 
@@ -73,22 +88,34 @@ def weights(p: dict, depth: int, rng: np.random.Generator) -> np.ndarray:
     return s * (q * signs[..., None, :])  # Haar-distributed orthogonal, times s
 
 
-def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {"W": weights(p, p["max_depth"], rng), "x": input_vector(p)}
+def estimate(p: dict) -> dict:
+    """Sizes for fpstudy.estimate: max_depth n x n weights, one n-vector per depth."""
+    d, n = p["max_depth"], p["width"]
+    return {"inputs": d * n * n + n, "outputs": d * n, "records": d,
+            "format_ops": 2 * d * n * n, "truth_ops": 2 * d * n * n}
+
+
+def inputs(p: dict, rng: np.random.Generator, data: dict | None = None) -> dict[str, np.ndarray]:
+    out = {} if p["init"] == "data" else {"W": weights(p, p["max_depth"], rng)}
+    out["x"] = input_vector(p)
+    out.update(linear_inputs(p, data or {}, p["max_depth"]))  # [data] weights and x
+    return out
 
 
 def compute(p: dict, inputs: dict, ar, emit) -> None:
     y = ar.asarray(inputs["x"])
+    layers = layer_list(inputs)
     for depth in range(1, p["max_depth"] + 1):
-        y = ar.matvec(ar.asarray(inputs["W"][depth - 1]), y)
+        y = ar.matvec(ar.asarray(layers[depth - 1]), y)
         emit("output", depth, y)
 
 
 def truth(p: dict, exact: dict, ex) -> dict:
     out = {}
     y = list(exact["x"])
+    layers = layer_list(exact)
     for depth in range(1, p["max_depth"] + 1):
-        y = ex.matvec(exact["W"][depth - 1], y)
+        y = ex.matvec(layers[depth - 1], y)
         out[("output", depth)] = y
     return out
 
@@ -145,6 +172,6 @@ def predict(p: dict, fmt, rule=None) -> dict:
 def _first_depth(s, a, fmt, max_depth: int, cls: str) -> int | None:
     """The first d in 1..max_depth with truth_class(s^d a) == cls (|s| != 1), s^d exact."""
     def magnitude(d):
-        with mpmath.workprec(min(64 + d * (s._mpf_[3] + 1) + a._mpf_[3], 4_000_000)):
+        with mpmath.workprec(power_precision(s, d, a)):
             return s ** d * a
     return first_in_class(magnitude, fmt, 1, max_depth, cls, grows=s > 1)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from ..metrics import truth_class
+from ..exact import REPORTING_PREC
+from ..metrics import rounded_outcome
 from ..params import Param, exact_array, in_format
 from .activation_chain import IMPLS, activate_enclosure, activate_exact, sigmoid_derivative
 
@@ -38,6 +39,11 @@ PARAMS = {
     "impl": Param("choice", "naive", "how sigma' is computed: naive s(1 - s) or stable "
                   "e^-|z|/(1 + e^-|z|)^2", choices=IMPLS, truth=False),
 }
+
+
+def estimate(p: dict) -> dict:
+    """Sizes for fpstudy.estimate: one z, the sigmoid and its derivative."""
+    return {"inputs": 1, "outputs": 2, "records": 2, "format_ops": 12, "truth_ops": 12}
 
 
 def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -72,7 +78,7 @@ def predict(p: dict, fmt, sweep_values=None) -> dict:
     range around 0). Without them, the z > 0 thresholds themselves.
     """
     prec, emin = fmt.precision, fmt.min_exponent
-    with mpmath.workprec(113):
+    with mpmath.workprec(REPORTING_PREC):
         cliff = prec * mpmath.ln2 - mpmath.log1p(mpmath.ldexp(1, -prec))
         below_normal = mpmath.ldexp(1, emin) * (1 - mpmath.ldexp(1, -prec))
         to_zero = mpmath.ldexp(1, emin - prec)
@@ -91,10 +97,10 @@ def predict(p: dict, fmt, sweep_values=None) -> dict:
             if not mpmath.isfinite(zr):
                 continue
             s, ds = activate_exact(zr, "sigmoid", None)
-            derivative = _OUTCOME[truth_class(ds, fmt)] if ds != 0 else "ok"
+            derivative = rounded_outcome(ds, fmt)
             if p["impl"] == "naive" and zr >= cliff:
                 derivative = "underflow"
-            for quantity, outcome in (("sigmoid", _OUTCOME[truth_class(s, fmt)]),
+            for quantity, outcome in (("sigmoid", rounded_outcome(s, fmt)),
                                       ("derivative", derivative)):
                 if not runs[quantity] or runs[quantity][-1][0] != outcome:
                     runs[quantity].append((outcome, z))
@@ -107,5 +113,4 @@ def predict(p: dict, fmt, sweep_values=None) -> dict:
     return out
 
 
-_OUTCOME = {"normal": "ok", "subnormal": "subnormal", "underflows": "underflow",
-            "overflows": "overflow"}
+

@@ -10,14 +10,18 @@ distinct value: a constant vector of any length costs one exp.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
 from collections import Counter
 
 import mpmath
 import numpy as np
 
-from ..errors import ParamError, UserError
-from ..exact import round_to_format, to_mpf
-from ..metrics import truth_class
+from ..data import SAMPLE_COLUMN, DataSpec
+from ..errors import ParamError, PointTimeout, UserError
+from ..exact import REPORTING_PREC, round_to_format, to_mpf
+from ..metrics import rounded_outcome, truth_class
 from ..params import Param, exact_array, load_function
 
 NAME = "softmax"
@@ -32,7 +36,7 @@ SWEEP = "c"
 INPUT_LABELS = {"x": "logits"}  # how fpstudy.runner.check_inputs names the input
 QUANTITIES = ("softmax", "log_softmax", "logsumexp")
 EXTRA_COLUMNS = ("output_dtype",)
-INPUTS = ("constant", "normal", "uniform", "spike")
+INPUTS = ("constant", "normal", "uniform", "spike", "data")
 BUILTIN_IMPLS = ("naive", "max_shift", "log1p_shift", "division_free", "scipy")
 EXTERNAL_IMPLS = ("scipy",)  # plus every "package.module:function"
 
@@ -40,23 +44,73 @@ PARAMS = {
     "n": Param("int", 10, "the number of logits", low=1, high=10_000_000),
     "input": Param("choice", "constant",
                    "constant: all c; normal: c + spread*N(0,1); uniform: c + spread*U(-1,1); "
-                   "spike: all c but the first, c + spread", choices=INPUTS),
+                   "spike: all c but the first, c + spread; data: c + a row of [data] logits "
+                   "(set by the [data] table)", choices=INPUTS),
     "c": Param("float", 0.0, "the logits' centre (the sweep axis)"),
     "spread": Param("float", 1.0, "the scale of the pattern around c (unused by constant)",
                     low=0.0),
+    SAMPLE_COLUMN: Param("int", 0, "the row of [data] logits (from 0); every row by default",
+                         low=0),
     "impl": Param("impl", "naive", "the algorithm", choices=BUILTIN_IMPLS, truth=False),
     "accumulate": Param("accumulate", "format", "where the sums accumulate", truth=False),
 }
+
+DATA = {"logits": DataSpec("the logits, one softmax per row", ndims=(1, 2),
+                           shape="(samples, n), one softmax per row, or (n,)")}
+
+
+def estimate(p: dict) -> dict:
+    """Sizes for fpstudy.estimate: n logits; the truth works once per distinct logit (about
+    five exact numbers each) and keeps the results of the last _TRUTH_MEMO_SIZE logit sets
+    of up to _TRUTH_MEMO_MAX_VALUES values; three records, or one for a user function."""
+    n = p["n"]
+    distinct = 2 if p["input"] in ("constant", "spike") else n
+    kept = 3 * _TRUTH_MEMO_SIZE * distinct if distinct <= _TRUTH_MEMO_MAX_VALUES else 0
+    return {"inputs": n + kept, "outputs": 5 * distinct + n // 4 + 1,
+            "records": 3 if p["impl"] in IMPLS else 1, "format_ops": 8 * n,
+            "truth_ops": 4 * distinct}
 
 
 # -- inputs ---------------------------------------------------------------------------------
 
 
-def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def with_data(grid: dict, given: list[str], data: dict) -> None:
+    """Fit the grid to [data] logits: input = "data", n = the row length, sample = every row
+    (or the rows the config names). Without data, input "data" and a sample are errors."""
+    logits = data.get("logits")
+    if logits is None:
+        if "data" in grid["input"]:
+            raise ParamError("grid.input", "'data' takes the logits from a [data] table "
+                                           '(logits = "file.npy"), and there is none')
+        if grid[SAMPLE_COLUMN] != [0]:
+            raise ParamError(f"grid.{SAMPLE_COLUMN}",
+                             "numbers the rows of [data] logits, and there is no [data] table")
+        return
+    rows = logits.reshape(-1, logits.shape[-1])
+    for key in ("n", "input", "spread"):
+        if key in given:
+            raise ParamError(f"grid.{key}", f"does not apply to [data] logits "
+                                            f"({rows.shape[1]} per row); leave it out")
+    if SAMPLE_COLUMN in given:
+        for i, s in enumerate(grid[SAMPLE_COLUMN]):
+            if s >= len(rows):
+                raise ParamError(f"grid.{SAMPLE_COLUMN}[{i}]", f"{s} is out of range; [data] "
+                                 f"logits has {len(rows)} rows (0 to {len(rows) - 1})")
+    else:
+        grid[SAMPLE_COLUMN] = list(range(len(rows)))
+    grid["n"] = [rows.shape[1]]
+    grid["input"] = ["data"]
+
+
+def inputs(p: dict, rng: np.random.Generator, data: dict | None = None) -> dict[str, np.ndarray]:
     """The float64 logits. The random pattern depends on the seed and n only, so sweeping c
-    (or spread) moves and stretches one and the same draw."""
+    (or spread) moves and stretches one and the same draw. [data] logits: c + row `sample`
+    (the sum in float64; what the format receives is that rounded once)."""
     n, c, spread = p["n"], p["c"], p["spread"]
     kind = p["input"]
+    if kind == "data":
+        logits = (data or {})["logits"]
+        return {"x": c + logits.reshape(-1, logits.shape[-1])[p[SAMPLE_COLUMN]]}
     if kind == "constant":  # c itself is every logit: its decimal, rounded once
         c_exact = exact_array(c)
         x = np.full(n, c_exact[()], dtype=c_exact.dtype)
@@ -158,10 +212,19 @@ def user_impl(spec: str, ar, x, where: str) -> dict:
         func = load_function(spec)
     except ParamError as e:
         raise UserError(f"impl {e.message}") from None
+    printed = io.StringIO()
     try:
-        y = ar.call(func, x.copy())
-    except Exception as e:
-        raise UserError(f"impl {spec!r} raised {type(e).__name__}: {e} ({where})") from e
+        with contextlib.redirect_stdout(printed):  # stdout is fpstudy's: the outcome lines
+            y = ar.call(func, x.copy())
+    except PointTimeout as e:
+        raise UserError(f"impl {spec!r} did not return within {e.seconds:g} s "
+                        f"(--point-timeout) ({where})") from None
+    except (Exception, SystemExit) as e:
+        raise UserError(f"impl {spec!r} raised {type(e).__name__}: {e} ({where})") from None
+    finally:
+        if printed.getvalue():  # shown, labelled, on stderr: not lost, not in fpstudy's output
+            for line in printed.getvalue().splitlines():
+                print(f"fpstudy: impl {spec!r} printed ({where}): {line}", file=sys.stderr)
     if not isinstance(y, np.ndarray):
         raise UserError(f"impl {spec!r} returned {type(y).__name__}, not a numpy array "
                         f"({where})")
@@ -176,7 +239,8 @@ def user_impl(spec: str, ar, x, where: str) -> dict:
 def compute(p: dict, inputs: dict, ar, emit) -> None:
     x = ar.asarray(inputs["x"])
     where = (f"at dtype={ar.fmt.name}, n={p['n']}, input={p['input']}, c={p['c']:g}, "
-             f"spread={p['spread']:g}")
+             + (f"sample={p[SAMPLE_COLUMN]}" if p["input"] == "data" else
+                f"spread={p['spread']:g}"))
     impl = p["impl"]
     if impl in IMPLS:
         results = IMPLS[impl](ar, x)
@@ -206,7 +270,7 @@ def truth(p: dict, exact: dict, ex) -> dict:
     c = p["c"]
     # The same logits come back once per impl and accumulate (separate grid points): the
     # results depend only on the multiset of values, so they are kept for the last few.
-    memo_key = (frozenset(counts.items()), ex.prec)
+    memo_key = (frozenset(counts.items()), ex.name, ex.prec)
     if memo_key in _TRUTH_MEMO:
         prob, log_prob, lse = _TRUTH_MEMO[memo_key]
     else:
@@ -229,10 +293,14 @@ def _exact_quantities(counts: Counter, ex):
     """{value: softmax}, {value: log_softmax} and logsumexp, one exp per distinct value."""
     values = {k: ex.point(mpmath.mp.make_mpf(k)) for k in counts}
     a = ex.max(values.values())  # the largest point: exact
+    top = max(counts, key=lambda k: mpmath.mp.make_mpf(k))
     shifted = {k: v - a for k, v in values.items()}
     exps = {k: ex.exp(d) for k, d in shifted.items()}
-    total = ex.sum(m * exps[k] for k, m in counts.items())
-    log_total = ex.log(total)
+    # S = 1 + rest, with rest the other terms: log S = log1p(rest) keeps a tiny rest's digits
+    rest = ex.sum([(counts[top] - 1) * ex.one] +
+                  [m * exps[k] for k, m in counts.items() if k != top])
+    total = 1 + rest
+    log_total = ex.log1p(rest)
     prob = {k: e / total for k, e in exps.items()}
     log_prob = {k: d - log_total for k, d in shifted.items()}
     lse = a + log_total
@@ -250,7 +318,7 @@ def cliffs(n: int, fmt) -> dict[str, float]:
     sum_overflow = ln(max / n): above it the sum overflows (every output 0, or NaN without
     infinity); exp_overflow = ln(max): above it exp(c) itself overflows (inf/inf = NaN).
     """
-    with mpmath.workprec(113):
+    with mpmath.workprec(REPORTING_PREC):
         return {
             "exp_underflow": float(mpmath.log(to_mpf(fmt.smallest_subnormal) / 2)),
             "subnormal": float(mpmath.log(to_mpf(fmt.smallest_normal))),
@@ -262,7 +330,7 @@ def cliffs(n: int, fmt) -> dict[str, float]:
 def predicted_outcomes(n: int, c_rounded, fmt) -> dict[str, str]:
     """What naive softmax of n logits equal to c_rounded (a value of fmt) gives, from the
     format's limits alone: which of exp(c) and n*exp(c) round past max or to 0."""
-    with mpmath.workprec(128):
+    with mpmath.workprec(REPORTING_PREC):
         e_exact = mpmath.exp(to_mpf(c_rounded))
         exp_class = truth_class(e_exact, fmt)
         if exp_class in ("underflows", "overflows"):
@@ -274,16 +342,11 @@ def predicted_outcomes(n: int, c_rounded, fmt) -> dict[str, str]:
     if not fmt.has_inf:  # overflow and 0/0 and log 0 all end as NaN
         return dict.fromkeys(QUANTITIES, "ok" if region == "ok" else "nan")
     if region == "ok":
-        return {"softmax": _ok_outcome(1 / mpmath.mpf(n), fmt), "log_softmax": "ok",
+        return {"softmax": rounded_outcome(1 / mpmath.mpf(n), fmt), "log_softmax": "ok",
                 "logsumexp": "ok"}
     return {"softmax": {"underflows": "nan", "sum_overflows": "underflow",
                         "overflows": "nan"}[region],
             "log_softmax": "overflow", "logsumexp": "overflow"}
-
-
-def _ok_outcome(value, fmt) -> str:
-    return {"normal": "ok", "subnormal": "subnormal", "underflows": "underflow",
-            "zero": "ok", "overflows": "overflow"}[truth_class(value, fmt)]
 
 
 def predict(p: dict, fmt, sweep_values=None) -> dict:

@@ -61,6 +61,16 @@ PARAMS = {
 validate = deep_gradients.validate
 
 
+def estimate(p: dict) -> dict:
+    """Sizes for fpstudy.estimate: depth n x n weights (the truth works on exact weights,
+    gradients, updates and the next weights at once); per step the loss and layer 1's n x n
+    update; per step a forward pass, a backward pass and the update of every layer."""
+    d, n, steps = p["depth"], p["width"], p["steps"]
+    return {"inputs": 5 * (d * n * n) + 2 * n + 1, "outputs": steps * (1 + n * n),
+            "records": 2 * steps, "format_ops": steps * (7 * d * n * n + 4 * n),
+            "truth_ops": steps * (7 * d * n * n + 4 * n)}
+
+
 def inputs(p: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {**deep_gradients.inputs(p, rng), "lr": exact_array(p["lr"])}
 

@@ -9,7 +9,7 @@ atomic writers, figures first and the pages last.
     study.py    one experiment's results read back, with labels
     tables.py   the tables
     figures.py  the generic figures;  style.py  colours and the figure saver
-    render.py   Markdown and self-contained HTML
+    render.py   Markdown and HTML (figures linked)
     cases/      per-case hooks
 """
 
@@ -40,6 +40,8 @@ def write_report(results_dir) -> list[Path]:
     sections = []
     for study in studies:
         section = _section(study, HOOKS.get(study.case))
+        for f in section.figures:
+            f.figure = None  # written; keeping every drawn figure would only cost memory
         written += [p for f in section.figures for p in (f.png, f.svg)]
         sections.append(section)
     overview = tables.overview(studies)
@@ -47,10 +49,9 @@ def write_report(results_dir) -> list[Path]:
     formats = render.formats_table(list(dict.fromkeys(
         [d for d in _format_order() if d in used] + used)))
     md_path, html_path = results_dir / REPORT_MD, results_dir / REPORT_HTML
-    _results.atomic_write_text(md_path, render.markdown(overview, formats, sections,
-                                                        results_dir))
-    _results.atomic_write_text(html_path, render.page(overview, formats, sections,
-                                                      results_dir))
+    _results.atomic_write_texts({  # both or neither: a full disk leaves the old pair
+        md_path: render.markdown(overview, formats, sections, results_dir),
+        html_path: render.page(overview, formats, sections, results_dir)})
     return [*written, md_path, html_path]
 
 

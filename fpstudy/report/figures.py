@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
@@ -43,11 +44,22 @@ MAX_PANELS = 12
 MAX_MAP_ROWS = 160
 MAX_MAP_FACETS = 4  # quantities drawn as side-by-side panels of the outcome map
 NARROW_RUN = 0.004  # fraction of the sweep below which a failing run is drawn as a bar
-EDGE_STRIP = 0.035
-MAX_ERROR_DECADE = 4  # height of one format's strip at a panel edge, in axes fraction
+EDGE_STRIP = 0.035  # height of one format's strip at a panel edge, in axes fraction
+MAX_ERROR_DECADE = 4  # the error axis ends at 10^this: larger errors leave through the top
 
-# A reference curve for the error figure: (label, dtype, x, y, dash pattern).
-Reference = tuple[str, str, np.ndarray, np.ndarray, object]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference curve a case hook declares for the error figure, drawn in the format's
+    colour. The legend shows each (label, dash) once; the caption each meaning once."""
+
+    label: str  # the legend's name for it, e.g. "k·u"
+    dtype: str
+    x: np.ndarray
+    y: np.ndarray
+    dash: object  # a matplotlib dash pattern, the same for every dtype of one label
+    meaning: str = ""  # one sentence for the caption: what the curve is
 
 
 def draw_generic(study: Study, references: Callable | None = None) -> list[FigureFile]:
@@ -259,14 +271,9 @@ def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> None:
         if r.empty:
             continue
         x = r[study.sweep].to_numpy(dtype=float)
-        if "value_log10" in r:  # exact: finite for a longdouble past float64's range
-            y = r["value_log10"].to_numpy(dtype=float)
-            value = np.select([np.isnan(y), y == np.inf, y == -np.inf], [np.nan, np.inf, 0.0],
-                              default=1.0)  # only which results are inf, NaN or 0 matters
-        else:
-            value = np.abs(r["value"].to_numpy(dtype=float))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                y = np.log10(value)
+        y = r["value_log10"].to_numpy(dtype=float)  # finite for a longdouble past float64
+        value = np.select([np.isnan(y), y == np.inf, y == -np.inf], [np.nan, np.inf, 0.0],
+                          default=1.0)  # only which results are inf, NaN or 0 matters
         truth = r["truth_log10"].to_numpy(dtype=float)
         series.append((d, r, x, value, y, truth))
         finite_y += [y[np.isfinite(y)]]
@@ -309,8 +316,8 @@ def _magnitude_panel(ax, study: Study, rows: pd.DataFrame, dtypes) -> None:
         # first and thicker, so each shows as a band around the next
         width = 1.3 + 2.2 * i / max(n - 1, 1)
         ax.plot(x, np.where(ok, y, np.nan), color=colour, lw=width, alpha=0.85,
-                solid_capstyle="butt")
-        ax.plot(x, truth, color=colour, lw=0.9, ls=(0, (4, 2)), alpha=0.9)
+                solid_capstyle="butt", label=f"computed {d}")
+        ax.plot(x, truth, color=colour, lw=0.9, ls=(0, (4, 2)), alpha=0.9, label=f"exact {d}")
         if d in top:
             edge_strip(ax, x, np.isinf(value), top[d], colour, "^")
             edge_strip(ax, x, np.isnan(value), top[d], colour, "x")
@@ -462,10 +469,10 @@ def cell_edges(xs: np.ndarray, scale: str) -> np.ndarray:
 def error(study: Study, references: Callable | None = None) -> FigureFile:
     groups, total = panel_groups(study)
     fig, axes = panel_grid(len(groups), extra_height=1.0)
-    has_refs = False
+    drawn: list[Reference] = []
     for ax, (labels, rows) in zip(axes, groups, strict=True):
         refs = list(references(study, labels, rows)) if references else []
-        has_refs |= bool(refs)
+        drawn += refs
         _error_panel(ax, study, rows, refs)
         ax.set_title(panel_title(study, labels), loc="left")
         ax.set_ylabel("relative error")
@@ -474,19 +481,18 @@ def error(study: Study, references: Callable | None = None) -> FigureFile:
     handles += [Line2D([], [], color="#555555", marker=m, ls="none", label=label)
                 for m, label in (("^", "inf error (top)"), ("x", "NaN (top)"),
                                  ("o", "exact, 0 (bottom)"))]
-    if has_refs:
-        handles += [Line2D([], [], color="#555555", lw=0.9, ls=(0, (5, 2)), label="k·u"),
-                    Line2D([], [], color="#555555", lw=0.9, ls=(0, (1, 1.5)), label="√k·u")]
+    curves = dict.fromkeys((r.label, r.dash) for r in drawn)  # in the hook's order
+    handles += [Line2D([], [], color="#555555", lw=0.9, ls=dash, label=label)
+                for label, dash in curves]
     fig.legend(handles=handles, loc="outside lower center", ncols=7, frameon=False)
     fig.suptitle(title_of(study, f"relative error along {study.sweep}"))
     caption = ("Normwise relative error |value - truth| / |truth| per format, log scale. "
                "Points where the result is exact (error 0) sit in a strip at the bottom; an "
                "infinite error (overflow) or NaN in strips at the top; errors beyond "
                f"10^{MAX_ERROR_DECADE} run off the top of the panel.")
-    if has_refs:
-        caption += (" Thin curves in each format's colour are the deterministic (k·u, dashed) "
-                    "and probabilistic (√k·u, dotted) error bounds of Higham & Mary for k "
-                    "rounded operations in sequence, u the format's unit roundoff.")
+    meanings = [m for m in dict.fromkeys(r.meaning for r in drawn) if m]
+    if meanings:
+        caption += " Thin curves in each format's colour: " + " ".join(meanings)
     caption += figure_note(len(groups), total)
     return save(fig, study.figures_dir, "error", title_of(study, "error"), caption)
 
@@ -503,8 +509,9 @@ def _error_panel(ax, study: Study, rows: pd.DataFrame, refs: list[Reference]) ->
         e = r["rel_error"].to_numpy(dtype=float)
         series.append((d, x, e))
         positive.append(e[np.isfinite(e) & (e > 0)])
-    for _, _, _, y, _ in refs:
-        positive.append(np.asarray(y)[np.isfinite(y) & (np.asarray(y) > 0)])
+    for ref in refs:
+        y = np.asarray(ref.y, dtype=float)
+        positive.append(y[np.isfinite(y) & (y > 0)])
     pos = np.concatenate(positive) if positive else np.array([])
     lo, hi = (pos.min(), pos.max()) if pos.size else (1e-17, 1.0)
     lo_d, hi_d = math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1
@@ -521,7 +528,7 @@ def _error_panel(ax, study: Study, rows: pd.DataFrame, refs: list[Reference]) ->
         # coinciding errors (a stalled loss, an update flushed to 0 in every format) would
         # hide all but the last format drawn: wider formats go first and thicker
         ax.plot(x, shown, color=colour, lw=1.1 + 2.0 * i / max(n - 1, 1), alpha=0.9,
-                solid_capstyle="butt")
+                solid_capstyle="butt", label=f"error {d}")
         if np.isfinite(shown).sum() < 3:  # a line needs neighbours; single points need marks
             ax.plot(x, shown, "o", color=colour, ms=3)
         if d in top:
@@ -529,8 +536,9 @@ def _error_panel(ax, study: Study, rows: pd.DataFrame, refs: list[Reference]) ->
             edge_strip(ax, x, np.isnan(e), top[d], colour, "x")
         if d in bottom:
             edge_strip(ax, x, e == 0, bottom[d], colour, "o")
-    for _, d, x, y, dash in refs:
-        ax.plot(x, y, color=format_colour(d), lw=0.9, ls=dash, alpha=0.8)
+    for ref in refs:
+        ax.plot(ref.x, ref.y, color=format_colour(ref.dtype), lw=0.9, ls=ref.dash, alpha=0.8,
+                label=f"{ref.label} {ref.dtype}")
 
 
 # --------------------------------------------------------------------------- trials

@@ -1,4 +1,4 @@
-"""The report as Markdown and as one self-contained HTML page (figures inlined, no script).
+"""The report as Markdown and as one HTML page (no script; figures linked, so it opens fast).
 
 Both are rendered from the same `Section`s, so they say the same thing: an overview across
 experiments, the formats' limits, then one section per experiment with its tables and figures.
@@ -6,7 +6,6 @@ experiments, the formats' limits, then one section per experiment with its table
 
 from __future__ import annotations
 
-import base64
 import html
 import re
 from dataclasses import dataclass, field
@@ -62,7 +61,38 @@ def run_line(study: Study) -> str:
                          if pk.get(k))
     return (f"{m.get('records', len(study.records))} records from `{_config_path(study)}` "
             f"(sha256 {str(m.get('config_sha256', ''))[:12]}), {m.get('wall_time_s', '?')} s, "
-            f"finished {m.get('finished', '?')}; {versions}.")
+            f"finished {m.get('finished', '?')}; {_arith_words(m.get('arith'))}; "
+            f"{truth_words(study.records)}; {versions}.")
+
+
+def truth_words(records) -> str:
+    """How the records' truths were proven, and how many were not, in words."""
+    if "truth_bound" not in records or not len(records):
+        return "truth agreed between two precisions (format version 1: not proven)"
+    bound = records["truth_bound"]
+    settled = records["truth_settled"].astype(bool)
+    exact = int((bound == 0).sum())
+    enclosed = int((settled & (bound > 0)).sum())
+    unproven = int((~settled).sum())
+    parts = []
+    if exact:
+        parts.append(f"{exact} exact")
+    if enclosed:
+        parts.append(f"{enclosed} by enclosures (widest bound {bound[settled].max():.1e})")
+    text = "truth proven for " + (" and ".join(parts) if parts else "no record")
+    if unproven:
+        text += (f"; **{unproven} records whose truth is not proven** (truth_settled = false:"
+                 " raise [truth] max_precision)")
+    return text
+
+
+def _arith_words(arith) -> str:
+    """meta.json's arith in words: who computed exp, log, ... ("numpy" before version 2)."""
+    if not isinstance(arith, dict):
+        return "elementwise functions by numpy"
+    library = arith.get("library") or arith.get("math", "?")
+    how = "correctly rounded" if arith.get("correctly_rounded") else "the platform's library"
+    return f"elementwise functions by {library} ({how})"
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -202,9 +232,9 @@ def html_table(t: Table, level: int = 3) -> str:
                      + body(rest) + ["</details>"])
 
 
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return f'<img alt="{_h(alt)}" src="data:image/png;base64,{data}">'
+def _img(path: Path, alt: str, results: Path) -> str:
+    """The figure's PNG, linked relative to the report (which lies in `results`)."""
+    return f'<img alt="{_h(alt)}" src="{_h(_rel(path, results))}" loading="lazy">'
 
 
 def page(overview: Table, formats: Table, sections: list[Section], results: Path) -> str:
@@ -212,8 +242,9 @@ def page(overview: Table, formats: Table, sections: list[Section], results: Path
                    for s in sections)
     body = [f"<h1>{_h(TITLE)}</h1>",
             f'<p class="run">{_count(len(sections), "experiment")} from '
-            f"<code>{_h(results)}</code>. Figures are inlined; an SVG of each lies beside "
-            "the PNG in <code>&lt;experiment&gt;/figures/</code>.</p>",
+            f"<code>{_h(results)}</code>. Figures are the PNG files in "
+            "<code>&lt;experiment&gt;/figures/</code> beside this page, each with an SVG for "
+            "papers: keep the directory together.</p>",
             f"<nav>{nav}</nav>", html_table(overview, 2), html_table(formats, 2)]
     for s in sections:
         st = s.study
@@ -226,7 +257,7 @@ def page(overview: Table, formats: Table, sections: list[Section], results: Path
         body.append("<h3>Figures</h3>")
         for f in s.figures:
             svg = _rel(f.svg, results)
-            body.append(f"<figure>{_img(f.png, f.title)}<figcaption>{_h(f.caption)} "
+            body.append(f"<figure>{_img(f.png, f.title, results)}<figcaption>{_h(f.caption)} "
                         f'<a href="{_h(svg)}">SVG</a></figcaption></figure>')
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{_h(TITLE)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"

@@ -14,10 +14,9 @@ import pandas as pd
 
 from .. import results
 from ..formats import register, user_format
-from ..runner import MEASURE_COLUMNS
+from ..schema import IDENTITY_COLUMNS, MEASURE_COLUMNS, POINT_COLUMNS, RULE_COLUMNS
 
-POINT_COLUMNS = ("impl", "quantity")  # identify a group beside the grid parameters
-RULE_KEYS = ("rounding", "subnormals", "overflow")  # the arithmetic's rule, when it varies
+RULE_KEYS = RULE_COLUMNS[:3]  # the arithmetic's rule (rounding, subnormals, overflow)
 
 
 @dataclass
@@ -87,8 +86,8 @@ class Study:
 
     def extra_columns(self) -> list[str]:
         """Per-record columns a case added (EXTRA_COLUMNS), found from the results alone."""
-        known = {"experiment", "case", "dtype", *POINT_COLUMNS, self.sweep, *MEASURE_COLUMNS,
-                 *self.config.get("grid", {}), *RULE_KEYS, "trial"}
+        known = {*IDENTITY_COLUMNS, self.sweep, *MEASURE_COLUMNS, *self.config.get("grid", {}),
+                 *RULE_COLUMNS}
         return [c for c in self.records.columns if c not in known]
 
     def config_brief(self) -> str:
@@ -134,7 +133,7 @@ def load_study(directory: Path) -> Study:
     # into a missing value too; an outcome is never missing, so put the word back.
     if "outcome" in table:
         table["outcome"] = table["outcome"].fillna("nan").astype(str)
-    sweep = meta.get("sweep") or _guess_sweep(records)
+    sweep = meta["sweep"]  # every format version records it
     order = [d for d in meta.get("config", {}).get("dtypes", []) if d in set(records["dtype"])]
     order += [d for d in pd.unique(records["dtype"]) if d not in order]
     every_trial = records
@@ -153,10 +152,3 @@ def label_keys(records: pd.DataFrame, meta: dict, sweep: str) -> list[str]:
     keys = [c for c in (*POINT_COLUMNS, *grid, *RULE_KEYS)
             if c in records.columns and c != sweep and records[c].nunique(dropna=False) > 1]
     return keys
-
-
-def _guess_sweep(records: pd.DataFrame) -> str:
-    for name in ("depth", "layer", "step", "c", "z"):
-        if name in records.columns:
-            return name
-    raise ValueError("the results name no sweep axis")

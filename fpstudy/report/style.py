@@ -8,7 +8,7 @@ overflow orange, nan black.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -84,6 +84,9 @@ class FigureFile:
     caption: str
     png: Path
     svg: Path
+    # the drawn figure, for reading back what it shows (tests); the report drops it once
+    # the files are written
+    figure: Figure | None = field(default=None, repr=False, compare=False)
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -100,4 +103,4 @@ def save(fig: Figure, directory: Path, name: str, title: str, caption: str) -> F
     results.atomic_write(svg, lambda tmp: fig.savefig(
         tmp, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight",
         pad_inches=0.05))
-    return FigureFile(name, title, caption, png, svg)
+    return FigureFile(name, title, caption, png, svg, fig)

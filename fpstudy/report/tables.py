@@ -35,10 +35,6 @@ class Cell:
     detail: str = ""  # a muted second line
     href: str = ""  # a link target for the text
 
-    def __str__(self) -> str:
-        text = f"[{self.text}]({self.href})" if self.href else self.text
-        return f"{text} ({self.detail})" if self.detail else text
-
 
 @dataclass
 class Table:
@@ -217,70 +213,94 @@ def failure_table(study: Study) -> Table:
 
 # --------------------------------------------------------------------------- overview
 
-def first_failures(study: Study) -> dict[str, dict]:
-    """Per dtype: its earliest failure along the sweep over all groups, and how many failed."""
-    out = {}
-    for dtype in study.dtypes:
-        best, failed_groups, n_groups = None, 0, 0
-        sub = study.summary[study.summary["dtype"] == dtype]
-        for labels, group in study.groups(sub):
-            n_groups += 1
-            failing = [(start, o) for o, start, _, _ in runs_of(group) if o != "ok"]
-            if not failing:
-                continue
-            failed_groups += 1
-            start, outcome = failing[0]
-            if best is None or start < best["start"]:
-                best = {"start": start, "outcome": outcome, "where": study.label(labels)}
-        out[dtype] = {"first": best, "failed": failed_groups, "groups": n_groups}
-    return out
+MAX_OK_RANGES = 2  # ranges of the sweep where everything is ok, in one overview cell
+
+
+def ok_ranges(records: pd.DataFrame, sweep: str) -> tuple[list[tuple], bool]:
+    """The maximal ranges (first, last) of sweep values at which every record is ok, in sweep
+    order, and whether that is every sweep value."""
+    ok = records.groupby(sweep, sort=True)["outcome"].agg(lambda o: bool((o == "ok").all()))
+    values, flags = ok.index.to_numpy(), ok.to_numpy(dtype=bool)
+    edges = np.diff(np.r_[0, flags.astype(np.int8), 0])
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(values[a], values[b - 1]) for a, b in zip(starts, stops, strict=True)], \
+        bool(flags.all())
+
+
+def describe_ok(ranges: list[tuple], throughout: bool) -> str:
+    """ "ok at 1..14", "ok throughout", "ok nowhere"."""
+    if throughout:
+        return "ok throughout"
+    if not ranges:
+        return "ok nowhere"
+    shown = ", ".join(show(a) if a == b else f"{show(a)}..{show(b)}"
+                      for a, b in ranges[:MAX_OK_RANGES])
+    more = len(ranges) - MAX_OK_RANGES
+    return f"ok at {shown}" + (f" and {more} more ranges" if more > 0 else "")
+
+
+def avoidable_failures(study: Study, records: pd.DataFrame) -> list[tuple]:
+    """Per failing outcome, where it is first avoidable: (sweep value, outcome, the group's
+    label there, how many other groups fail avoidably with it), in sweep order."""
+    _, avoidable = avoidable_mask(records)
+    bad = records[avoidable]
+    keys = [k for k in study.label_keys if k != "impl"]
+    found = []
+    for outcome, rows in bad.groupby("outcome", sort=False):
+        first = rows.loc[rows[study.sweep].idxmin()]
+        groups = rows.drop_duplicates(keys) if keys else rows.head(1)
+        found.append((first[study.sweep], outcome,
+                      study.label({k: first[k] for k in keys}), len(groups) - 1))
+    return sorted(found, key=lambda f: (f[0], OUTCOMES.index(f[1])))
+
+
+def describe_failures(study: Study, records: pd.DataFrame) -> str:
+    """The avoidable failures named (where each outcome first happens), the unavoidable ones
+    counted: "avoidable (3 records): nan @-20 (n=1 and 1 more); unavoidable: 39 records"."""
+    failed, avoidable = avoidable_mask(records)
+    parts = []
+    named = []
+    for start, outcome, where, others in avoidable_failures(study, records):
+        where = [] if where == "all points" else [where]
+        if others:
+            where.append(f"and {others} more")
+        named.append(f"{outcome} @{show(start)}" + (f" ({' '.join(where)})" if where else ""))
+    if named:
+        parts.append(f"avoidable ({int(avoidable.sum())} records): " + ", ".join(named))
+    unavoidable = int((failed & ~avoidable).sum())
+    if unavoidable:
+        parts.append(f"unavoidable: {unavoidable} records")
+    return "; ".join(parts) if parts else "no failures"
 
 
 def overview(studies: list[Study]) -> Table:
-    """Across experiments: which format failed first, where, and how."""
+    """Per experiment (and implementation) and format: where along the sweep everything is
+    ok, then the avoidable failures named, the unavoidable ones counted."""
     dtypes = [d for d in FORMATS if any(d in s.dtypes for s in studies)]
     dtypes += sorted({d for s in studies for d in s.dtypes} - set(dtypes))
     rows = []
     for s in studies:
-        firsts = first_failures(s)
-        counts = failure_counts(s.records, ("dtype",)).set_index("dtype")
-        failing = {d: f["first"] for d, f in firsts.items() if f["first"] is not None}
-        if failing:
-            earliest = min(f["start"] for f in failing.values())
-            leaders = [d for d, f in failing.items() if f["start"] == earliest]
-            detail = f"{failing[leaders[0]]['outcome']} @{show(earliest)}"
-            if len(leaders) > 1:  # a tie (all fail at the sweep's start): the most failing
-                most = max(firsts[d]["failed"] for d in leaders)
-                if sum(firsts[d]["failed"] == most for d in leaders) < len(leaders):
-                    leaders = [d for d in leaders if firsts[d]["failed"] == most]
-                    detail += ", at the most points"
-            lead = Cell(", ".join(leaders), detail)
-        else:
-            lead = Cell("none", "every format ok throughout")
-        cells = []
-        for d in dtypes:
-            f = firsts.get(d)
-            if f is None:
-                cells.append("")
-            elif f["first"] is None:
-                cells.append(Cell("ok throughout", f"{f['groups']} points"))
-            else:
-                first = f["first"]
-                where = "" if first["where"] == "all points" else f" ({first['where']})"
-                avoidable = int(counts.loc[d, "avoidable"]) if d in counts.index else 0
-                detail = f"fails at {f['failed']} of {f['groups']} points"
-                if avoidable:
-                    detail += f"; {avoidable} avoidable failures"
-                cells.append(Cell(f"{first['outcome']} @{show(first['start'])}{where}",
-                                  detail))
-        rows.append([Cell(s.name, href="#" + anchor(s.name)), f"`{s.sweep}`", lead, *cells])
-    note = ("For each experiment and format: the earliest failure along the sweep axis over "
-            "all its grid points (outcome @ sweep value, at which point), at how many "
-            "points the format fails at all, and how many of its failing records were "
-            "avoidable (the format could have held the exact answer).")
-    return Table("Overview: which format fails first, where, and how",
-                 ["experiment", "sweep", "fails first", *dtypes], rows, note,
-                 label_columns=3 + len(dtypes))
+        rec = s.records
+        impls = list(dict.fromkeys(rec["impl"])) if "impl" in s.label_keys else [None]
+        for impl in impls:
+            sub = rec if impl is None else rec[rec["impl"] == impl]
+            cells = []
+            for d in dtypes:
+                mine = sub[sub["dtype"] == d]
+                if mine.empty:
+                    cells.append("")
+                    continue
+                cells.append(Cell(describe_ok(*ok_ranges(mine, s.sweep)),
+                                  describe_failures(s, mine)))
+            name = Cell(s.name if impl is None else f"{s.name}: {impl}", href="#" + anchor(s.name))
+            rows.append([name, f"`{s.sweep}`", *cells])
+    note = ("For each experiment (and implementation) and format: the values of the sweep axis "
+            "at which every grid point and quantity is ok; below, the failures the format "
+            "could have avoided (the exact answer was in its range), named with the sweep "
+            "value where each begins, and how many failing records were unavoidable (the "
+            "exact answer itself overflows or underflows the format).")
+    return Table("Overview: where each format is ok, and what it could have avoided",
+                 ["experiment", "sweep", *dtypes], rows, note, label_columns=2 + len(dtypes))
 
 
 def anchor(name: str) -> str:

@@ -12,8 +12,16 @@ from __future__ import annotations
 import numpy as np
 
 from ...formats import FORMATS
+from ..figures import Reference
 
 CASE = "deep_product"
+DETERMINISTIC = ("k·u", (0, (5, 2)),
+                 "k·u (dashed) is Higham & Mary's deterministic bound for k rounded operations "
+                 "in sequence (k = depth × width, or depth when products accumulate in a wider "
+                 "format), u the format's unit roundoff.")
+PROBABILISTIC = ("√k·u", (0, (1, 1.5)),
+                 "√k·u (dotted) is their probabilistic bound, for rounding errors that behave "
+                 "like independent random variables.")
 
 
 def error_references(study, labels, rows) -> list:
@@ -27,6 +35,6 @@ def error_references(study, labels, rows) -> list:
         per_layer = 1 if accumulate != "format" else int(r["width"].iloc[0])
         k = depth * per_layer
         u = FORMATS[dtype].unit_roundoff
-        refs.append(("k·u", dtype, depth, k * u, (0, (5, 2))))
-        refs.append(("√k·u", dtype, depth, np.sqrt(k) * u, (0, (1, 1.5))))
+        for (label, dash, meaning), y in ((DETERMINISTIC, k * u), (PROBABILISTIC, np.sqrt(k) * u)):
+            refs.append(Reference(label, dtype, depth, y, dash, meaning))
     return refs

@@ -1,0 +1,64 @@
+"""make reruns an experiment only when something that changes its numbers changed."""
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+EXPERIMENTS = sorted((ROOT / "experiments").glob("*.toml"))
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+
+
+@pytest.fixture(scope="module")
+def fresh_results(tmp_path_factory) -> Path:
+    """A results directory where every experiment and the report are up to date."""
+    out = tmp_path_factory.mktemp("results")
+    later = time.time() + 3600
+    for path in EXPERIMENTS:
+        meta = out / path.stem / "meta.json"
+        meta.parent.mkdir()
+        meta.write_text("{}")
+        os.utime(meta, (later, later))
+    (out / "report.html").write_text("")
+    os.utime(out / "report.html", (later + 1, later + 1))
+    return out
+
+
+def would_run(results: Path, edited: str) -> str:
+    """What `make all` would do after `edited` changed (dry run)."""
+    proc = subprocess.run(["make", "-n", "-W", edited, f"RESULTS={results}", "all"], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    return proc.stdout
+
+
+def test_nothing_to_do_when_nothing_changed(fresh_results):
+    out = subprocess.run(["make", "-n", f"RESULTS={fresh_results}", "all"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert "fpstudy run" not in out and "fpstudy report" not in out
+
+
+@pytest.mark.parametrize("edited", ["fpstudy/cli.py", "fpstudy/errors.py", "fpstudy/__init__.py",
+                                    "fpstudy/report/figures.py", "fpstudy/report/tables.py"])
+def test_editing_what_changes_no_number_reruns_no_experiment(fresh_results, edited):
+    out = would_run(fresh_results, edited)
+    assert "fpstudy run" not in out
+    if edited.startswith("fpstudy/report/"):
+        assert "fpstudy report" in out
+
+
+@pytest.mark.parametrize("edited", ["fpstudy/arith.py", "fpstudy/truth.py", "fpstudy/config.py",
+                                    "fpstudy/schema.py", "fpstudy/cases/softmax.py"])
+def test_editing_the_numerics_reruns_every_experiment(fresh_results, edited):
+    out = would_run(fresh_results, edited)
+    assert out.count("fpstudy run") == len(EXPERIMENTS)
+
+
+def test_editing_one_config_reruns_that_experiment(fresh_results):
+    edited = EXPERIMENTS[0].relative_to(ROOT).as_posix()
+    runs = [ln for ln in would_run(fresh_results, edited).splitlines() if "fpstudy run" in ln]
+    assert len(runs) == 1 and edited in runs[0]
