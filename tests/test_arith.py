@@ -28,7 +28,8 @@ def exact_rounded(x: mpmath.mpf, fmt, negative_zero: bool = False) -> float:
     """The correctly rounded value as a float (inf past max; NaN there without infinity).
 
     mpmath has one zero; IEEE 754 two. A result that is 0 takes the sign the standard gives
-    it (`negative_zero`: see zero_sign), a nonzero one that rounds to 0 keeps its own sign.
+    it (`negative_zero`: see zero_sign), a nonzero one that rounds to 0 keeps its own sign;
+    a format without -0 (the fnuz formats) has only +0.
     """
     r = round_to_format(x, fmt)
     if r in (np.inf, -np.inf):
@@ -36,6 +37,8 @@ def exact_rounded(x: mpmath.mpf, fmt, negative_zero: bool = False) -> float:
             return math.copysign(float(fmt.max), r)
         return r if fmt.has_inf else np.nan
     if r == 0:
+        if not fmt.has_negative_zero:
+            return 0.0
         return -0.0 if (x < 0 or (x == 0 and negative_zero)) else 0.0
     return float(r)
 
