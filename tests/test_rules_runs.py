@@ -222,3 +222,61 @@ def test_jobs_give_the_same_records_for_rules_trials_and_user_formats(write_conf
         [tuple(r[k] for k in key) for r in parallel]
     assert {r["dtype"] for r in serial} == {"bfloat16", "mine"}
 
+
+TRUTH_COLUMNS = ("depth", "truth", "truth_log10", "truth_bound", "truth_class", "rel_error",
+                 "outcome")
+
+
+def _truths_of(rows):
+    return [(r["rounding"], r["trial"], *(r[c] for c in TRUTH_COLUMNS)) for r in rows]
+
+
+def test_the_truth_cache_never_gives_a_trial_or_rule_another_inputs_truth(write_config,
+                                                                         monkeypatch):
+    """The cross-point truth cache is keyed by the inputs as each (format, rule, trial)
+    rounded them: what ran before changes no record, and a rule or trial whose rounded inputs
+    differ is never measured against another's truth."""
+    from fpstudy import runner
+
+    def job_of(arith):
+        return jobs_of(experiment(write_config, arith, dtypes='["bfloat16"]', depth=40))[0]
+
+    stochastic = job_of('rounding = "stochastic"\ntrials = 3')
+    directed = job_of('rounding = ["upward", "downward"]')
+    monkeypatch.setattr(runner, "_TRUTHS", runner.OrderedDict())
+    fresh_stochastic = _truths_of(run_point(stochastic).rows)
+    runner._TRUTHS.clear()
+    fresh_directed = _truths_of(run_point(directed).rows)
+    # now with the cache holding the other runs' truths, in both orders
+    assert _truths_of(run_point(stochastic).rows) == fresh_stochastic
+    assert _truths_of(run_point(directed).rows) == fresh_directed
+    # the trials rounded W differently, so their truths differ; so do upward's and downward's
+    final = {}
+    for rounding, trial, depth, truth, *_ in fresh_stochastic + fresh_directed:
+        if depth == 40:
+            final[(rounding, trial)] = truth
+    assert len(set(final.values())) == len(final) == 5
+
+
+def test_rules_that_round_the_inputs_alike_share_one_truth(write_config, monkeypatch):
+    from fpstudy import runner
+
+    # 0.9 * a Haar matrix is normal in float16: gradual and flush round it alike (and so do
+    # inf and saturate), so the four rules need one truth per format, proven once
+    exp = experiment(write_config, 'subnormals = ["gradual", "flush"]\n'
+                                   'overflow = ["inf", "saturate"]', depth=30)
+    monkeypatch.setattr(runner, "_TRUTHS", runner.OrderedDict())
+    proofs = []
+    real = runner.prove
+
+    def counting(*args, **kwargs):
+        proofs.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(runner, "prove", counting)
+    rows = run_point(jobs_of(exp)[0]).rows
+    assert len({(r["subnormals"], r["overflow"]) for r in rows}) == 4
+    assert len(proofs) == 1
+    truths = {}
+    for r in rows:
+        truths.setdefault(r["depth"], set()).add(r["truth"])
+    assert all(len(t) == 1 for t in truths.values())
