@@ -32,6 +32,7 @@ import numpy as np
 from . import crmath
 from .exact import rational_array, to_fraction
 from .formats import Format
+from .rounding import NEAREST, Rule, div_residual, flush_operands, round_wide, to_storage, two_sum
 
 MATHS = ("mpfr", "numpy")  # who evaluates exp, log, ...: MPFR (default) or the platform's numpy
 
@@ -39,27 +40,61 @@ FLAG_ORDER = ("overflow", "underflow", "invalid", "divide")
 _FPU_BITS = {1: "divide", 2: "overflow", 4: "underflow", 8: "invalid"}
 
 
-def round_array(x, fmt: Format) -> np.ndarray:
-    """x (any real float array) rounded to `fmt`, to nearest with ties to even.
+def round_array(x, fmt: Format, rule: Rule = NEAREST,
+                rng: np.random.Generator | None = None) -> np.ndarray:
+    """x (any real float array) rounded to `fmt` by `rule` (default: to nearest, ties to even,
+    gradual underflow, overflow to inf).
 
     Conversions into the emulated formats are done here rather than by ``astype``: ml_dtypes
     converts float64 to bfloat16 through float32, which double-rounds (1 + 2**-8 + 2**-30 gives
-    1 instead of 1 + 2**-7). The quantum (ulp) of each element is found from its exponent,
-    clamped at the subnormal range; the scaled value is rounded to an integer exactly, so the
-    result is representable, or beyond max, where the cast gives inf (NaN without infinity).
+    1 instead of 1 + 2**-7). The rounding itself is `fpstudy.rounding.round_wide`: the quantum
+    (ulp) of each element is found from its exponent, clamped at the subnormal range, and the
+    scaled value rounded to an integer exactly by the rule.
     """
+    return round_with_flags(x, fmt, rule, rng)[0]
+
+
+def round_with_flags(x, fmt: Format, rule: Rule = NEAREST, rng=None, residual=None):
+    """(x + residual rounded to `fmt` by `rule` as an array of its dtype, the flags raised)."""
     x = np.asarray(x)
     if x.dtype == object:  # exact rationals (a config's decimals): rounded once, exactly
-        return rational_array(x, fmt)
-    if not fmt.emulated:
-        return x.astype(fmt.dtype)  # native conversions round correctly (hardware)
+        return rational_array(x, fmt, rule, rng), set()
+    if x.dtype.kind in "iub":
+        x = x.astype(np.float64)
+    if rule.is_default and residual is None and fmt.storage == "native" and (
+            not fmt.emulated or x.dtype == fmt.dtype):
+        with np.errstate(all="ignore"):
+            r = x.astype(fmt.dtype)  # native conversions round correctly (hardware)
+        return r, _conversion_flags(x, r, fmt)
     if x.dtype not in (np.float64, np.longdouble):
         x = x.astype(np.float64)  # exact for every format narrower than float64
+    if rule.is_default and residual is None and fmt.storage == "native":
+        # the common case, fast: to nearest, ties to even (np.round), in the binade's quantum;
+        # a result past max is a multiple of the quantum past max, which astype turns into
+        # inf (NaN without infinity) exactly as round_wide would
+        with np.errstate(all="ignore"):
+            _, e = np.frexp(x)
+            quantum = np.maximum(e - 1, fmt.min_exponent) - (fmt.precision - 1)
+            r = np.ldexp(np.round(np.ldexp(x, -quantum)), quantum)
+            r = r.astype(np.float64).astype(fmt.dtype)
+        return r, _conversion_flags(x, r, fmt)
+    values, flags = round_wide(x, fmt, rule, rng, residual)
+    return to_storage(values, fmt), flags
+
+
+def _conversion_flags(source: np.ndarray, rounded: np.ndarray, fmt: Format) -> set:
+    """Flags of a rounding judged from the values: overflow (finite in, not finite out),
+    underflow (tiny and inexact); ml_dtypes raises none of its own."""
+    flags = set()
     with np.errstate(all="ignore"):
-        _, e = np.frexp(x)
-        quantum = np.maximum(e - 1, fmt.min_exponent) - (fmt.precision - 1)
-        r = np.ldexp(np.round(np.ldexp(x, -quantum)), quantum)
-        return r.astype(np.float64).astype(fmt.dtype)
+        finite_in = np.isfinite(source)
+        if np.any(finite_in & ~np.isfinite(rounded)):
+            flags.add("overflow")
+        back = rounded.astype(source.dtype if source.dtype.itemsize >= 8 else np.float64)
+        tiny = np.abs(back) < back.dtype.type(fmt.smallest_normal)
+        if np.any(finite_in & tiny & (back != source)):
+            flags.add("underflow")
+    return flags
 
 
 def describe(math: str) -> dict:
@@ -81,56 +116,66 @@ def flags_text(flags) -> str:
     return "|".join(f for f in FLAG_ORDER if f in flags)
 
 
+# operations whose float64 result is exact for operands of any format fpstudy computes in
+_EXACT_UFUNCS = (np.negative, np.positive, np.absolute, np.maximum, np.minimum, np.copysign)
+# the + - * / that MPFR does for float64 and longdouble under a non-default rule
+_MPFR_UFUNCS = {np.add: "add", np.subtract: "sub", np.multiply: "mul", np.divide: "div"}
+
+
 class Arith:
-    """Operations in one format; `flags` collects every exception raised so far."""
+    """Operations in one format under one rounding rule; `flags` collects every exception.
+
+    rule: how every result is rounded (fpstudy.rounding.Rule; IEEE's default when omitted);
+    rng: the generator a stochastic rule draws from, one draw per element per operation.
+    """
 
     def __init__(self, fmt: Format, accumulate: Format | None = None, flags: set | None = None,
-                 math: str = "mpfr"):
+                 math: str = "mpfr", rule: Rule = NEAREST,
+                 rng: np.random.Generator | None = None):
         if accumulate is not None and not accumulate.wider_than(fmt):
             raise ValueError(f"{accumulate.name} is not wider than {fmt.name}")
         if math not in MATHS:
             raise ValueError(f"math must be one of {MATHS}, not {math!r}")
+        if rule.stochastic and rng is None:
+            raise ValueError("stochastic rounding needs rng, a numpy Generator")
+        if not fmt.computable:
+            raise ValueError(f"{fmt.name} cannot be computed in ({fmt.note})")
         self.fmt = fmt
         self.accumulate = accumulate
         self.math = math
+        self.rule = rule
+        self.rng = rng
         self.flags: set[str] = set() if flags is None else flags
-        wide = np.longdouble if fmt.dtype.itemsize > 8 else np.float64
-        self._smallest_normal = wide(fmt.smallest_normal)
 
     # -- conversions -------------------------------------------------------------------------
 
     def asarray(self, x) -> np.ndarray:
         """An input (float64, exact in a wider format, or an object array of exact rationals)
-        rounded to the format, flags noted."""
+        rounded to the format by the rule, flags noted."""
         x = np.asarray(x)
         if x.dtype.kind in "iub":
             x = x.astype(np.float64)
-        r = round_array(x, self.fmt)
         if x.dtype == object:
+            r, _ = round_with_flags(x, self.fmt, self.rule, self.rng)
             self._rational_flags(x, r)
-        else:
-            self._rounding_flags(x, r)
-        return r
+            return r
+        return self._round(x)
 
     def const(self, value: float) -> np.ndarray:
         """A constant in the format (a 0-d array), so no operand ever promotes."""
         return self.asarray(np.float64(value))
 
-    def _rounding_flags(self, source: np.ndarray, rounded: np.ndarray) -> None:
-        with np.errstate(all="ignore"):
-            finite_in = np.isfinite(source)
-            if np.any(finite_in & ~np.isfinite(rounded)):
-                self.flags.add("overflow")
-            back = rounded.astype(source.dtype if source.dtype.itemsize >= 8 else np.float64)
-            tiny = np.abs(back) < self._smallest_normal
-            if np.any(finite_in & tiny & (back != source)):
-                self.flags.add("underflow")
+    def _round(self, exact, residual=None) -> np.ndarray:
+        r, flags = round_with_flags(exact, self.fmt, self.rule, self.rng, residual)
+        self.flags.update(flags)
+        return r
 
     def _rational_flags(self, exact: np.ndarray, rounded: np.ndarray) -> None:
-        """Flags of rounding exact rationals: overflow (inf or NaN out), underflow (tiny and
-        inexact)."""
+        """Flags of rounding exact rationals: overflow (beyond max: inf, NaN or clamped),
+        underflow (tiny and inexact)."""
+        top = to_fraction(self.fmt.max)
         for q, v in zip(exact.reshape(-1), rounded.reshape(-1), strict=True):
-            if not np.isfinite(v):
+            if not np.isfinite(v) or abs(q) > top and abs(to_fraction(v)) == top:
                 self.flags.add("overflow")
             elif abs(v) < self.fmt.smallest_normal and to_fraction(v) != q:
                 self.flags.add("underflow")
@@ -148,26 +193,55 @@ class Arith:
                     "convert inputs with asarray/const first"
                 )
 
+    @property
+    def _float64_exact(self) -> bool:
+        """Whether float64 plus an error term holds the exact result of + - * / here: operands
+        of at most 26 bits in float64's exponent range (every format but float64, longdouble)."""
+        return self.fmt.precision <= 26 and self.fmt.dtype.itemsize <= 8
+
     # -- elementwise ----------------------------------------------------------------------------
 
     def apply(self, ufunc, *args) -> np.ndarray:
-        """ufunc(*args), correctly rounded to the format (args must already be in it)."""
+        """ufunc(*args), correctly rounded to the format by the rule (args must already be in
+        the format)."""
         arrays = [np.asarray(a) for a in args]
         self._check(arrays)
         if self.math == "mpfr" and ufunc in crmath.UFUNCS:
             return self.function(crmath.UFUNCS[ufunc], arrays[0])
-        if self.fmt.emulated:
+        if self.rule.flush or not self.fmt.has_subnormals:
+            arrays = flush_operands(arrays, self.fmt)  # denormals-are-zero
+        if self.rule.is_default and self.fmt.storage == "native" or (
+                not self.fmt.emulated and ufunc in _EXACT_UFUNCS):
+            if not self.fmt.emulated:
+                with np.errstate(all="call", call=self._fpu):
+                    r = ufunc(*arrays)
+                if r.dtype != self.fmt.dtype:  # a ufunc loop that widened: never pass silently
+                    raise TypeError(f"{ufunc.__name__} returned {r.dtype} for {self.fmt.name}")
+                return r
             wide = [a.astype(np.float64) for a in arrays]
             with np.errstate(all="call", call=self._fpu):
                 exact = ufunc(*wide)
-            r = round_array(exact, self.fmt)
-            self._rounding_flags(exact, r)
-            return r
-        with np.errstate(all="call", call=self._fpu):
-            r = ufunc(*arrays)
-        if r.dtype != self.fmt.dtype:  # a ufunc loop that widened: never let it pass silently
-            raise TypeError(f"{ufunc.__name__} returned {r.dtype} for {self.fmt.name}")
-        return r
+            return self._round(exact)  # float64 has 2p + 2 bits: innocuous double rounding
+        if self._float64_exact:
+            wide = [a.astype(np.float64) for a in arrays]
+            with np.errstate(all="call", call=self._fpu):
+                value = ufunc(*wide)
+            with np.errstate(all="ignore"):
+                residual = None
+                if ufunc in (np.add, np.subtract):
+                    value, residual = two_sum(wide[0], wide[1] if ufunc is np.add else -wide[1])
+                elif ufunc is np.divide:
+                    residual = div_residual(wide[0], wide[1], value)
+                # a product of two <= 26-bit numbers is exact in float64; exp & co. under
+                # math = "numpy" are the float64 function's value, rounded by the rule
+            return self._round(value, residual)
+        if ufunc in _MPFR_UFUNCS:  # float64, longdouble: MPFR rounds by the rule
+            result, flags = crmath.evaluate(_MPFR_UFUNCS[ufunc], arrays, self.fmt, self.rule,
+                                            self.rng)
+            self.flags.update(flags)
+            return result
+        raise NotImplementedError(
+            f"{ufunc.__name__} in {self.fmt.name} under rounding rule {self.rule}")
 
     def call(self, func, *args, **kwargs):
         """func(*args) for code fpstudy does not control (scipy, a user's function): run as is,
@@ -190,14 +264,16 @@ class Arith:
 
     def function(self, name: str, a) -> np.ndarray:
         """The elementary function `name` (a key of crmath.FUNCTIONS), correctly rounded in
-        the format by MPFR, or numpy's where math="numpy"."""
+        the format by MPFR under the rule, or numpy's where math="numpy"."""
         a = np.asarray(a)
         self._check([a])
         if self.math == "numpy":
             if name == "erf":
                 return self._numpy_erf(a)
             return self.apply(getattr(np, name), a)
-        result, flags = crmath.evaluate(name, a, self.fmt)
+        if self.rule.flush or not self.fmt.has_subnormals:
+            (a,) = flush_operands([a], self.fmt)
+        result, flags = crmath.evaluate(name, a, self.fmt, self.rule, self.rng)
         self.flags.update(flags)
         return result
 
@@ -232,15 +308,28 @@ class Arith:
 
     # -- accumulation ---------------------------------------------------------------------------
 
+    def _wide(self) -> Arith:
+        """The accumulator's arithmetic: same rule, same generator, same flags."""
+        return Arith(self.accumulate, None, self.flags, self.math, self.rule, self.rng)
+
     def sum(self, x, axis: int = -1) -> np.ndarray:
         """Sum along `axis`, left to right, rounding as the accumulation policy says."""
         x = np.asarray(x)
         self._check([x])
         if self.accumulate is not None:
-            wide = Arith(self.accumulate, None, self.flags, self.math)
-            return self._round_from(wide.sum(x.astype(self.accumulate.dtype), axis))
+            wide = self._wide()
+            return self._round_from(wide.sum(wide.asarray(x), axis))
         if x.shape[axis] == 0:
             return np.zeros(np.delete(x.shape, axis % x.ndim), self.fmt.dtype)
+        if not self.rule.is_default or self.fmt.storage != "native":
+            # one rounded addition per term, by the rule (ml_dtypes' loops round to nearest)
+            terms = np.moveaxis(x, axis, -1)
+            partial = terms[..., 0]
+            if self.rule.flush or not self.fmt.has_subnormals:
+                (partial,) = flush_operands([partial], self.fmt)
+            for k in range(1, terms.shape[-1]):
+                partial = self.add(partial, terms[..., k])
+            return partial
         if not self.fmt.emulated:
             with np.errstate(all="call", call=self._fpu):
                 return np.add.accumulate(x, axis=axis, dtype=self.fmt.dtype).take(-1, axis=axis)
@@ -276,10 +365,8 @@ class Arith:
         self._check(arrays)
         if self.accumulate is None:
             return kernel(self, *arrays)
-        wide = Arith(self.accumulate, None, self.flags, self.math)
-        return self._round_from(kernel(wide, *(a.astype(self.accumulate.dtype) for a in arrays)))
+        wide = self._wide()
+        return self._round_from(kernel(wide, *(wide.asarray(a) for a in arrays)))
 
     def _round_from(self, wide_result: np.ndarray) -> np.ndarray:
-        r = round_array(wide_result, self.fmt)
-        self._rounding_flags(wide_result, r)
-        return r
+        return self._round(wide_result)

@@ -57,6 +57,10 @@ def outcome_lines(table, exp, per_format: int = 8, max_runs: int = 6) -> list[st
     varying = [k for k in exp.grid if len(exp.grid[k]) > 1 and k != sweep]
     label_cols = [c for c in ("impl", "quantity") if table[c].nunique() > 1]
     label_cols += [k for k in varying if k not in label_cols]
+    label_cols += [c for c in ("rounding", "subnormals", "overflow") if c in table
+                   and table[c].nunique() > 1]
+    if "trial" in table:  # the printout shows trial 0; summary.csv has every trial
+        table = table[table["trial"] == 0]
     group_cols = [c for c in table.columns if c not in SUMMARY_COLUMNS]
     lines = []
     for dtype in exp.dtypes:
@@ -111,9 +115,14 @@ def cmd_check(args) -> int:
             print(f"fpstudy: {one_line(str(e))}", file=sys.stderr)
             failed += 1
             continue
+        rules = exp.rules
+        per_run = sum(exp.trials if r.stochastic else 1 for r in rules)
+        rule_text = "" if per_run == 1 else (
+            f" x {len(rules)} rounding rules" + (f" ({exp.trials} trials of each stochastic)"
+                                                 if exp.trials > 1 else ""))
         print(f"{path}: ok: case {exp.case.NAME}, {len(exp.points)} grid points x "
-              f"{len(exp.dtypes)} formats = {len(exp.runs())} runs, sweep axis {exp.case.SWEEP}, "
-              f"results in {Path(args.results) / exp.name}")
+              f"{len(exp.dtypes)} formats = {len(exp.runs())} runs{rule_text}, sweep axis "
+              f"{exp.case.SWEEP}, results in {Path(args.results) / exp.name}")
         print(f"  estimate: {est.describe()}; memory limit {estimate.size(limit)} ({source})")
     return 2 if failed else 0
 
@@ -142,7 +151,8 @@ POINT_TIMEOUT_ENV = "FPSTUDY_POINT_TIMEOUT"
 
 FORMAT_FIELDS = ("bits", "precision", "max", "smallest_normal", "smallest_subnormal",
                  "unit_roundoff", "ln_max", "ln_smallest_subnormal", "ln_smallest_normal",
-                 "has_inf", "arithmetic")
+                 "sigmoid_saturation", "has_inf", "has_nan", "negative_zero", "subnormals",
+                 "arithmetic", "notes")
 
 
 def format_table(names) -> list[dict]:
@@ -165,10 +175,27 @@ def format_table(names) -> list[dict]:
                 "ln_smallest_subnormal": mpmath.nstr(mpmath.log(to_mpf(fmt.smallest_subnormal)),
                                                      8),
                 "ln_smallest_normal": mpmath.nstr(mpmath.log(to_mpf(fmt.smallest_normal)), 8),
-                "has_inf": "yes" if fmt.has_inf else "no (overflow gives NaN)",
-                "arithmetic": "float64, rounded per op" if fmt.emulated else "native",
+                "sigmoid_saturation": mpmath.nstr(sigmoid_saturation(fmt), 8),
+                "has_inf": "yes" if fmt.has_inf else (
+                    "no (overflow gives NaN)" if fmt.has_nan else "no (overflow saturates)"),
+                "has_nan": "yes" if fmt.has_nan else "no",
+                "negative_zero": "yes" if fmt.has_negative_zero else "no (-0 reads as +0)",
+                "subnormals": "yes" if fmt.has_subnormals else "no",
+                "arithmetic": ("float64, rounded per op" if fmt.emulated else "native")
+                + ("" if fmt.storage == "native" else "; values held in float64")
+                + ("" if fmt.computable else "; not computed in"),
+                "notes": fmt.note or "-",
             })
     return rows
+
+
+def sigmoid_saturation(fmt) -> mpmath.mpf:
+    """The z from which sigmoid(z) = 1/(1 + e^-z) rounds to 1 in the format (nearest-even):
+    where 1 - sigmoid(z) = sigmoid(-z) falls to half the gap below 1, h = 2**-(p+1) (the tie
+    goes to 1, the even neighbour; h is larger where the numbers below 1 are subnormal, as in
+    float4_e2m1fn): z = ln(1/h - 1)."""
+    half_gap = mpmath.ldexp(1, max(-1, fmt.min_exponent) - fmt.precision)
+    return mpmath.log(1 / half_gap - 1)
 
 
 def _show(v) -> str:
@@ -177,6 +204,9 @@ def _show(v) -> str:
 
 
 def cmd_formats(args) -> int:
+    from . import config
+    for path in args.config or ():
+        config.load(path)  # registers its [formats.NAME]
     rows = format_table(args.dtypes or list(FORMATS))
     width = max(len(f) for f in FORMAT_FIELDS)
     for row in rows:
@@ -201,6 +231,10 @@ def cmd_list(args) -> int:
             print(f"    implementations: {', '.join(impls(case))}")
     print("formats: " + ", ".join(FORMATS))
     print('accumulate: "format" (round every product and sum) or a wider format name')
+    from .rounding import RULE_AXES
+    print("[arith] rounding rules (a value or a list of them): " + "; ".join(
+        f"{k}: {', '.join(v)}" for k, v in RULE_AXES.items()) + "; trials: repetitions of "
+        "stochastic rounding")
     return 0
 
 
@@ -259,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     formats = sub.add_parser("formats", help="limits and thresholds of each format")
     formats.add_argument("dtypes", nargs="*", metavar="DTYPE",
                          help="formats to show (default: all)")
+    formats.add_argument("--config", action="append", metavar="CONFIG",
+                         help="also a config's user-defined formats ([formats.NAME])")
     formats.set_defaults(func=cmd_formats)
 
     lst = sub.add_parser("list", help="cases, parameters, implementations, formats")

@@ -21,16 +21,21 @@ from types import ModuleType
 
 import numpy as np
 
+from . import formats as formats_module
 from .arith import MATHS
 from .cases import CASES, get_case
 from .errors import ConfigError, ParamError, UserError
 from .formats import FORMATS, HEADLINE
 from .params import shown
+from .rounding import NEAREST, RULE_AXES, Rule
 from .truth import DEFAULT_MAX_PRECISION, DEFAULT_START_PRECISION
 
-TOP_KEYS = ("name", "case", "description", "dtypes", "seed", "truth", "arith", "grid", "data")
+TOP_KEYS = ("name", "case", "description", "dtypes", "seed", "truth", "arith", "formats", "grid",
+            "data")
+USER_FORMAT_KEYS = ("precision", "emax", "emin", "inf", "nan", "subnormals")
 TRUTH_KEYS = ("precision", "max_precision")
-ARITH_KEYS = ("math",)
+ARITH_KEYS = ("math", "rounding", "subnormals", "overflow", "trials")
+MAX_TRIALS = 100_000
 RANGE_KEYS = {"start", "stop", "step", "num", "log"}
 MAX_GRID_VALUES = 1_000_000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -52,6 +57,17 @@ class Experiment:
     given: list[str] = field(default_factory=list)  # parameters the config set
     math: str = "mpfr"  # who evaluates exp, log, ...: "mpfr" (correctly rounded) or "numpy"
     data: dict = field(default_factory=dict)  # [data] input name -> fpstudy.data.DataFile
+    rule_axes: dict[str, list[str]] = field(
+        default_factory=lambda: {k: [getattr(NEAREST, k)] for k in RULE_AXES})
+    trials: int = 1  # repetitions of each point under a stochastic rule
+    user_formats: dict[str, dict] = field(default_factory=dict)  # [formats.NAME], resolved
+
+    @property
+    def rules(self) -> list[Rule]:
+        """Every rounding rule of the run: the product of [arith]'s rounding, subnormals and
+        overflow, in config order."""
+        return [Rule(*combo) for combo in itertools.product(
+            *(self.rule_axes[k] for k in RULE_AXES))]
 
     @property
     def points(self) -> list[dict]:
@@ -89,7 +105,9 @@ class Experiment:
             "dtypes": list(self.dtypes),
             "seed": self.seed,
             "truth": {"precision": self.truth_precision, "max_precision": self.max_precision},
-            "arith": {"math": self.math},
+            "arith": {"math": self.math, **{k: list(v) for k, v in self.rule_axes.items()},
+                      "trials": self.trials},
+            **({"formats": self.user_formats} if self.user_formats else {}),
             "grid": {k: [list(v) if isinstance(v, tuple) else v for v in vs]
                      for k, vs in self.grid.items()},
             **({"data": {k: d.describe() for k, d in self.data.items()}} if self.data else {}),
@@ -181,12 +199,18 @@ def parse(raw: dict, path: Path) -> Experiment:
     if not isinstance(description, str):
         fail("description", "must be a string")
 
+    user_formats = _user_formats(raw.get("formats", {}), fail)
+
     dtypes = raw.get("dtypes", list(HEADLINE))
     if not isinstance(dtypes, list) or not dtypes:
         fail("dtypes", f"must be a non-empty list of formats from {', '.join(FORMATS)}")
     for i, d in enumerate(dtypes):
         if not isinstance(d, str) or d not in FORMATS:
             fail(f"dtypes[{i}]", f"{shown(d)} is not a format; choose from {', '.join(FORMATS)}")
+    for i, d in enumerate(dtypes):
+        if not FORMATS[d].computable:
+            fail(f"dtypes[{i}]", f"{d} cannot be computed in ({FORMATS[d].note}); "
+                                 "`fpstudy formats` lists its limits")
     if len(set(dtypes)) != len(dtypes):
         fail("dtypes", "lists a format twice")
 
@@ -221,6 +245,33 @@ def parse(raw: dict, path: Path) -> Experiment:
                            "(mpfr: correctly rounded, the same on every machine; numpy: the "
                            "platform's own functions)")
 
+    rule_axes = {}
+    for key, allowed in RULE_AXES.items():
+        value = arith.get(key, getattr(NEAREST, key))
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            fail(f"arith.{key}", f"empty list; choose from {', '.join(allowed)}")
+        for i, v in enumerate(values):
+            if v not in allowed:
+                where = f"arith.{key}[{i}]" if isinstance(value, list) else f"arith.{key}"
+                fail(where, f"{shown(v)} is not allowed; choose from {', '.join(allowed)} "
+                            "(or a list of them, to compare)")
+        if len(set(values)) != len(values):
+            fail(f"arith.{key}", "repeats a value")
+        rule_axes[key] = values
+    if math_by == "numpy" and any(v != getattr(NEAREST, k) for k, vs in rule_axes.items()
+                                  for v in vs):
+        fail("arith.math", '"numpy" measures the platform\'s own functions, which round to '
+                           'nearest with gradual underflow; use math = "mpfr" with a '
+                           "rounding rule (it applies the rule to every function)")
+    trials = arith.get("trials", 1)
+    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS:
+        fail("arith.trials", f"{shown(trials)} is not allowed; expected an integer from 1 to "
+                             f"{MAX_TRIALS} (repetitions of a stochastic rounding)")
+    if trials > 1 and "stochastic" not in rule_axes["rounding"]:
+        fail("arith.trials", f"{trials} trials repeat a stochastic rounding, but "
+                             "arith.rounding has no \"stochastic\" (the others are deterministic)")
+
     grid_raw = raw.get("grid", {})
     if not isinstance(grid_raw, dict):
         fail("grid", "must be a table of case parameters")
@@ -244,7 +295,8 @@ def parse(raw: dict, path: Path) -> Experiment:
         fail("grid", f"{total} points is more than {MAX_GRID_VALUES}; narrow a range")
     exp = Experiment(path=Path(path), name=name, case=case, description=description.strip(),
                      dtypes=dtypes, seed=seed, truth_precision=start, max_precision=cap,
-                     grid=grid, given=given, math=math_by, data=data)
+                     grid=grid, given=given, math=math_by, data=data, rule_axes=rule_axes,
+                     trials=trials, user_formats=user_formats)
     validate = getattr(case, "validate", None)
     if validate is not None:
         for point in exp.points:
@@ -259,6 +311,48 @@ def parse(raw: dict, path: Path) -> Experiment:
                      f"{acc!r} is not wider than any of the dtypes ({', '.join(dtypes)}); "
                      'use "format" or a wider format')
     return exp
+
+
+def _user_formats(table, fail) -> dict[str, dict]:
+    """[formats.NAME] tables: each checked, built and registered (so every format name in the
+    config, dtypes and accumulate included, may use it). Returns name -> resolved spec."""
+    if not isinstance(table, dict):
+        fail("formats", "must be a table of formats: [formats.NAME] precision = ..., emax = ...")
+    out = {}
+    for name, spec in table.items():
+        key = f"formats.{name}"
+        if not _NAME.match(name):
+            fail(key, "a format name uses letters, digits, '_', '.', '-'")
+        if name in FORMATS and FORMATS[name].encoding is not None:
+            fail(key, f"{name} is a built-in format; give yours another name")
+        if not isinstance(spec, dict):
+            fail(key, f"must be a table with keys {', '.join(USER_FORMAT_KEYS)}")
+        for k in spec:
+            if k not in USER_FORMAT_KEYS:
+                fail(f"{key}.{k}", f"unknown key; allowed: {', '.join(USER_FORMAT_KEYS)}")
+        for k in ("precision", "emax"):
+            if k not in spec:
+                fail(f"{key}.{k}", "missing; a format needs precision and emax")
+        lo, hi = formats_module.USER_PRECISION
+        limit = formats_module.USER_EXPONENT
+        checks = {"precision": (lo, hi), "emax": (1, limit), "emin": (-limit, 0)}
+        for k, (low, high) in checks.items():
+            v = spec.get(k, 0 if k == "emin" else None)
+            if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+                fail(f"{key}.{k}", f"{shown(v)} is not allowed; expected an integer from "
+                                   f"{low} to {high}")
+        for k in ("inf", "nan", "subnormals"):
+            if not isinstance(spec.get(k, True), bool):
+                fail(f"{key}.{k}", f"{shown(spec[k])} is not allowed; expected true or false")
+        resolved = {"precision": spec["precision"], "emax": spec["emax"],
+                    "emin": spec.get("emin", 1 - spec["emax"]),
+                    **{k: spec.get(k, True) for k in ("inf", "nan", "subnormals")}}
+        try:
+            formats_module.register(formats_module.user_format(name, **resolved))
+        except UserError as e:
+            fail(key, str(e))
+        out[name] = resolved
+    return out
 
 
 def _data(table, case, grid: dict, given: list[str], path: Path, fail) -> dict:

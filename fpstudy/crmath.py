@@ -24,6 +24,7 @@ import numpy as np
 
 from .exact import dyadic_longdouble
 from .formats import Format
+from .rounding import NEAREST, Rule, overflow_to_max, to_storage
 
 FUNCTIONS = {
     "exp": gmpy2.exp,
@@ -35,21 +36,37 @@ FUNCTIONS = {
     "sqrt": gmpy2.sqrt,
 }
 # numpy ufuncs that `Arith.apply` sends here
+BINARY = {"add": gmpy2.add, "sub": gmpy2.sub, "mul": gmpy2.mul, "div": gmpy2.div}
+_ALL = {**FUNCTIONS, **BINARY}
 UFUNCS = {np.exp: "exp", np.log: "log", np.log1p: "log1p", np.expm1: "expm1",
           np.tanh: "tanh", np.sqrt: "sqrt"}
 
 
+_MODES = {"nearest_even": gmpy2.RoundToNearest, "toward_zero": gmpy2.RoundToZero,
+          "upward": gmpy2.RoundUp, "downward": gmpy2.RoundDown}
+_LONGDOUBLE_TOP = gmpy2.mpfr(2) ** 16384
+_FINE_BITS = 64  # extra bits for the position between two neighbours (stochastic rounding)
+
+
 @cache
-def _context(fmt: Format) -> gmpy2.context:
+def _context(fmt: Format, rounding: str = "nearest_even") -> gmpy2.context:
     """MPFR's view of `fmt`: p bits, smallest subnormal 2**(emin_ieee - p + 1) (MPFR counts
-    exponents for mantissas in [1/2, 1): its emin is emin_ieee - p + 2), one spare binade."""
+    exponents for mantissas in [1/2, 1): its emin is emin_ieee - p + 2), one spare binade,
+    rounding in the given direction."""
     return gmpy2.context(
         precision=fmt.precision,
         emin=fmt.min_exponent - fmt.precision + 2,
         emax=fmt.max_exponent + 1,
         subnormalize=True,
-        round=gmpy2.RoundToNearest,
+        round=_MODES[rounding],
     )
+
+
+@cache
+def _fine_context(fmt: Format) -> gmpy2.context:
+    """Enough precision and range to place a result between its two neighbours in `fmt`."""
+    return gmpy2.context(precision=fmt.precision + _FINE_BITS, emin=-(1 << 30), emax=1 << 30,
+                         round=gmpy2.RoundToNearest)
 
 
 @cache
@@ -58,10 +75,16 @@ def _limits(fmt: Format):
     return _exact_mpfr(fmt.max), _exact_mpfr(fmt.smallest_normal)
 
 
-def evaluate(name: str, x: np.ndarray, fmt: Format) -> tuple[np.ndarray, set[str]]:
-    """f(x) correctly rounded in `fmt` for every element, and the IEEE flags it raised.
+def evaluate(name: str, x, fmt: Format, rule: Rule = NEAREST,
+             rng: np.random.Generator | None = None) -> tuple[np.ndarray, set[str]]:
+    """f(x) correctly rounded in `fmt` by `rule` for every element, and the IEEE flags raised.
 
-    x must already hold values of the format (any dtype that holds them exactly).
+    x must already hold values of the format (any dtype that holds them exactly); for the
+    binary operations (add, sub, mul, div) x is a pair of arrays. Nearest and the directed
+    roundings are MPFR's own; stochastic rounding takes both directed roundings and places the
+    result between them from a value 64 bits finer, then draws once per element from `rng`.
+    flush turns a result below the smallest normal into a zero of its sign; a result beyond
+    max becomes +-inf or +-max as the rule says (NaN in a format without infinity).
 
     >>> from fpstudy.formats import FORMATS
     >>> r, flags = evaluate("exp", np.array([-77.27997589111328], np.float32), FORMATS["float32"])
@@ -69,43 +92,106 @@ def evaluate(name: str, x: np.ndarray, fmt: Format) -> tuple[np.ndarray, set[str
     2.7398886e-34 []
     >>> evaluate("log", np.array([0.0], np.float16), FORMATS["float16"])[1]
     {'divide'}
+    >>> evaluate("exp", np.array([0.0], np.float16), FORMATS["float16"], Rule("downward"))[0]
+    array([1.], dtype=float16)
     """
-    func = FUNCTIONS[name]
-    x = np.asarray(x)
-    wide = x.astype(np.longdouble if fmt.dtype.itemsize > 8 else np.float64)
-    flat = wide.reshape(-1)
-    bits = flat.view(np.uint8).reshape(flat.size, -1) if flat.size else flat
-    _, first, inverse = np.unique(bits, axis=0, return_index=True, return_inverse=True) \
-        if flat.size else (None, np.zeros(0, int), np.zeros(0, int))
-    ctx = _context(fmt)
+    func = _ALL[name]
+    operands = [np.asarray(a) for a in x] if name in BINARY else [np.asarray(x)]
+    shape = np.broadcast_shapes(*(a.shape for a in operands))
+    wide_type = np.longdouble if fmt.dtype.itemsize > 8 else np.float64
+    cols = [np.broadcast_to(a, shape).astype(wide_type).reshape(-1) for a in operands]
+    size = cols[0].size
+    if size:
+        bits = np.concatenate([c.view(np.uint8).reshape(size, -1) for c in cols], axis=1)
+        _, first, inverse = np.unique(bits, axis=0, return_index=True, return_inverse=True)
+    else:
+        first, inverse = np.zeros(0, int), np.zeros(0, int)
+    inverse = np.asarray(inverse).reshape(-1)
     big, smallest_normal = _limits(fmt)
+    stochastic = rule.stochastic
     flags: set[str] = set()
-    results = []
-    with gmpy2.context(ctx) as ctx_now:  # a copy: its flags are this call's alone
-        for v in flat[first]:
-            arg = _exact_mpfr(v)
-            ctx_now.clear_flags()
-            r = func(arg)
+    low, high, position, special, inexacts = [], [], [], [], []
+    ctx_down = _context(fmt, "downward" if stochastic else rule.rounding)
+    ctx_up = _context(fmt, "upward")
+    for i in first:
+        args = [_exact_mpfr(c[i]) for c in cols]
+        with gmpy2.context(ctx_down) as ctx_now:  # a copy: its flags are this call's alone
+            r = func(*args)
             inexact, invalid, divzero = ctx_now.inexact, ctx_now.invalid, ctx_now.divzero
-            if gmpy2.is_nan(r):
-                if not gmpy2.is_nan(arg):
-                    flags.add("invalid")
-            elif gmpy2.is_infinite(r) or abs(r) > big:
-                if divzero:
-                    flags.add("divide")
-                elif gmpy2.is_finite(arg):
-                    flags.add("overflow")
-                if not gmpy2.is_infinite(r):
-                    r = gmpy2.inf(1 if r > 0 else -1)
-                if not fmt.has_inf:
-                    r = gmpy2.nan()
-            elif abs(r) < smallest_normal and inexact:
-                flags.add("underflow")
-            if invalid and not gmpy2.is_nan(r):
+        if invalid and not gmpy2.is_nan(r):
+            flags.add("invalid")
+        if gmpy2.is_nan(r):
+            if not any(gmpy2.is_nan(a) for a in args):
                 flags.add("invalid")
-            results.append(r)
-    out = _to_format(results, fmt)[np.asarray(inverse).reshape(-1)]
-    return out.reshape(x.shape), flags
+        elif gmpy2.is_infinite(r) and (divzero or not all(gmpy2.is_finite(a) for a in args)):
+            if divzero:
+                flags.add("divide")
+            r = r if fmt.has_inf else gmpy2.nan()  # an exact infinity, not an overflow
+        else:
+            special.append(False)
+            inexacts.append(bool(inexact))
+            hi, where = r, 0.0
+            if stochastic and inexact:
+                with gmpy2.context(ctx_up):
+                    hi = func(*args)
+                with gmpy2.context(_fine_context(fmt)):
+                    fine = func(*args)
+                    # the position between the neighbours by magnitude, as round_wide
+                    # measures it (so a draw means the same on every path): from the one
+                    # nearer 0 towards the one farther away
+                    if not (gmpy2.is_finite(hi) and gmpy2.is_finite(r)):
+                        where = 1.0
+                    elif fine > 0:
+                        where = float((fine - r) / (hi - r))
+                    else:
+                        where = float((hi - fine) / (hi - r))
+            low.append(r)
+            high.append(hi)
+            position.append(where)
+            continue
+        special.append(True)
+        inexacts.append(False)
+        low.append(r)
+        high.append(r)
+        position.append(0.0)
+    low_v = _to_wide(low, wide_type)[inverse]
+    high_v = _to_wide(high, wide_type)[inverse]
+    if stochastic:
+        draws = rng.random(size)
+        away = draws < np.asarray(position, dtype=np.float64)[inverse]  # from 0, by magnitude
+        negative = (low_v < 0) | ((low_v == 0) & (high_v == 0) & np.signbit(low_v))
+        values = np.where(away != negative, high_v, low_v)
+    else:
+        values = low_v
+    special_v = np.asarray(special, dtype=bool)[inverse] if size else np.zeros(0, bool)
+    inexact_v = np.asarray(inexacts, dtype=bool)[inverse] if size else np.zeros(0, bool)
+    values, more = _finish(values, special_v, inexact_v, fmt, rule)
+    flags.update(more)
+    return to_storage(values.reshape(shape), fmt), flags
+
+
+def _finish(values, special, inexact, fmt: Format, rule: Rule):
+    """Apply the rule's overflow and subnormal handling to results rounded in the extended
+    range (exact infinities and NaN, `special`, pass through); the flags it implies."""
+    wide = values.dtype.type
+    flags = set()
+    with np.errstate(all="ignore"):
+        magnitude = np.abs(values)
+        beyond = ~special & (magnitude > wide(fmt.max))
+        tiny = ~special & (magnitude < wide(fmt.smallest_normal))
+        negative = np.signbit(values)
+        if np.any(beyond):
+            flags.add("overflow")
+            clamp = overflow_to_max(negative, rule) | (not fmt.has_inf and not fmt.has_nan)
+            values = np.where(beyond, np.where(clamp, wide(fmt.max), wide(np.inf)), values)
+            values = np.where(negative & beyond, -np.abs(values), values)
+        if np.any(tiny & inexact):
+            flags.add("underflow")
+        if np.any(tiny) and (rule.flush or not fmt.has_subnormals):
+            if np.any(tiny & (values != 0)):
+                flags.add("underflow")
+            values = np.where(tiny, np.copysign(wide(0), values), values)
+    return values, flags
 
 
 def _exact_mpfr(v) -> gmpy2.mpfr:
@@ -118,15 +204,18 @@ def _exact_mpfr(v) -> gmpy2.mpfr:
     return gmpy2.mpfr(float(v), 53)
 
 
-def _to_format(results: list, fmt: Format) -> np.ndarray:
-    """Values of the format (held exactly by mpfr) as an array of the format's dtype."""
-    if fmt.dtype.itemsize > 8:
+def _to_wide(results: list, wide_type) -> np.ndarray:
+    """Numbers held exactly by mpfr (values of the format, or beyond its max) as float64 or
+    longdouble (inf past their range)."""
+    if wide_type is np.longdouble and np.dtype(np.longdouble).itemsize > 8:
         out = np.empty(len(results), dtype=np.longdouble)
         for i, r in enumerate(results):
-            if gmpy2.is_finite(r) and r != 0:
+            if gmpy2.is_finite(r) and r != 0 and abs(r) < _LONGDOUBLE_TOP:
                 man, exp = r.as_mantissa_exp()
                 out[i] = dyadic_longdouble(int(man), int(exp))
             else:
-                out[i] = np.longdouble(float(r))  # 0, -0, inf, NaN
+                big = gmpy2.is_finite(r) and abs(r) >= _LONGDOUBLE_TOP
+                out[i] = np.longdouble(float(gmpy2.copy_sign(gmpy2.inf(), r) if big else r))
         return out
-    return np.array([float(r) for r in results], dtype=np.float64).astype(fmt.dtype)
+    with np.errstate(over="ignore"):
+        return np.array([float(r) for r in results], dtype=np.float64)

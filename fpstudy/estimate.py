@@ -80,17 +80,20 @@ def estimate(exp: Experiment, jobs: int = 1) -> Estimate:
     hook = getattr(exp.case, "estimate", None)
     records = runs = format_ops = truth_ops = 0
     weights = truth = 0
+    # every format runs once per rounding rule, a stochastic rule once per trial
+    repeats = sum(exp.trials if r.stochastic else 1 for r in exp.rules)
     for point in exp.points:
         sizes = hook(point) if hook is not None else _unknown(point)
         formats = sum(1 for d in exp.dtypes if applies(point, d))
         runs += formats
-        records += formats * sizes["records"]
-        format_ops += formats * sizes["format_ops"]
-        truth_ops += formats * sizes["truth_ops"]  # at most one truth per format
+        records += formats * repeats * sizes["records"]
+        format_ops += formats * repeats * sizes["format_ops"]
+        # at most one truth per format, rule and trial (one per distinct rounded inputs)
+        truth_ops += formats * repeats * sizes["truth_ops"]
         weights = max(weights, sizes["inputs"] * (FLOAT64_BYTES + FORMAT_COPY_BYTES
                                                   + MPF_BYTES))
-        # every format's truth is kept until the point is done, one more while proving
-        truth = max(truth, (formats + 1) * sizes["outputs"] * TRUTH_BYTES
+        # every truth of the point is kept until it is done, one more while proving
+        truth = max(truth, (formats * repeats + 1) * sizes["outputs"] * TRUTH_BYTES
                     + sizes["records"] * EMIT_BYTES + sizes["outputs"] * FORMAT_COPY_BYTES)
     truth += _kept_truths(exp, hook)
     return Estimate(records=records, runs=runs, weights_bytes=weights,

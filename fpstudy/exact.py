@@ -16,6 +16,7 @@ import numpy as np
 from mpmath import libmp
 
 from .formats import FORMATS, Format  # noqa: F401  (FORMATS: doctests)
+from .rounding import NEAREST, Rule, overflow_to_max, to_storage
 
 _make_mpf = mpmath.mp.make_mpf
 MPF_INF = mpmath.mpf("inf")
@@ -125,14 +126,20 @@ def round_to_format(x: mpmath.mpf, fmt: Format) -> Fraction | float:
     return -value if sign else value
 
 
-def round_rational(q: Fraction, fmt: Format) -> Fraction | float:
-    """An exact rational (a config's decimal) rounded once to `fmt`, ties to even, as an exact
-    Fraction; +-inf past max, like `round_to_format`.
+def round_rational(q: Fraction, fmt: Format, rule: Rule = NEAREST,
+                   draw: float | None = None) -> Fraction | float:
+    """An exact rational (a config's decimal) rounded once to `fmt` by `rule` (default: to
+    nearest, ties to even), as an exact Fraction; +-inf past max (for a format without infinity
+    that is where it gives NaN), or +-max where the rule clamps. A zero result is Fraction(0)
+    (its sign is the caller's: that of q). `draw`, a number in [0, 1), decides a stochastic
+    rounding: up when draw < (q - lower) / (upper - lower), compared exactly.
 
     >>> round_rational(Fraction("1.000488281250000001"), FORMATS["float16"])  # not the tie
     Fraction(1025, 1024)
     >>> round_rational(Fraction("1.00048828125"), FORMATS["float16"])         # the tie: even
     Fraction(1, 1)
+    >>> round_rational(Fraction(500), FORMATS["float8_e4m3fn"], Rule(overflow="saturate"))
+    Fraction(448, 1)
     """
     if q == 0:
         return Fraction(0)
@@ -141,34 +148,61 @@ def round_rational(q: Fraction, fmt: Format) -> Fraction | float:
     e = num.bit_length() - den.bit_length()  # floor(log2 a) is e or e - 1
     if num < den << e if e >= 0 else num << -e < den:
         e -= 1
-    if e >= fmt.max_exponent:
-        return -np.inf if sign else np.inf
-    if e < fmt.min_exponent - fmt.precision - 1:
+    if e >= fmt.max_exponent + 1:  # far beyond max: no 2**e-sized integers needed
+        e = fmt.max_exponent + 1
+        a = Fraction(2) ** e  # rounds exactly like a (beyond max in every direction)
+    if rule.is_default and e < fmt.min_exponent - fmt.precision - 1:
         return Fraction(0)
     quantum = max(e, fmt.min_exponent) - (fmt.precision - 1)
     scaled = a / Fraction(2) ** quantum
     m, rem = divmod(scaled.numerator, scaled.denominator)
-    twice = 2 * rem
-    if twice > scaled.denominator or (twice == scaled.denominator and m & 1):
-        m += 1
+    position = Fraction(rem, scaled.denominator)  # in [0, 1): where a lies between m and m + 1
+    if position != 0:
+        mode = rule.rounding
+        if mode == "nearest_even":
+            up = position > Fraction(1, 2) or (position == Fraction(1, 2) and m & 1)
+        elif mode == "toward_zero":
+            up = False
+        elif mode == "upward":
+            up = not sign
+        elif mode == "downward":
+            up = sign
+        else:
+            if draw is None:
+                raise ValueError("stochastic rounding needs a draw")
+            up = Fraction(draw) < position
+        m += int(up)
     value = Fraction(m) * Fraction(2) ** quantum
     if value > to_fraction(fmt.max):
-        return -np.inf if sign else np.inf
+        clamp = bool(overflow_to_max(sign, rule)) or (not fmt.has_inf and not fmt.has_nan)
+        value = to_fraction(fmt.max) if clamp else np.inf
+    elif value < to_fraction(fmt.smallest_normal) and (rule.flush or not fmt.has_subnormals):
+        value = Fraction(0)
     return -value if sign else value
 
 
-def rational_array(values: np.ndarray, fmt: Format) -> np.ndarray:
-    """An object array of exact rationals rounded once to `fmt`, as an array of its dtype."""
+def rational_array(values: np.ndarray, fmt: Format, rule: Rule = NEAREST,
+                   rng: np.random.Generator | None = None) -> np.ndarray:
+    """An object array of exact rationals rounded once to `fmt` by `rule`, as an array of its
+    dtype (a stochastic rule draws one number from `rng` per element)."""
     flat = values.reshape(-1)
     cache: dict = {}
+    draws = rng.random(flat.size) if rule.stochastic else None
     out = np.empty(flat.size, dtype=np.longdouble if fmt.dtype.itemsize > 8 else np.float64)
     for i, q in enumerate(flat):
-        r = cache.get(q)
-        if r is None:
-            r = cache[q] = round_rational(Fraction(q), fmt)
-        out[i] = r if isinstance(r, float) else _to_wide(r, out.dtype)
-    with np.errstate(over="ignore"):  # inf in a format without it: NaN, as astype does
-        return out.reshape(values.shape).astype(fmt.dtype)
+        if draws is not None:
+            r = round_rational(Fraction(q), fmt, rule, float(draws[i]))
+        else:
+            r = cache.get(q)
+            if r is None:
+                r = cache[q] = round_rational(Fraction(q), fmt, rule)
+        if isinstance(r, float):
+            out[i] = r
+        else:
+            out[i] = _to_wide(r, out.dtype)
+            if r == 0 and Fraction(q) < 0:
+                out[i] = -out[i]
+    return to_storage(out.reshape(values.shape), fmt)
 
 
 def _to_wide(r: Fraction, dtype):

@@ -38,13 +38,16 @@ _ERROR_PREC = 192  # differences of exact numbers need only a few correct bits o
 def value_outcome(value: mpmath.mpf, truth: mpmath.mpf, fmt: Format) -> str:
     """Outcome of one computed element against its (finite) truth.
 
-    nan: NaN where the truth is a number; overflow: +-inf where the truth is finite;
-    underflow: 0 where the truth is not 0; subnormal: a nonzero value below the smallest
-    normal; ok otherwise.
+    nan: NaN where the truth is a number; overflow: +-inf where the truth is finite, or +-max
+    where the truth overflows the format (its nearest rounding lies beyond max: a saturated or
+    directed rounding clamped it); underflow: 0 where the truth is not 0 (flushed included);
+    subnormal: a nonzero value below the smallest normal; ok otherwise.
     """
     if mpmath.isnan(value):
         return "nan"
     if mpmath.isinf(value):
+        return "overflow"
+    if abs(value) == _max_mpf(fmt.name) and truth_class(truth, fmt) == "overflows":
         return "overflow"
     if value == 0:
         return "underflow" if truth != 0 else "ok"
@@ -67,6 +70,11 @@ def truth_class(truth: mpmath.mpf, fmt: Format) -> str:
     if r == 0:
         return "underflows"
     return "subnormal" if abs(r) < Fraction(2) ** fmt.min_exponent else "normal"
+
+
+@cache
+def _max_mpf(name: str) -> mpmath.mpf:
+    return to_mpf(FORMATS[name].max)
 
 
 @cache

@@ -31,7 +31,14 @@ import numpy as np
 import pandas as pd
 
 from .errors import ResultsError, UserError
-from .schema import FORMAT_VERSION, KNOWN_VERSIONS, MEASURE_COLUMNS, SUMMARY_NAN_COLUMNS
+from .schema import (
+    FORMAT_VERSION,
+    KNOWN_VERSIONS,
+    MEASURE_COLUMNS,
+    RULE_COLUMNS,
+    RULE_DEFAULTS,
+    SUMMARY_NAN_COLUMNS,
+)
 
 RECORDS, SUMMARY, META = "records.parquet", "summary.csv", "meta.json"
 DEFAULT_RESULTS = Path("results")
@@ -324,11 +331,15 @@ def upgrade(records: pd.DataFrame, version: int) -> pd.DataFrame:
             records["value_log10"] = np.log10(np.abs(records["value"].to_numpy(dtype=float)))
     if "truth_bound" not in records:  # version 1 truths were agreed, not proven
         records["truth_bound"] = np.nan
+    for c in RULE_COLUMNS:  # before version 4 every format rounded by IEEE's default rule
+        if c not in records:
+            records[c] = RULE_DEFAULTS[c]
     measures = list(MEASURE_COLUMNS)
+    rule = list(RULE_COLUMNS)
     first = records.columns.get_loc("value")
-    before = [c for c in records.columns[:first] if c not in measures]
-    after = [c for c in records.columns[first:] if c not in measures]
-    return records[before + measures + after]
+    before = [c for c in records.columns[:first] if c not in measures and c not in rule]
+    after = [c for c in records.columns[first:] if c not in measures and c not in rule]
+    return records[before + rule + measures + after]
 
 
 def summary(path) -> pd.DataFrame:

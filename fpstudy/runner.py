@@ -20,15 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arith import Arith, flags_text, round_array
+from .arith import Arith, flags_text, round_array, round_with_flags
 from .cases import get_case
 from .config import Experiment, applies
 from .errors import ConfigError, PointTimeout, UserError
 from .exact import to_mpf_array
-from .formats import FORMATS
+from .formats import FORMATS, register, user_format
 from .metrics import measure
 from .params import column_value
-from .schema import extra_columns
+from .rounding import NEAREST, Rule
+from .schema import extra_columns, record_columns
 from .truth import prove
 
 # Where a point's time goes (meta.json's time_s), in this order.
@@ -47,6 +48,9 @@ class PointJob:
     truth_precision: int
     max_precision: int
     math: str = "mpfr"
+    rules: tuple[Rule, ...] = (NEAREST,)
+    trials: int = 1
+    user_formats: tuple = ()  # ((name, spec), ...): registered again in a worker process
     timeout: float | None = None  # seconds a point may take (None: no limit)
     data: tuple = ()  # fpstudy.data.DataRef of each [data] input: a worker reads them again
 
@@ -54,8 +58,27 @@ class PointJob:
 def jobs_of(exp: Experiment, timeout: float | None = None) -> list[PointJob]:
     refs = tuple(d.ref for d in exp.data.values())
     return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
-                     exp.truth_precision, exp.max_precision, exp.math, timeout, refs)
+                     exp.truth_precision, exp.max_precision, exp.math,
+                     rules=tuple(exp.rules), trials=exp.trials,
+                     user_formats=tuple(exp.user_formats.items()), timeout=timeout, data=refs)
             for point in exp.points]
+
+
+def rounding_rng(seed: int, point: dict, dtype: str, rule: Rule, trial: int,
+                 stream: str) -> np.random.Generator:
+    """The generator of one (point, dtype, rule, trial)'s stochastic roundings: derived from
+    the config's seed and these names alone, so a run is the same serially, with --jobs and on
+    dask, and every trial draws independently. `stream` separates the rounding of the inputs
+    from that of the operations."""
+    key = repr((sorted((k, column_value(v)) for k, v in point.items()), dtype, str(rule),
+                trial, stream))
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:16], "little")
+    return np.random.default_rng([seed, digest])
+
+
+def columns(exp: Experiment) -> list[str]:
+    """The records columns, in order (fpstudy.schema.record_columns)."""
+    return record_columns(exp.case)
 
 
 def case_inputs(case, point: dict, seed: int, refs=()) -> dict:
@@ -99,6 +122,10 @@ def unheld_input(case, raw: dict, rounded: dict, fmt) -> str | None:
             values = np.ones(values.shape)
         with np.errstate(all="ignore"):
             lost = np.isfinite(values) & ~np.isfinite(rounded[name])
+            if not fmt.has_inf and not fmt.has_nan and values.dtype != object:
+                # float4/float6 saturate: an input at or past max + half an ulp was clamped
+                half_ulp = 2.0 ** (fmt.max_exponent - fmt.precision - 1)
+                lost |= np.abs(values.astype(np.float64)) >= float(fmt.max) + half_ulp
         if np.any(lost):
             return (f"{fmt.name} cannot hold {labels.get(name, 'input ' + name)} "
                     f"(max {float(fmt.max):g}) at {{at}}: they round to inf or NaN, so there is "
@@ -115,8 +142,11 @@ class PointResult:
 
 
 def run_point(job: PointJob) -> PointResult:
-    """All records of one grid point, for every format the point applies to, within
-    job.timeout seconds (a UserError naming the point when it takes longer)."""
+    """All records of one grid point, for every format the point applies to and every rounding
+    rule (and trial of a stochastic one), within job.timeout seconds (a UserError naming the
+    point when it takes longer)."""
+    for name, spec in job.user_formats:
+        register(user_format(name, **spec))
     with time_limit(job.timeout):
         try:
             return _run_point(job)
@@ -151,73 +181,107 @@ def _run_point(job: PointJob) -> PointResult:
     case = get_case(job.case)
     point = job.point
     raw = case_inputs(case, point, job.seed, job.data)
-    truth_params = tuple((k, point[k]) for k, prm in case.PARAMS.items() if prm.truth)
     truths: dict = {}  # this point's, whatever their size
     fixed = {"experiment": job.experiment, "case": case.NAME, "impl": point.get("impl", "")}
     fixed.update({k: column_value(v) for k, v in point.items() if k != "impl"})
-    extra = extra_columns(case)
     seconds = dict.fromkeys(TIME_PARTS, 0.0)
-    clock = time.perf_counter
     rows = []
     formats = [FORMATS[d] for d in job.dtypes if applies(point, d)]
     for dtype in job.dtypes:
         if not applies(point, dtype):
             continue
-        fmt = FORMATS[dtype]
-        acc = point.get("accumulate", "format")
-        ar = Arith(fmt, None if acc == "format" else FORMATS[acc], math=job.math)
-        emitted = []
-
-        def emit(quantity, sweep_value, array, ar=ar, emitted=emitted, **more):
-            unknown = set(more) - set(extra)
-            if unknown:
-                raise ValueError(f"{case.NAME} emitted undeclared columns {sorted(unknown)}")
-            emitted.append((quantity, sweep_value, np.asarray(array), flags_text(ar.flags),
-                            more))
-
-        rounded = {k: round_array(v, fmt) for k, v in raw.items()}
-        problem = unheld_input(case, raw, rounded, fmt)
-        if problem:  # check_inputs refuses this first; this guards library callers
-            raise UserError(problem.format(at=point, fix=f"leave {dtype} out"))
-        started = clock()
-        with np.errstate(all="raise"):  # an operation outside `ar` is a bug, not a flag
-            case.compute(point, raw, ar, emit)
-        key = (case.NAME, _truth_key(truth_params, rounded), job.truth_precision,
-               job.max_precision, tuple(f.name for f in formats))
-        computed = clock()
-        truth = truths.get(key) or _TRUTHS.get(key)
-        if truth is None:
-            exact = {k: to_mpf_array(v) for k, v in rounded.items()}
-            truth = prove(case, point, exact, start=job.truth_precision,
-                          cap=job.max_precision, formats=formats)
-            del exact  # the exact inputs (~240 bytes a number): one format's at a time
-            _remember(key, truth)
-        truths[key] = truth
-        settled = clock()
-        for quantity, sweep_value, array, flags, more in emitted:
-            tkey = (quantity, sweep_value)
-            m = measure(array, truth.values[tkey], fmt, truth.approx.get(tkey))
-            rows.append({
-                **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
-                "value": m.value, "value_log10": m.value_log10,
-                "truth": m.truth, "truth_log10": m.truth_log10,
-                "rel_error": m.rel_error, "ulp_error": m.ulp_error, "outcome": m.outcome,
-                "truth_class": m.truth_class, "fp_flags": flags,
-                "truth_precision": truth.precision, "truth_bound": truth.bounds[tkey],
-                "truth_settled": truth.settled[tkey],
-                **{c: more.get(c, "") for c in extra},
-            })
-        measured = clock()
-        seconds["compute"] += computed - started
-        seconds["truth"] += settled - computed
-        seconds["measure"] += measured - settled
+        for rule in job.rules:
+            for trial in range(job.trials if rule.stochastic else 1):
+                rows += _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial,
+                                 seconds)
     return PointResult(rows, seconds)
 
 
-# Proven truths of the last points this process ran, shared by the formats whose rounded inputs
-# coincide and by the grid points that differ only in what the truth does not depend on (an
-# impl, the accumulation). A truth is a function of its key alone (the precision it is proven
-# at included), so what is cached changes no column, whatever ran before.
+def _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial, seconds) -> list[dict]:
+    """The records of one (point, dtype, rule, trial); its times are added to `seconds`."""
+    point = job.point
+    extra = extra_columns(case)
+    clock = time.perf_counter
+    fmt = FORMATS[dtype]
+    acc = point.get("accumulate", "format")
+    rng = rounding_rng(job.seed, point, dtype, rule, trial, "operations") \
+        if rule.stochastic else None
+    ar = Arith(fmt, None if acc == "format" else FORMATS[acc], math=job.math, rule=rule,
+               rng=rng)
+    emitted = []
+
+    def emit(quantity, sweep_value, array, ar=ar, emitted=emitted, **more):
+        unknown = set(more) - set(extra)
+        if unknown:
+            raise ValueError(f"{case.NAME} emitted undeclared columns {sorted(unknown)}")
+        emitted.append((quantity, sweep_value, np.asarray(array), flags_text(ar.flags),
+                        more))
+
+    inputs = raw
+    if rule.stochastic:
+        # The inputs' stochastic rounding is done here, once, so the truth is computed on
+        # exactly the values the case received (its own asarray of them is then exact).
+        input_rng = rounding_rng(job.seed, point, dtype, rule, trial, "inputs")
+        rounded = {}
+        for k in sorted(raw):
+            rounded[k], flags = round_with_flags(raw[k], fmt, rule, input_rng)
+            ar.flags.update(flags)
+        inputs = {k: _wide(v) for k, v in rounded.items()}
+    else:
+        rounded = {k: round_array(v, fmt, rule) for k, v in raw.items()}
+    problem = unheld_input(case, raw, rounded, fmt)
+    if problem:  # check_inputs refuses this first; this guards library callers
+        raise UserError(problem.format(at=point, fix=f"leave {dtype} out"))
+    started = clock()
+    with np.errstate(all="raise"):  # an operation outside `ar` is a bug, not a flag
+        case.compute(point, inputs, ar, emit)
+    computed = clock()
+    # The truth is the exact result on the inputs as this format (rule, trial) rounded them:
+    # it depends on the rule only through those rounded inputs, which the key holds.
+    key = truth_key(case, point, rounded, job, formats)
+    truth = truths.get(key) or _TRUTHS.get(key)
+    if truth is None:
+        exact = {k: to_mpf_array(v) for k, v in rounded.items()}
+        truth = prove(case, point, exact, start=job.truth_precision,
+                      cap=job.max_precision, formats=formats)
+        del exact  # the exact inputs (~240 bytes a number): one format's at a time
+        _remember(key, truth)
+    truths[key] = truth
+    settled = clock()
+    rows = []
+    rule_columns = {"rounding": rule.rounding, "subnormals": rule.subnormals,
+                    "overflow": rule.overflow, "trial": trial}
+    for quantity, sweep_value, array, flags, more in emitted:
+        tkey = (quantity, sweep_value)
+        m = measure(array, truth.values[tkey], fmt, truth.approx.get(tkey))
+        rows.append({
+            **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
+            **rule_columns,
+            "value": m.value, "value_log10": m.value_log10,
+            "truth": m.truth, "truth_log10": m.truth_log10,
+            "rel_error": m.rel_error, "ulp_error": m.ulp_error, "outcome": m.outcome,
+            "truth_class": m.truth_class, "fp_flags": flags,
+            "truth_precision": truth.precision, "truth_bound": truth.bounds[tkey],
+            "truth_settled": truth.settled[tkey],
+            **{c: more.get(c, "") for c in extra},
+        })
+    measured = clock()
+    seconds["compute"] += computed - started
+    seconds["truth"] += settled - computed
+    seconds["measure"] += measured - settled
+    return rows
+
+
+def _wide(values: np.ndarray) -> np.ndarray:
+    """Format values as float64 (longdouble for longdouble), exactly."""
+    return values if values.dtype.itemsize > 8 else values.astype(np.float64)
+
+
+# Proven truths of the last points this process ran, shared by the formats, rules and trials
+# whose rounded inputs coincide and by the grid points that differ only in what the truth does
+# not depend on (an impl, the accumulation, the rounding rule). A truth is a function of its key
+# alone (the precision it is proven at included), so what is cached changes no column, whatever
+# ran before.
 _TRUTHS: OrderedDict = OrderedDict()
 _TRUTHS_KEPT = 64
 _TRUTH_ELEMENTS_KEPT = 20_000  # larger truths (deep products) are not kept across points
@@ -229,6 +293,17 @@ def _remember(key, truth) -> None:
     _TRUTHS[key] = truth
     while len(_TRUTHS) > _TRUTHS_KEPT:
         _TRUTHS.popitem(last=False)
+
+
+def truth_key(case, point: dict, rounded: dict, job: PointJob, formats) -> tuple:
+    """What a truth is a function of: the case, the parameters it depends on, the exact inputs
+    as this format, rule and trial rounded them (so two rules or trials share a truth exactly
+    when they rounded the inputs alike; the rule itself is no part of it), the precisions it is
+    proven at, and the formats whose classes it decides (a name is one format in a process:
+    fpstudy.formats.register refuses a second definition)."""
+    truth_params = tuple((k, point[k]) for k, prm in case.PARAMS.items() if prm.truth)
+    return (case.NAME, _truth_key(truth_params, rounded), job.truth_precision,
+            job.max_precision, tuple(f.name for f in formats))
 
 
 def _truth_key(params: tuple, rounded: dict) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Version of the files in results/<name>/ (records.parquet, summary.csv, meta.json).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 HISTORY = {
     1: "first release: records with truth_precision (the precision at which two successive "
        "truths agreed) and truth_settled; summary with predicted_start; value_log10 was added "
@@ -25,6 +25,13 @@ HISTORY = {
        "(how the truth was proven)",
     3: "meta: sweep (the sweep axis) required, config_file_sha256 (the config file's bytes), "
        "time_s (where the time went); every column and key declared in fpstudy.schema",
+    4: "rounding rules: records gain rounding, subnormals, overflow (the rule the format's "
+       "arithmetic applied) and trial (the repetition of a stochastic rounding, 0 otherwise) "
+       "after the sweep axis, and so do the summary's group columns; config.arith gains "
+       "rounding, subnormals, overflow, trials and the config may define formats "
+       "([formats.NAME]). A file of an older version reads as nearest_even, gradual, inf, "
+       "trial 0. outcome overflow also means ±max where the truth overflows the format (a "
+       "saturating or directed rounding clamped it)",
 }
 KNOWN_VERSIONS = tuple(HISTORY)
 assert FORMAT_VERSION == max(KNOWN_VERSIONS)
@@ -50,7 +57,21 @@ IDENTITY = (
     Column("quantity", "str", "what is measured (output, activation, grad, loss, softmax, ...)"),
 )
 # Then one column per case parameter (impl aside) and the sweep axis, named as in the config;
-# then the measurements; then the case's own EXTRA_COLUMNS.
+# then the rounding rule and trial; then the measurements; then the case's own EXTRA_COLUMNS.
+RULE = (
+    Column("rounding", "str",
+           "the rounding of every result in the format: nearest_even (IEEE's default), "
+           "toward_zero, upward, downward, stochastic (`[arith] rounding`)"),
+    Column("subnormals", "str",
+           "gradual (IEEE) or flush (results below the smallest normal become 0 and such "
+           "operands read as 0; `[arith] subnormals`)"),
+    Column("overflow", "str",
+           "inf (IEEE: beyond max gives ±inf, or NaN without an infinity) or saturate "
+           "(±max; `[arith] overflow`)"),
+    Column("trial", "int",
+           "which repetition of a stochastic rounding (0 to `[arith] trials` − 1; 0 for a "
+           "deterministic rule). The truth is exact on the inputs as this trial rounded them"),
+)
 MEASURES = (
     Column("value", "float",
            "the computed result as float64 (infinity norm for vectors, signed for scalars)"),
@@ -68,7 +89,8 @@ MEASURES = (
     Column("ulp_error", "float", "‖value − truth‖∞ in units of the format's ulp at ‖truth‖∞"),
     Column("outcome", "str",
            "ok, subnormal, underflow (0 where the truth is not), overflow (±inf where the "
-           "truth is finite), nan; for a vector the worst element"),
+           "truth is finite, or ±max where the truth overflows the format), nan; for a vector "
+           "the worst element"),
     Column("truth_class", "str",
            "where the exact value lies for the format: normal, subnormal, underflows, "
            "overflows, zero (of the element that set the outcome). An outcome other than ok "
@@ -86,16 +108,22 @@ MEASURES = (
            "whether the truth is proven: truth_bound ≤ 2⁻⁸⁰ and every sign and class decided"),
 )
 MEASURE_COLUMNS = tuple(c.name for c in MEASURES)
+RULE_COLUMNS = tuple(c.name for c in RULE)
+# The rule of a file written before there were rules (format_version < 4): IEEE's default.
+RULE_DEFAULTS = {"rounding": "nearest_even", "subnormals": "gradual", "overflow": "inf",
+                 "trial": 0}
 IDENTITY_COLUMNS = tuple(c.name for c in IDENTITY)
 # Beside the grid parameters, these tell one group of records from another.
 POINT_COLUMNS = ("impl", "quantity")
 
 
 def record_columns(case) -> list[str]:
-    """The records columns of a case, in order: identity, parameters, sweep, measures, extras."""
+    """The records columns of a case, in order: identity, parameters, sweep, rule, measures,
+    extras."""
     params = [k for k in case.PARAMS if k != "impl"]
     sweep = [] if case.SWEEP in case.PARAMS else [case.SWEEP]
-    return [*IDENTITY_COLUMNS, *params, *sweep, *MEASURE_COLUMNS, *extra_columns(case)]
+    return [*IDENTITY_COLUMNS, *params, *sweep, *RULE_COLUMNS, *MEASURE_COLUMNS,
+            *extra_columns(case)]
 
 
 def extra_columns(case) -> tuple[str, ...]:
@@ -168,6 +196,7 @@ def records_table() -> str:
             ("one column per case parameter, and the sweep axis",
              "the point (vectors as text, e.g. `[1, 2]`); `sample` (cases that read `[data]` "
              "files) is the row of the file, from 0 (0 without one)")]
+    rows += [(c.name, c.meaning) for c in RULE]
     rows += [(c.name, c.meaning) for c in MEASURES]
     rows.append(("the case's own columns", "where a case records more (`EXTRA_COLUMNS`, "
                  "e.g. where the first NaN was produced)"))

@@ -18,7 +18,9 @@ import pandas as pd
 
 from .config import Experiment
 from .formats import FORMATS
+from .metrics import OUTCOMES
 from .params import column_value
+from .rounding import NEAREST, RULE_AXES, Rule
 from .schema import SUMMARY_COLUMNS, extra_columns, group_columns
 
 
@@ -68,9 +70,10 @@ def _predictions(table: pd.DataFrame, exp: Experiment) -> list:
         if point is None:
             out.append(np.nan)
             continue
-        ck = (ident, rowd["dtype"])
+        rule = Rule(*(rowd.get(k, getattr(NEAREST, k)) for k in RULE_AXES))
+        ck = (ident, rowd["dtype"], rule)
         if ck not in cache:
-            cache[ck] = _call_predict(predict, point, FORMATS[rowd["dtype"]], exp)
+            cache[ck] = _call_predict(predict, point, FORMATS[rowd["dtype"]], exp, rule)
         start = cache[ck].get(rowd["quantity"], {}).get(rowd["outcome"])
         if isinstance(start, tuple):  # one start per run of this outcome, in sweep order
             nth = (ck, rowd["quantity"], rowd["outcome"])
@@ -80,10 +83,46 @@ def _predictions(table: pd.DataFrame, exp: Experiment) -> list:
     return out
 
 
-def _call_predict(predict, point: dict, fmt, exp: Experiment) -> dict:
+def _call_predict(predict, point: dict, fmt, exp: Experiment, rule=None) -> dict:
     """predict(point, fmt); a case whose sweep axis is a grid parameter may also take
-    `sweep_values` (the grid's values of it), to predict starts that are grid values."""
+    `sweep_values` (the grid's values of it), to predict starts that are grid values, and a
+    case that knows how a rounding rule moves its thresholds takes `rule`. A case that does
+    not predicts nothing under a rule other than IEEE's default."""
     sweep = exp.case.SWEEP
-    if sweep in exp.grid and "sweep_values" in inspect.signature(predict).parameters:
-        return predict(point, fmt, sweep_values=sorted(exp.grid[sweep]))
-    return predict(point, fmt)
+    params = inspect.signature(predict).parameters
+    kwargs = {}
+    if sweep in exp.grid and "sweep_values" in params:
+        kwargs["sweep_values"] = sorted(exp.grid[sweep])
+    if rule is not None and not rule.is_default:
+        if "rule" not in params:
+            return {}
+        kwargs["rule"] = rule
+    return predict(point, fmt, **kwargs)
+
+
+def trials(records: pd.DataFrame, sweep: str, extra=()) -> pd.DataFrame:
+    """Repetitions of a stochastic rounding, per sweep value: for each group (every column but
+    the trial, the sweep axis, the measurements and the case's extras) and sweep value, the
+    number of trials, the fraction of them with each outcome, and the mean, standard deviation,
+    minimum and maximum of the relative error (over trials whose error is finite; NaN where
+    none is) and the mean value. A deterministic rule has one trial: its fractions are 0 or 1.
+    """
+    if records.empty:
+        return pd.DataFrame()
+    keys = [c for c in group_columns(records.columns, sweep, extra) if c != "trial"] + [sweep]
+    rows = []
+    for key, g in records.groupby(keys, sort=False, dropna=False):
+        errors = g["rel_error"].to_numpy(dtype=np.float64)
+        finite = errors[np.isfinite(errors)]
+        counts = g["outcome"].value_counts()
+        values = g["value"].to_numpy(dtype=np.float64)
+        rows.append({**dict(zip(keys, key, strict=True)), "trials": len(g),
+                     **{f"frac_{o}": counts.get(o, 0) / len(g) for o in OUTCOMES},
+                     "mean_rel_error": finite.mean() if finite.size else np.nan,
+                     "std_rel_error": finite.std(ddof=1) if finite.size > 1 else 0.0
+                     if finite.size else np.nan,
+                     "min_rel_error": finite.min() if finite.size else np.nan,
+                     "max_rel_error": finite.max() if finite.size else np.nan,
+                     "mean_value": values.mean() if np.isfinite(values).all() else np.nan,
+                     "truth": g["truth"].iloc[0]})
+    return pd.DataFrame(rows)

@@ -11,7 +11,8 @@ ALL_FORMATS = list(FORMATS)
 HEADLINE = ["float16", "bfloat16", "float32", "float64"]
 WITH_INF = [n for n, f in FORMATS.items() if f.has_inf]
 WITHOUT_INF = [n for n, f in FORMATS.items() if not f.has_inf]
-EMULATED = [n for n, f in FORMATS.items() if f.emulated]
+COMPUTABLE = [n for n, f in FORMATS.items() if f.computable]  # not float8_e8m0fnu (no zero)
+EMULATED = [n for n, f in FORMATS.items() if f.emulated and f.computable]
 
 
 @pytest.fixture

@@ -28,12 +28,17 @@ def exact_rounded(x: mpmath.mpf, fmt, negative_zero: bool = False) -> float:
     """The correctly rounded value as a float (inf past max; NaN there without infinity).
 
     mpmath has one zero; IEEE 754 two. A result that is 0 takes the sign the standard gives
-    it (`negative_zero`: see zero_sign), a nonzero one that rounds to 0 keeps its own sign.
+    it (`negative_zero`: see zero_sign), a nonzero one that rounds to 0 keeps its own sign;
+    a format without -0 (the fnuz formats) has only +0.
     """
     r = round_to_format(x, fmt)
     if r in (np.inf, -np.inf):
+        if not fmt.has_inf and not fmt.has_nan:  # float6, float4: saturate (OCP MX)
+            return math.copysign(float(fmt.max), r)
         return r if fmt.has_inf else np.nan
     if r == 0:
+        if not fmt.has_negative_zero:
+            return 0.0
         return -0.0 if (x < 0 or (x == 0 and negative_zero)) else 0.0
     return float(r)
 
@@ -87,10 +92,10 @@ def test_hand_derived_roundings():
 def format_values(name):
     """Finite values of the format, drawn by bit pattern (covers subnormals and the extremes)."""
     fmt = FORMATS[name]
-    bits = fmt.bits
+    bits = fmt.encoding.itemsize * 8
     utype = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}[bits]
     return st.integers(0, 2 ** bits - 1).map(
-        lambda b: np.array([b], dtype=utype).view(fmt.dtype)[0]).filter(
+        lambda b: np.array([b], dtype=utype).view(fmt.encoding).astype(fmt.dtype)[0]).filter(
         lambda v: math.isfinite(float(v)))
 
 

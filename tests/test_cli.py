@@ -33,7 +33,8 @@ def test_run_writes_the_three_files_and_prints_outcome_runs(write_config, tmp_pa
     records = fpstudy.load(d)
     assert len(records) == 2 * 2 * 30
     expected = ["experiment", "case", "dtype", "impl", "quantity", "scale", "width", "init", "x",
-                "max_depth", "accumulate", "sample", "depth", "value", "value_log10", "truth", "truth_log10", "rel_error",
+                "max_depth", "accumulate", "sample", "depth", "rounding", "subnormals",
+                "overflow", "trial", "value", "value_log10", "truth", "truth_log10", "rel_error",
                 "ulp_error", "outcome", "truth_class", "fp_flags", "truth_precision",
                 "truth_bound", "truth_settled"]
     assert list(records.columns) == expected

@@ -192,6 +192,31 @@ def test_weights_archive_sets_sizes_and_samples(tmp_path):
     np.testing.assert_array_equal(raw["target"], [0.0, 1.0])
 
 
+
+def test_data_samples_run_under_rounding_rules_and_trials(tmp_path):
+    """[data] samples with every rule axis and stochastic trials: every sample under every
+    rule and trial, each trial measured against the truth on its own rounded inputs."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "model.npz", W1=rng.standard_normal((5, 3)), b1=np.ones(5),
+             W2=rng.standard_normal((2, 5)))
+    np.savez(tmp_path / "set.npz", x=rng.standard_normal((2, 3)), y=np.array([0, 1]))
+    path = tmp_path / "e.toml"
+    path.write_text('case = "mlp"\ndtypes = ["bfloat16"]\n[data]\nweights = "model.npz"\n'
+                    'x = "set.npz:x"\ntarget = "set.npz:y"\n[arith]\n'
+                    'rounding = ["nearest_even", "stochastic"]\nsubnormals = ["gradual", "flush"]\n'
+                    'overflow = ["inf", "saturate"]\ntrials = 2\n[grid]\nactivation = "tanh"\n')
+    records = compute_records(config.load(path))
+    seen = {(r["sample"], r["rounding"], r["subnormals"], r["overflow"], r["trial"])
+            for r in records}
+    assert len(seen) == 2 * (1 + 2) * 2 * 2  # samples x (nearest + 2 trials) x flush x overflow
+    assert all(r["truth_settled"] for r in records)
+    loss = {(r["sample"], r["rounding"], r["trial"]): r["truth"] for r in records
+            if r["quantity"] == "loss" and r["subnormals"] == "gradual"
+            and r["overflow"] == "inf"}
+    # the weights are not bfloat16 numbers: each trial rounded them its own way
+    assert loss[(0, "stochastic", 0)] != loss[(0, "stochastic", 1)]
+
+
 @pytest.mark.parametrize("files, grid, message", [
     ({"W1": np.ones((4, 3)), "W2": np.ones((2, 5))}, "",
      "data.weights: W2 has shape (2, 5) but W1 gives 4 numbers; W2 must have 4 columns"),

@@ -120,7 +120,7 @@ def truth(p: dict, exact: dict, ex) -> dict:
     return out
 
 
-def predict(p: dict, fmt) -> dict:
+def predict(p: dict, fmt, rule=None) -> dict:
     """First depth of each failing outcome for W = s*I, from the exact s^d x and fmt's limits.
 
     The exact output is s^d x on the inputs the format received (s and x rounded to it). The
@@ -129,8 +129,13 @@ def predict(p: dict, fmt) -> dict:
     so NaN follows one layer later (width >= 2); a format without infinity gives NaN at once.
     These are the depths where the truth leaves the format's range; the measured depths can
     differ by rounding drift, and in the subnormal range a product can stagnate instead of
-    reaching 0.
+    reaching 0. Under a rounding rule (nearest-even only: a directed or stochastic rounding
+    drifts too far from s^d to predict): flush goes straight from normal to 0, at the depth
+    the truth goes subnormal; saturation turns an overflow into +-max (outcome overflow) and
+    never into NaN.
     """
+    if rule is not None and rule.rounding != "nearest_even":
+        return {}
     if p["init"] != "scaled_identity":
         return {}
     s = in_format(p["scale"], fmt)[0]
@@ -154,6 +159,13 @@ def predict(p: dict, fmt) -> dict:
         if pred["subnormal"] is not None and pred["underflow"] is not None \
                 and pred["subnormal"] >= pred["underflow"]:
             pred["subnormal"] = None  # it jumps straight from normal to 0
+        if rule is not None and rule.flush:
+            if pred["subnormal"] is not None:
+                pred["underflow"] = pred["subnormal"]
+            pred["subnormal"] = None
+    if rule is not None and rule.overflow == "saturate" and abs(s) > 1:
+        first = pred["overflow"] or pred["nan"]
+        pred["overflow"], pred["nan"] = first, None
     return {"output": pred}
 
 

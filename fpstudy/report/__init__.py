@@ -67,11 +67,15 @@ def _section(study, hook):
         def refs(*args):
             return _hooked(study, lambda: hook.error_references(*args), [])
     figs = figures.draw_generic(study, refs)
+    if study.has_trials:
+        with matplotlib.rc_context(RC):
+            figs.append(figures.trials_figure(study))
     if hasattr(hook, "figures"):
         with matplotlib.rc_context(RC):
             figs += _hooked(study, lambda: hook.figures(study), [])
     made = [tables.side_by_side(study), tables.error_table(study),
-            tables.failure_table(study), tables.diagnostics_table(study)]
+            tables.failure_table(study), tables.diagnostics_table(study),
+            tables.trials_table(study)]
     if hasattr(hook, "tables"):
         made += _hooked(study, lambda: hook.tables(study), [])
     return render.Section(study, [t for t in made if t is not None], figs, study.notes)

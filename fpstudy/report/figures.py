@@ -27,7 +27,7 @@ from matplotlib.ticker import MaxNLocator
 from ..exact import log10_of
 from ..formats import FORMATS
 from ..metrics import OUTCOMES
-from .study import Study
+from .study import Study, show
 from .style import (
     LIMIT_LINES,
     OUTCOME_COLOURS,
@@ -539,3 +539,84 @@ def _error_panel(ax, study: Study, rows: pd.DataFrame, refs: list[Reference]) ->
     for ref in refs:
         ax.plot(ref.x, ref.y, color=format_colour(ref.dtype), lw=0.9, ls=ref.dash, alpha=0.8,
                 label=f"{ref.label} {ref.dtype}")
+
+
+# --------------------------------------------------------------------------- trials
+
+RULE_STYLES = ("-", (0, (5, 2)), (0, (1, 1.2)), (0, (6, 2, 1, 2)), (0, (3, 1, 1, 1, 1, 1)))
+
+
+def trials_figure(study: Study) -> FigureFile:
+    """The value along the sweep under each rounding rule: for a repeated (stochastic) rule the
+    mean over trials with the band from the smallest to the largest trial, and the exact
+    value (dashed black) it is measured against."""
+    from .study import RULE_KEYS
+
+    frame = study.all_trials
+    point_keys = [k for k in study.label_keys if k not in RULE_KEYS]
+    x_key = study.sweep
+    if frame[x_key].nunique() < 3:  # a short sweep: draw along the numeric grid parameter
+        numeric = [k for k in point_keys if pd.api.types.is_numeric_dtype(frame[k])
+                   and frame[k].nunique() >= 3]
+        if numeric:
+            x_key = max(numeric, key=lambda k: frame[k].nunique())
+            point_keys = [k for k in point_keys if k != x_key] + [study.sweep]
+    rule_keys = [k for k in RULE_KEYS if k in frame and frame[k].nunique() > 1] or ["rounding"]
+    rules = list(dict.fromkeys(tuple(r) for r in frame[rule_keys].itertuples(index=False)))
+    parts = list(frame.groupby(point_keys, sort=False, dropna=False)) if point_keys else \
+        [((), frame)]
+    parts = parts[:MAX_PANELS]
+    fig, axes = panel_grid(len(parts), extra_height=1.0)
+    for ax, (key, rows) in zip(axes, parts, strict=True):
+        key = key if isinstance(key, tuple) else (key,)
+        labels = dict(zip(point_keys, key, strict=True))
+        # log scale when the truth is positive and no value negative; a 0 (underflow) then
+        # sits at the bottom edge of the panel
+        positive = bool((rows["value"] >= 0).all() and (rows["truth"] > 0).all())
+        floor = min(rows.loc[rows["value"] > 0, "value"].min(), rows["truth"].min()) / 4 \
+            if positive else None
+        for d in study.dtypes:
+            for i, rule in enumerate(rules):
+                mask = (rows["dtype"] == d)
+                for k, v in zip(rule_keys, rule, strict=True):
+                    mask &= rows[k] == v
+                r = rows[mask]
+                if r.empty:
+                    continue
+                stats = r.groupby(x_key)["value"].agg(["mean", "min", "max"])
+                if positive:
+                    stats = stats.clip(lower=floor)
+                x = stats.index.to_numpy(dtype=float)
+                ax.plot(x, stats["mean"], color=format_colour(d),
+                        ls=RULE_STYLES[i % len(RULE_STYLES)], lw=1.3)
+                if (stats["max"] > stats["min"]).any():
+                    ax.fill_between(x, stats["min"], stats["max"], color=format_colour(d),
+                                    alpha=0.15, lw=0)
+        truth = rows.groupby(x_key)["truth"].first()
+        ax.plot(truth.index.to_numpy(dtype=float), truth.to_numpy(), color="black",
+                ls=(0, (2, 2)), lw=1.0)
+        if positive:
+            ax.set_yscale("log")
+        ax.set_title(", ".join(f"{k}={show(v)}" if k not in ("impl", "quantity") else show(v)
+                               for k, v in labels.items()) or "all points", loc="left")
+        ax.set_ylabel("value")
+        if x_key == study.sweep:
+            set_sweep_axis(ax, study, rows[study.sweep].to_numpy())
+        else:
+            ax.set_xlabel(x_key)
+            xs = rows[x_key].to_numpy(dtype=float)
+            if (xs > 0).all() and xs.max() / xs.min() > 100:
+                ax.set_xscale("log")
+    handles = [Line2D([], [], color=format_colour(d), lw=1.6, label=d) for d in study.dtypes]
+    handles += [Line2D([], [], color="#555555", ls=RULE_STYLES[i % len(RULE_STYLES)], lw=1.3,
+                       label=" / ".join(rule)) for i, rule in enumerate(rules)]
+    handles.append(Line2D([], [], color="black", ls=(0, (2, 2)), lw=1.0, label="exact"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
+    fig.suptitle(title_of(study, f"value along {x_key} under each rounding rule"))
+    caption = ("The computed value per format (colour) and rounding rule (line style); for a "
+               "rule repeated over trials (stochastic rounding) the line is the mean over the "
+               "trials and the shaded band runs from the smallest to the largest trial. The "
+               "dashed black line is the exact value on the inputs the format received. On a "
+               "log scale a value of 0 is drawn at the bottom edge.")
+    caption += figure_note(len(parts), len(parts))
+    return save(fig, study.figures_dir, "trials", title_of(study, "rounding rules"), caption)

@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 
 from .. import results
-from ..schema import IDENTITY_COLUMNS, MEASURE_COLUMNS, POINT_COLUMNS
+from ..formats import register, user_format
+from ..schema import IDENTITY_COLUMNS, MEASURE_COLUMNS, POINT_COLUMNS, RULE_COLUMNS
+
+RULE_KEYS = RULE_COLUMNS[:3]  # the arithmetic's rule (rounding, subnormals, overflow)
 
 
 @dataclass
@@ -29,6 +32,13 @@ class Study:
     dtypes: list[str]  # in config order, only those with records
     label_keys: list[str]  # columns that tell one group from another (beside dtype)
     notes: list[str] = field(default_factory=list)  # problems met while drawing
+    all_trials: pd.DataFrame | None = None  # every trial; `records` holds trial 0 only
+
+    @property
+    def has_trials(self) -> bool:
+        """Whether some rule was repeated (stochastic rounding over trials)."""
+        t = self.all_trials
+        return t is not None and "trial" in t and bool((t["trial"] > 0).any())
 
     @property
     def case(self) -> str:
@@ -76,7 +86,8 @@ class Study:
 
     def extra_columns(self) -> list[str]:
         """Per-record columns a case added (EXTRA_COLUMNS), found from the results alone."""
-        known = {*IDENTITY_COLUMNS, self.sweep, *MEASURE_COLUMNS, *self.config.get("grid", {})}
+        known = {*IDENTITY_COLUMNS, self.sweep, *MEASURE_COLUMNS, *self.config.get("grid", {}),
+                 *RULE_COLUMNS}
         return [c for c in self.records.columns if c not in known]
 
     def config_brief(self) -> str:
@@ -114,6 +125,8 @@ def load_study(directory: Path) -> Study:
     """Read one experiment directory (it must hold a complete run: meta.json last)."""
     directory = Path(directory)
     meta = results.read_meta(directory)
+    for name, spec in meta.get("config", {}).get("formats", {}).items():
+        register(user_format(name, **spec))  # a user format's limits, for tables and figures
     records = results.load(directory)
     table = results.summary(directory)
     # summary.csv writes NaN numbers as "nan", so reading it back turns the outcome "nan"
@@ -123,15 +136,19 @@ def load_study(directory: Path) -> Study:
     sweep = meta["sweep"]  # every format version records it
     order = [d for d in meta.get("config", {}).get("dtypes", []) if d in set(records["dtype"])]
     order += [d for d in pd.unique(records["dtype"]) if d not in order]
+    every_trial = records
+    if "trial" in records:  # the tables and figures show trial 0; the trials table all
+        records = records[records["trial"] == 0]
+        if "trial" in table:
+            table = table[table["trial"] == 0]
     return Study(name=meta.get("experiment", directory.name), directory=directory, meta=meta,
                  records=records, summary=table, sweep=sweep, dtypes=order,
-                 label_keys=label_keys(records, meta, sweep))
+                 label_keys=label_keys(records, meta, sweep), all_trials=every_trial)
 
 
 def label_keys(records: pd.DataFrame, meta: dict, sweep: str) -> list[str]:
     """impl and quantity when they vary, then every grid parameter that varies."""
     grid = [k for k in meta.get("config", {}).get("grid", {}) if k not in POINT_COLUMNS]
-    keys = [c for c in (*POINT_COLUMNS, *grid)
+    keys = [c for c in (*POINT_COLUMNS, *grid, *RULE_KEYS)
             if c in records.columns and c != sweep and records[c].nunique(dropna=False) > 1]
     return keys
-

@@ -28,6 +28,15 @@ FORMAT_COLOURS = {
     "float8_e4m3fn": "#D55E00",  # vermillion
     "float8_e5m2": "#CC79A7",  # reddish purple
     "longdouble": "#56B4E9",  # sky blue
+    # the other ml_dtypes formats: Paul Tol's muted scheme, distinct from the above
+    "float8_e4m3": "#882255",  # wine
+    "float8_e4m3fnuz": "#44AA99",  # teal
+    "float8_e5m2fnuz": "#AA4499",  # purple
+    "float8_e4m3b11fnuz": "#999933",  # olive
+    "float8_e3m4": "#332288",  # indigo
+    "float6_e2m3fn": "#117733",  # green
+    "float6_e3m2fn": "#DDAA33",  # sand
+    "float4_e2m1fn": "#CC6677",  # rose
 }
 OTHER_COLOUR = "#888888"
 OUTCOME_COLOURS = {

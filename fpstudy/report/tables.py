@@ -348,3 +348,50 @@ def diagnostics_table(study: Study) -> Table | None:
         rows = rows[:MAX_DIAGNOSTIC_ROWS]
     return Table("What the case recorded", ["point", *study.dtypes], rows, note,
                  label_columns=1 + len(study.dtypes))
+
+
+# --------------------------------------------------------------------------- trials
+
+TRIAL_SWEEP_VALUES = 6  # sweep values shown per group in the trials table
+
+
+def trials_table(study: Study) -> Table | None:
+    """Rounding rules side by side over trials: at a few sweep values of each group, per format
+    and rule, the share of trials in each outcome and the relative error's mean, spread and
+    range (stochastic rounding repeated `trials` times; a deterministic rule is one trial)."""
+    if not study.has_trials:
+        return None
+    from ..summarize import trials
+    from .study import RULE_KEYS
+
+    table = trials(study.all_trials, study.sweep, study.extra_columns())
+    if table.empty:
+        return None
+    point_keys = [k for k in study.label_keys if k not in RULE_KEYS]
+    rule_keys = [k for k in RULE_KEYS if k in table and table[k].nunique() > 1] or ["rounding"]
+    rows = []
+    parts = table.groupby(point_keys, sort=False, dropna=False) if point_keys else [((), table)]
+    for key, group in parts:
+        key = key if isinstance(key, tuple) else (key,)
+        label = study.label(dict(zip(point_keys, key, strict=True)))
+        values = np.sort(group[study.sweep].unique())
+        shown_values = values[np.unique(np.linspace(0, len(values) - 1,
+                                                    TRIAL_SWEEP_VALUES).round().astype(int))]
+        for _, r in group[group[study.sweep].isin(shown_values)].sort_values(
+                [study.sweep, "dtype"], kind="stable").iterrows():
+            shares = ", ".join(f"{o} {r[f'frac_{o}']:.0%}" for o in OUTCOMES
+                               if r[f"frac_{o}"] > 0)
+            spread = (f"{_sci(r['mean_rel_error'])} ± {_sci(r['std_rel_error'])}"
+                      if np.isfinite(r["mean_rel_error"]) else "")
+            rng = (f"{_sci(r['min_rel_error'])} .. {_sci(r['max_rel_error'])}"
+                   if np.isfinite(r["min_rel_error"]) else "")
+            rows.append([label, r["dtype"], " / ".join(str(r[k]) for k in rule_keys),
+                         show(r[study.sweep]), int(r["trials"]), shares, spread, rng])
+    note = ("Each stochastic rounding repeated over trials (independent draws, the same "
+            "inputs where they are exact in the format); a deterministic rule is one trial. "
+            "Outcome shares over the trials, and the relative error's mean ± standard "
+            "deviation and range over trials whose error is finite. The other tables and the "
+            "figures show trial 0.")
+    return Table("Rounding rules over trials",
+                 ["point", "format", "rule", study.sweep, "trials", "outcomes",
+                  "rel. error mean ± sd", "range"], rows, note, label_columns=3)
