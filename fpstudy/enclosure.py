@@ -387,7 +387,7 @@ class DyadicEngine:
         return Dyadic(m)
 
 
-class PointEngine:
+class PointEngine(Engine):
     """Plain mpmath at `prec` bits, no enclosures: a quick, unproven estimate of each
     quantity's magnitude, which tells `settle` how much precision an enclosure that straddles
     0 lacks. Never a truth. Same interface as `Engine`."""
@@ -415,14 +415,7 @@ class PointEngine:
             flat[i] = self.ctx.mpf(v)
         return out
 
-    def exp(self, x):
-        return self.ctx.exp(x)
-
-    def log(self, x):
-        return self.ctx.ln(x)
-
-    def sqrt(self, x):
-        return self.ctx.sqrt(x)
+    # exp, log, sqrt, abs, sum and matvec are Engine's, on this plain context
 
     def log1p(self, x):
         return self.ctx.log1p(x)
@@ -439,17 +432,8 @@ class PointEngine:
     def erf(self, x):
         return self.ctx.erf(x)
 
-    def abs(self, x):
-        return abs(x)
-
-    def sum(self, xs):
-        return self.ctx.fsum(xs)
-
     def dot(self, a, b):
         return self.ctx.fdot(a, b)
-
-    def matvec(self, A, x) -> list:
-        return [self.ctx.fdot(row, x) for row in A]
 
     def max(self, xs):
         return max(xs)
