@@ -52,7 +52,7 @@ from ..errors import ParamError
 from ..params import Param, exact_array
 from . import softmax as softmax_case
 from ._layers import INPUTS, WEIGHTS, weight_layers
-from .deep_gradients import NonFiniteWatch
+from ._nn import NonFiniteWatch
 
 NAME = "mlp"
 DESCRIPTION = (

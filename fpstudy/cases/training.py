@@ -26,7 +26,7 @@ import numpy as np
 
 from ..params import Param, exact_array
 from . import deep_gradients
-from .deep_gradients import (
+from ._nn import (
     NonFiniteWatch,
     forward,
     forward_exact,
