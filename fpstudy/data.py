@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataspec import SUFFIXES, resolve, split
-from .errors import ConfigError, UserError
+from .errors import ConfigError, ParamError, UserError
 
 # The records column that numbers the rows of a data file (from 0). It is a case parameter
 # (one grid point per row) so summaries and truths are per sample; kept here so a records
@@ -305,3 +305,15 @@ def read(ref: DataRef):
         value = raw.astype(np.float64)
     _CACHE[ref] = value
     return value
+
+
+def set_samples(grid: dict, given, count: int, what: str) -> None:
+    """grid's sample axis for a file of `count` rows: every row, or the rows the config names,
+    each checked to be one of them (ParamError naming grid.sample[i] and `what` otherwise)."""
+    if SAMPLE_COLUMN not in given:
+        grid[SAMPLE_COLUMN] = list(range(count))
+        return
+    for i, s in enumerate(grid[SAMPLE_COLUMN]):
+        if s >= count:
+            raise ParamError(f"grid.{SAMPLE_COLUMN}[{i}]", f"{s} is out of range; {what} has "
+                             f"{count} rows (0 to {count - 1})")

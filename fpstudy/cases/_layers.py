@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import SAMPLE_COLUMN, DataSpec
+from ..data import SAMPLE_COLUMN, DataSpec, set_samples
 from ..errors import ParamError
 
 WEIGHTS = DataSpec("the layers: an .npz of W1, W2, ... (W_k of shape (n_k, n_{k-1})) and "
@@ -84,13 +84,7 @@ def fit_linear(grid: dict, given: list[str], data: dict, depth_key: str, case: s
             raise ParamError("data.x", f"has {rows.shape[1]} numbers per sample; the first layer "
                                        f"takes {', '.join(map(str, grid['width']))}")
         grid["x"] = ["data"]
-        if SAMPLE_COLUMN in given:
-            for i, s in enumerate(grid[SAMPLE_COLUMN]):
-                if s >= len(rows):
-                    raise ParamError(f"grid.{SAMPLE_COLUMN}[{i}]", f"{s} is out of range; data.x "
-                                     f"has {len(rows)} rows (0 to {len(rows) - 1})")
-        else:
-            grid[SAMPLE_COLUMN] = list(range(len(rows)))
+        set_samples(grid, given, len(rows), "data.x")
     elif grid[SAMPLE_COLUMN] != [0]:
         raise ParamError(f"grid.{SAMPLE_COLUMN}", "numbers the rows of [data] x, and there is none")
 

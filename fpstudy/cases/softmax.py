@@ -18,7 +18,7 @@ from collections import Counter
 import mpmath
 import numpy as np
 
-from ..data import SAMPLE_COLUMN, DataSpec
+from ..data import SAMPLE_COLUMN, DataSpec, set_samples
 from ..errors import ParamError, PointTimeout, UserError
 from ..exact import REPORTING_PREC, round_to_format, to_mpf
 from ..metrics import rounded_outcome, truth_class
@@ -91,13 +91,7 @@ def with_data(grid: dict, given: list[str], data: dict) -> None:
         if key in given:
             raise ParamError(f"grid.{key}", f"does not apply to [data] logits "
                                             f"({rows.shape[1]} per row); leave it out")
-    if SAMPLE_COLUMN in given:
-        for i, s in enumerate(grid[SAMPLE_COLUMN]):
-            if s >= len(rows):
-                raise ParamError(f"grid.{SAMPLE_COLUMN}[{i}]", f"{s} is out of range; [data] "
-                                 f"logits has {len(rows)} rows (0 to {len(rows) - 1})")
-    else:
-        grid[SAMPLE_COLUMN] = list(range(len(rows)))
+    set_samples(grid, given, len(rows), "[data] logits")
     grid["n"] = [rows.shape[1]]
     grid["input"] = ["data"]
 
