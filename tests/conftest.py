@@ -15,6 +15,17 @@ COMPUTABLE = [n for n, f in FORMATS.items() if f.computable]  # not float8_e8m0f
 EMULATED = [n for n, f in FORMATS.items() if f.emulated and f.computable]
 
 
+# A two-format, two-scale deep product: the smallest experiment with every outcome run.
+TINY = """
+case = "deep_product"
+description = "tiny"
+dtypes = ["float16", "float64"]
+[grid]
+scale = [0.5, 1.5]
+max_depth = 30
+"""
+
+
 @pytest.fixture
 def run_cli(capsys):
     """Call the CLI in-process: returns (exit status, stdout, stderr)."""

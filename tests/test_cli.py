@@ -7,18 +7,10 @@ import sys
 
 import pandas as pd
 import pytest
+from conftest import TINY
 
 import fpstudy
 from fpstudy.schema import FORMAT_VERSION, META_KEYS
-
-TINY = """
-case = "deep_product"
-description = "tiny"
-dtypes = ["float16", "float64"]
-[grid]
-scale = [0.5, 1.5]
-max_depth = 30
-"""
 
 
 def test_run_writes_the_three_files_and_prints_outcome_runs(write_config, tmp_path, run_cli):

@@ -16,20 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import TINY
 
 from fpstudy import results
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
 
-TINY = """
-case = "deep_product"
-description = "tiny"
-dtypes = ["float16", "float64"]
-[grid]
-scale = [0.5, 1.5]
-max_depth = 30
-"""
 # the same experiment (same name), different numbers: a run of one is told from the other's
 OTHER = TINY.replace("scale = [0.5, 1.5]", "scale = [0.75, 1.25]")
 
