@@ -47,6 +47,10 @@ def cmd_run(args) -> int:
               f"computations, {result.meta['wall_time_s']:.1f} s -> {where}")
         for line in outcome_lines(result.summary, exp):
             print("  " + line)
+        unproven = int((~result.records["truth_settled"].astype(bool)).sum())
+        if unproven:
+            print(f"  {unproven} records whose truth is not proven (truth_settled = false): "
+                  "raise [truth] max_precision")
     return 0
 
 

@@ -173,8 +173,9 @@ max_precision = 24
 [grid]
 z = 1.0
 """)
-    status, _, err = run_cli("run", path, "--results", tmp_path / "r")
+    status, out, err = run_cli("run", path, "--results", tmp_path / "r")
     assert status == 0, err
+    assert "2 records whose truth is not proven" in out  # sigmoid and derivative at z = 1
     records = fpstudy.load(tmp_path / "r" / "exp")
     assert not records["truth_settled"].any()
     assert (records["truth_bound"] > TOLERANCE).all()
