@@ -307,6 +307,16 @@ class Dyadic:
         return Dyadic(libmp.mpf_abs(self.m))
 
 
+def _integers(values: list) -> tuple[list, int]:
+    """Raw mpf numbers as integers over one exponent: values[i] = ints[i] * 2**exp, exactly."""
+    exps = [m[2] for m in values if m[1]]
+    if not exps:
+        return [0] * len(values), 0
+    low = min(exps)
+    return [(-(m[1] << (m[2] - low)) if m[0] else m[1] << (m[2] - low)) if m[1] else 0
+            for m in values], low
+
+
 class DyadicEngine:
     """Exact arithmetic on the inputs' dyadic values: no precision, no widening, bound 0.
 
@@ -369,7 +379,17 @@ class DyadicEngine:
         return self._checked(total)
 
     def matvec(self, A, x) -> list:
-        return [self.dot(row, x) for row in A]
+        """A @ x with integers: A and x as integer significands over one exponent each, every
+        row an integer dot product, one normalisation per result (not one per operation)."""
+        rows = [list(row) for row in A]
+        a_ints, a_exp = _integers([v.m for row in rows for v in row])
+        x_ints, x_exp = _integers([v.m for v in x])
+        n = len(x_ints)
+        out = []
+        for i in range(len(rows)):
+            total = sum(a * b for a, b in zip(a_ints[i * n:(i + 1) * n], x_ints, strict=True))
+            out.append(self._checked(libmp.from_man_exp(total, a_exp + x_exp)))
+        return out
 
     def max(self, xs):
         return Dyadic(_mpf_max(x.m for x in xs))
