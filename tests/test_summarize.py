@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from fpstudy.summarize import trials
+from fpstudy.summarize import runs, trials
 
 
 def record(trial, err, outcome="ok", value=1.0, **over):
@@ -56,3 +56,33 @@ def test_the_case_extra_columns_do_not_split_a_group():
     rows = [record(t, 1.0, sample_loss=float(t)) for t in range(4)]
     table = trials(pd.DataFrame(rows), "step", extra=("sample_loss",))
     assert len(table) == 1 and table["trials"].iloc[0] == 4
+
+
+def along(outcomes, errors, **over):
+    """Records of one deterministic group at steps 1, 2, ... with these outcomes and errors."""
+    return [record(0, e, o, step=k, rounding="nearest_even", **over)
+            for k, (o, e) in enumerate(zip(outcomes, errors, strict=True), start=1)]
+
+
+def test_runs_cut_where_the_outcome_changes():
+    rows = along(["ok", "ok", "underflow", "underflow", "underflow"],
+                 [0.25, 0.5, 1.0, np.nan, 1.0])
+    table = runs(pd.DataFrame(rows[::-1]), "step")      # any record order: sorted by step
+    assert table[["outcome", "start", "stop", "points"]].values.tolist() == \
+        [["ok", 1, 2, 2], ["underflow", 3, 5, 3]]
+    assert table["max_rel_error"].tolist() == [0.5, 1.0]
+
+
+def test_runs_ignore_the_case_extra_columns():
+    # a case's own column that differs at every step does not cut a run
+    rows = [dict(r, sample_loss=float(k)) for k, r in enumerate(along(["ok"] * 3, [0.0] * 3))]
+    table = runs(pd.DataFrame(rows), "step", extra=("sample_loss",))
+    assert table[["outcome", "start", "stop", "points"]].values.tolist() == [["ok", 1, 3, 3]]
+
+
+def test_runs_keep_a_group_whose_key_is_missing():
+    rows = along(["ok", "nan"], [0.0, np.nan], width=2.0) + \
+        along(["ok", "nan"], [0.0, np.nan], width=np.nan)
+    table = runs(pd.DataFrame(rows), "step")
+    assert len(table) == 4 and table["width"].isna().sum() == 2
+    assert np.isnan(table["max_rel_error"].iloc[1])    # a run with no finite error
