@@ -23,9 +23,16 @@ def record(trial, err, outcome="ok", value=1.0, **over):
 
 def test_two_finite_errors_have_the_sample_standard_deviation():
     # errors 1 and 3: mean 2, sample variance ((1-2)^2 + (3-2)^2) / (2-1) = 2
-    row = trials(pd.DataFrame([record(0, 1.0), record(1, 3.0)]), "step").iloc[0]
+    rows = [record(0, 1.0, value=0.5), record(1, 3.0, value=1.5)]
+    row = trials(pd.DataFrame(rows), "step").iloc[0]
     assert row["mean_rel_error"] == 2.0
     assert row["std_rel_error"] == math.sqrt(2)
+    assert (row["mean_value"], row["truth"]) == (1.0, 1.0)
+
+
+def test_an_infinite_value_has_no_mean_value():
+    rows = [record(0, np.inf, "overflow", value=np.inf), record(1, 0.0)]
+    assert np.isnan(trials(pd.DataFrame(rows), "step")["mean_value"].iloc[0])
 
 
 def test_one_finite_error_has_zero_spread():
