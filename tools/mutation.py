@@ -76,8 +76,11 @@ def score(work: Path) -> dict:
     subprocess.run([sys.executable, "-m", "mutmut", "export-cicd-stats"], cwd=work, check=True,
                    stdout=subprocess.DEVNULL)
     stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
+    # A run stopped early leaves mutants unchecked: they count for nothing either way.
+    verdicts = ("killed", "survived", "timeout", "no_tests", "skipped", "suspicious", "segfault")
+    stats["not_checked"] = stats["total"] - sum(stats.get(v, 0) for v in verdicts)
     # A mutant whose tests time out (an endless loop) is detected, as in every mutation tool.
-    judged = stats["total"] - stats.get("skipped", 0) - stats.get("not_checked", 0)
+    judged = stats["total"] - stats.get("skipped", 0) - stats["not_checked"]
     detected = stats["killed"] + stats.get("timeout", 0)
     stats["score"] = round(100 * detected / judged, 1) if judged else None
     return stats
@@ -102,10 +105,11 @@ def main(argv: list[str]) -> int:
         (work / "score.json").write_text(json.dumps(stats, indent=2) + "\n")
         rows.append((module, stats))
     print(f"\n{'module':<12}{'mutants':>9}{'killed':>8}{'survived':>10}{'timeout':>9}"
-          f"{'no tests':>10}{'score %':>9}")
+          f"{'no tests':>10}{'unchecked':>11}{'score %':>9}")
     for module, s in rows:
         print(f"{module:<12}{s['total']:>9}{s['killed']:>8}{s['survived']:>10}"
-              f"{s.get('timeout', 0):>9}{s.get('no_tests', 0):>10}{s['score']!s:>9}")
+              f"{s.get('timeout', 0):>9}{s.get('no_tests', 0):>10}{s['not_checked']:>11}"
+              f"{s['score']!s:>9}")
     return 0
 
 
