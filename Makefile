@@ -19,7 +19,7 @@ NUMERICS    := $(filter-out $(NOT_NUMERICS), \
 # What the report and its figures depend on, beside the results: the report package.
 REPORT_CODE := $(wildcard fpstudy/report/*.py fpstudy/report/cases/*.py)
 
-.PHONY: all test fuzz report bench lint clean distclean setup
+.PHONY: all test fuzz report bench lint clean distclean setup mutation
 .DEFAULT_GOAL := all
 
 all: $(RESULTS)/report.html
@@ -65,11 +65,24 @@ FUZZ_EXAMPLES ?= 2000
 fuzz: $(READY)
 	FPSTUDY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -m 'slow or not slow' tests/test_fuzz_config.py
 
+# Mutation testing (mutmut, in the `mutation` extra, installed here on first use: `make test`
+# and `make setup` never install or run it) of the numerics core and config, one module at a
+# time in a scratch copy under .mutation/, with the tests that import that module. Pick modules
+# with MODULES="thresholds formats"; see docs/mutation.md for the scores.
+MODULES ?=
+MUTATION_READY := $(VENV)/.mutation-installed
+$(MUTATION_READY): pyproject.toml | $(READY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,scipy,mutation]'
+	touch $@
+
+mutation: $(MUTATION_READY)
+	$(PY) tools/mutation.py $(MODULES)
+
 bench: $(READY)
 	$(PY) benchmarks/run.py
 
 lint: $(READY)
-	$(VENV)/bin/ruff check fpstudy tests benchmarks examples
+	$(VENV)/bin/ruff check fpstudy tests benchmarks examples tools
 
 # Remove generated output: the example data, every experiment's results, the figures and the
 # report (the results directory itself and its tracked README stay).
@@ -81,4 +94,4 @@ clean:
 	fi
 
 distclean: clean
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis .mutation
