@@ -28,7 +28,7 @@ import numpy as np
 from mpmath import libmp
 from mpmath.ctx_iv import MPIntervalContext
 
-from .exact import to_mpf
+from .exact import raw_mpfs, to_mpf
 
 ENGINES = ("mpmath",)
 
@@ -87,15 +87,15 @@ class Engine:
             x = to_mpf(x)
         return self._make((x._mpf_, x._mpf_))
 
-    def points(self, mpf_array: np.ndarray) -> np.ndarray:
-        """Point enclosures of an object array of exact mpf numbers (same shape)."""
-        out = np.empty(mpf_array.shape, dtype=object)
-        flat = out.reshape(-1)
+    def points(self, values) -> np.ndarray:
+        """Point enclosures of an array of exact numbers (a format array or an object array of
+        mpf), same shape."""
+        return self.from_raw(raw_mpfs(values), np.shape(values))
+
+    def from_raw(self, raw: list, shape: tuple) -> np.ndarray:
+        """Point enclosures of raw mpf tuples (`exact.raw_mpfs`), as an array of `shape`."""
         make = self._make
-        for i, v in enumerate(mpf_array.reshape(-1)):
-            m = v._mpf_
-            flat[i] = make((m, m))
-        return out
+        return _object_array([make((m, m)) for m in raw], shape)
 
     # -- elementary functions ------------------------------------------------------------------
 
@@ -216,6 +216,13 @@ class Engine:
 
 
 _mul, _add = libmp.mpf_mul, libmp.mpf_add
+
+
+def _object_array(items: list, shape: tuple) -> np.ndarray:
+    """An object array of `shape` holding `items` in order (never unpacked as sequences)."""
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out.reshape(shape)
 
 
 def _mpf_max(values):
@@ -351,12 +358,11 @@ class DyadicEngine:
             x = to_mpf(x)
         return Dyadic(x._mpf_)
 
-    def points(self, mpf_array: np.ndarray) -> np.ndarray:
-        out = np.empty(mpf_array.shape, dtype=object)
-        flat = out.reshape(-1)
-        for i, v in enumerate(mpf_array.reshape(-1)):
-            flat[i] = Dyadic(v._mpf_)
-        return out
+    def points(self, values) -> np.ndarray:
+        return self.from_raw(raw_mpfs(values), np.shape(values))
+
+    def from_raw(self, raw: list, shape: tuple) -> np.ndarray:
+        return _object_array([Dyadic(m) for m in raw], shape)
 
     def _refuse(self, *_args):
         raise NotDyadic("an elementary function")
@@ -428,12 +434,9 @@ class PointEngine(Engine):
             x = to_mpf(x)
         return self.ctx.mpf(x)
 
-    def points(self, mpf_array: np.ndarray) -> np.ndarray:
-        out = np.empty(mpf_array.shape, dtype=object)
-        flat = out.reshape(-1)
-        for i, v in enumerate(mpf_array.reshape(-1)):
-            flat[i] = self.ctx.mpf(v)
-        return out
+    def from_raw(self, raw: list, shape: tuple) -> np.ndarray:
+        make, pos, prec = self.ctx.make_mpf, libmp.mpf_pos, self.prec
+        return _object_array([make(pos(m, prec, "n")) for m in raw], shape)
 
     # exp, log, sqrt, abs, sum and matvec are Engine's, on this plain context
 

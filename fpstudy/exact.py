@@ -55,6 +55,41 @@ def to_mpf_list(arr) -> list:
     return out
 
 
+def raw_mpfs(arr) -> list:
+    """The exact value of every element of a format array as mpmath raw mpf tuples (sign,
+    man, exp, bc), as a flat list: numpy splits the whole array into integer significands and
+    exponents at once, so a million weights cost one pass, not a million `from_float` calls.
+    An object array of mpf (already exact) gives its elements' tuples.
+
+    >>> raw_mpfs(np.array([0.75, -0.0, 6.0], dtype=np.float16)) == [
+    ...     (0, 3, -2, 2), libmp.fzero, (0, 3, 1, 2)]
+    True
+    """
+    arr = np.asarray(arr)
+    if arr.dtype == object:
+        return [v._mpf_ for v in arr.ravel()]
+    if arr.dtype.itemsize > 8 and arr.dtype.kind == "f":
+        return [to_mpf(v)._mpf_ for v in arr.ravel()]
+    wide = arr.astype(np.float64).ravel()  # exact for every format up to float64
+    finite = np.isfinite(wide)
+    fraction, exponent = np.frexp(np.where(finite, wide, 0.0))
+    man = (np.abs(fraction) * 2.0 ** 53).astype(np.int64)  # exact: |fraction| in [1/2, 1)
+    low = man & -man  # the lowest set bit, a power of two (0 for zero)
+    shift = np.frexp(low.astype(np.float64))[1] - 1  # its position (exact: a power of two)
+    man >>= np.maximum(shift, 0)
+    exp = exponent - 53 + shift
+    bc = np.frexp(man.astype(np.float64))[1]  # man < 2**53: bit length, exactly
+    sign = (fraction < 0).astype(np.int64)
+    mans = map(libmp.MPZ, man.tolist())  # mpmath's integer type (gmpy2's mpz where present)
+    out = list(zip(sign.tolist(), mans, exp.tolist(), bc.tolist(), strict=True))
+    zero = libmp.fzero
+    for i in np.flatnonzero((man == 0) | ~finite).tolist():
+        v = wide[i]
+        out[i] = zero if v == 0 else (libmp.fnan if v != v else
+                                       (libmp.finf if v > 0 else libmp.fninf))
+    return out
+
+
 def to_mpf_array(arr) -> np.ndarray:
     """The exact mpf of every element, as an object array of the same shape."""
     arr = np.asarray(arr)

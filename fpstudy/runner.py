@@ -24,7 +24,6 @@ from .arith import Arith, flags_text, round_array, round_with_flags
 from .cases import get_case
 from .config import Experiment, applies
 from .errors import ConfigError, PointTimeout, UserError
-from .exact import to_mpf_array
 from .formats import FORMATS, register, user_format
 from .metrics import measure
 from .params import column_value
@@ -241,10 +240,8 @@ def _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial, seconds
     key = truth_key(case, point, rounded, job, formats)
     truth = truths.get(key) or _TRUTHS.get(key)
     if truth is None:
-        exact = {k: to_mpf_array(v) for k, v in rounded.items()}
-        truth = prove(case, point, exact, start=job.truth_precision,
+        truth = prove(case, point, rounded, start=job.truth_precision,
                       cap=job.max_precision, formats=formats)
-        del exact  # the exact inputs (~240 bytes a number): one format's at a time
         _remember(key, truth)
     truths[key] = truth
     settled = clock()

@@ -32,6 +32,7 @@ import numpy as np
 from mpmath import libmp
 
 from .enclosure import DyadicEngine, Engine, NotDyadic, PointEngine, Undecided
+from .exact import raw_mpfs
 from .formats import Format
 from .metrics import truth_class
 
@@ -146,9 +147,12 @@ def prove(case, point: dict, exact: dict, start: int = DEFAULT_START_PRECISION,
           cap: int = DEFAULT_MAX_PRECISION, formats: Iterable[Format] = (),
           engine: Callable[[int], Engine] = Engine, hints: dict | None = None) -> Truth:
     """The proven truth of a case at a point: `case.truth` settled on `exact`, the inputs the
-    format received as object arrays of exact mpf numbers."""
+    format received (format arrays, or object arrays of exact mpf numbers). Each is split into
+    exact significands and exponents once, whatever the engines and precisions tried."""
+    raw = {k: (raw_mpfs(v), np.shape(v)) for k, v in exact.items()}
+
     def enclosed(ex):
-        return case.truth(point, {k: ex.points(v) for k, v in exact.items()}, ex)
+        return case.truth(point, {k: ex.from_raw(*r) for k, r in raw.items()}, ex)
 
     return settle(enclosed, start=start, cap=cap, formats=formats, engine=engine, hints=hints)
 
