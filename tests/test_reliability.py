@@ -678,18 +678,21 @@ def test_one_formats_exact_inputs_at_a_time(tmp_path, monkeypatch):
     import gc
     import weakref
 
-    from fpstudy import config, runner
+    from fpstudy import config, runner, truth
 
     made, alive_when_made = [], []
-    real_to_mpf_array = runner.to_mpf_array
+    real_raw_mpfs = truth.raw_mpfs
 
-    def to_mpf_array(values):
+    class Raw(list):  # a list that can be weakly referenced
+        pass
+
+    def raw_mpfs(values):
         gc.collect()
         alive_when_made.append(sum(ref() is not None for ref in made))
-        out = real_to_mpf_array(values)
+        out = Raw(real_raw_mpfs(values))
         made.append(weakref.ref(out))
         return out
-    monkeypatch.setattr(runner, "to_mpf_array", to_mpf_array)
+    monkeypatch.setattr(truth, "raw_mpfs", raw_mpfs)
     path = tmp_path / "w.toml"
     path.write_text('case = "deep_product"\ndtypes = ["float16", "bfloat16", "float32"]\n'
                     '[grid]\ninit = "gaussian"\nwidth = 3\nmax_depth = 4\n')
