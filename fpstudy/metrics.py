@@ -145,8 +145,8 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
     subnormal > ok) and truth_class is the class of that element (of the largest truth among
     the elements with that outcome).
 
-    `approx` (optional: (hi, lo, is_zero) float64 arrays with hi + lo the truth to ~106 bits,
-    from `fpstudy.truth`) lets numpy pick, for every column, the few elements that can decide
+    `approx` (optional: (hi, lo, is_zero, log2_abs) float64 arrays, hi + lo the truth to ~106
+    bits, from `fpstudy.truth`) lets numpy pick, for every column, the few elements that can decide
     it; the exact computation then runs on those alone, so the result is the same as without
     it, at the cost of a handful of elements instead of all of them.
     """
@@ -199,28 +199,36 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
 
 _FEW = 8  # below this many elements the exact path is as fast
 _WINDOW = 2.0 ** -40  # the float approximations are good to ~2**-100: a generous margin
+_LOG2_WINDOW = 2.0 ** -30  # the same margin for log2|truth| (good to ~2**-50)
+_FAR = 899  # beyond 2**+-_FAR a truth has no (hi, lo) pair, only its log2 magnitude
 
 
 def _deciding_elements(v: np.ndarray, approx, fmt: Format) -> np.ndarray:
     """Indices (ascending) of the elements that can decide some column: the worst outcome's
     largest truths, the largest errors, the largest truths, the largest values, the first
-    non-finite value. Every max is taken with a margin far wider than the approximation."""
-    hi, lo, is_zero = approx
+    non-finite value. Every max is taken with a margin far wider than the approximation.
+
+    A truth below 2**-900 has no (hi, lo) pair: its error is |value| to within 2**-899, which
+    the error's margin covers. One above 2**900 is always kept, and its error (unknown) is left
+    out of the others' comparison."""
+    hi, lo, is_zero, log2_abs = approx
     with np.errstate(all="ignore"):
         w = v.astype(np.float64)  # exact for every format up to float64
         a = np.abs(w)
         nan, inf = np.isnan(w), np.isinf(w)
         severity = np.where(nan, 4, np.where(inf, 3, np.where(
             w == 0, np.where(is_zero, 0, 2), np.where(a < float(fmt.smallest_normal), 1, 0))))
-        t = np.abs(hi)
-        keep = np.zeros(v.size, dtype=bool)
+        huge = log2_abs > _FAR
+        keep = huge.copy()
         worst = severity == severity.max()
-        keep |= worst & (t >= t[worst].max() * (1 - _WINDOW))
-        keep |= t >= t.max() * (1 - _WINDOW)
+        keep |= worst & (log2_abs >= log2_abs[worst].max() - _LOG2_WINDOW)
+        keep |= log2_abs >= log2_abs.max() - _LOG2_WINDOW
         finite = ~(nan | inf)
         if finite.all():
-            err = np.abs((w - hi) - lo)
-            keep |= err >= err.max() * (1 - _WINDOW) - t.max() * 2.0 ** -95
+            tiny = log2_abs < -_FAR
+            err = np.where(tiny, a, np.where(huge, 0.0, np.abs((w - hi) - lo)))  # huge: kept
+            slack = np.abs(hi).max() * 2.0 ** -95 + 2.0 ** -(_FAR - 1)
+            keep |= err >= err.max() * (1 - _WINDOW) - slack
         else:
             keep[np.argmax(nan if nan.any() else inf)] = True
         keep |= a == np.nanmax(a) if not nan.all() else keep

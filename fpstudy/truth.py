@@ -53,9 +53,10 @@ class Truth:
     bounds: dict[Hashable, float]  # key -> certified relative bound (normwise)
     settled: dict[Hashable, bool]  # key -> bound below the tolerance and every element decided
     precision: int  # bits of the engine that produced it
-    # key -> (hi, lo, is_zero) float64 arrays with hi + lo = midpoint to ~106 bits, where every
-    # nonzero midpoint is well inside float64's range (else absent): lets `metrics.measure`
-    # find the few elements that decide each column without mpmath
+    # key -> (hi, lo, is_zero, log2_abs) float64 arrays: hi + lo = midpoint to ~106 bits where
+    # it lies well inside float64's range (2**-900 < |mid| < 2**900; hi = lo = 0 outside it),
+    # and log2|mid| for every element; absent when a midpoint is not finite. Lets
+    # `metrics.measure` find the few elements that decide each column without mpmath.
     approx: dict[Hashable, tuple] = field(default_factory=dict)
 
 
@@ -65,7 +66,7 @@ class _Assessment:
     bound: float
     decided: bool  # every element's zero-ness and class decided
     max_rad: tuple  # the widest radius (raw mpf), for a precision estimate from a hint
-    approx: tuple | None  # (hi, lo, is_zero) arrays, see Truth.approx
+    approx: tuple | None  # (hi, lo, is_zero, log2_abs) arrays, see Truth.approx
 
 
 def settle(
@@ -245,31 +246,39 @@ def _assess(enclosures: list, formats: tuple[Format, ...]) -> _Assessment:
         decided = decided and hit[2]
     approx = None
     if in_range:
-        arr = np.array(parts, dtype=np.float64).reshape(len(parts), 3)
-        approx = (arr[:, 0], arr[:, 1], arr[:, 2] != 0)
+        approx = _columns(parts)
     return _Assessment(mids, _ratio_up(max_rad, norm), decided, max_rad, approx)
 
 
 def approximation(values: list) -> tuple | None:
-    """(hi, lo, is_zero) float64 arrays for exact mpf values (see Truth.approx), or None when
-    one lies far outside float64's range."""
+    """(hi, lo, is_zero, log2_abs) float64 arrays for exact mpf values (see Truth.approx), or
+    None when one is not finite."""
     parts = [_split(v._mpf_) for v in values]
     if any(p is None for p in parts):
         return None
-    arr = np.array(parts, dtype=np.float64).reshape(len(parts), 3)
-    return arr[:, 0], arr[:, 1], arr[:, 2] != 0
+    return _columns(parts)
+
+
+def _columns(parts: list) -> tuple:
+    arr = np.array(parts, dtype=np.float64).reshape(len(parts), 4)
+    return arr[:, 0], arr[:, 1], arr[:, 2] != 0, arr[:, 3]
 
 
 def _split(m) -> tuple | None:
-    """(hi, lo, is_zero) with hi + lo = m to about 106 bits, or None far outside float64's
-    range (2**-900 < |m| < 2**900 or m = 0 are in)."""
+    """(hi, lo, is_zero, log2|m|) with hi + lo = m to about 106 bits where 2**-900 < |m| <
+    2**900 (hi = lo = 0 outside that range), or None for an infinite or NaN m."""
     if m == libmp.fzero:
-        return (0.0, 0.0, 1.0)
-    if m in (libmp.finf, libmp.fninf, libmp.fnan) or not -900 < _exponent(m) < 900:
+        return (0.0, 0.0, 1.0, -math.inf)
+    if m in (libmp.finf, libmp.fninf, libmp.fnan):
         return None
+    exponent = _exponent(m)
+    if not -900 < exponent < 900:
+        _sign, man, _exp, bc = m
+        top = int(man >> (bc - 53)) if bc > 53 else int(man) << (53 - bc)  # in [2**52, 2**53)
+        return (0.0, 0.0, 0.0, exponent + math.log2(top) - 52)
     hi = libmp.to_float(m)
     lo = libmp.to_float(libmp.mpf_sub(m, libmp.from_float(hi), 60))
-    return (hi, lo, 0.0)
+    return (hi, lo, 0.0, math.log2(abs(hi)))
 
 
 _TINY_BOUND = 2.0 ** -1000

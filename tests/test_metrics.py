@@ -1,5 +1,7 @@
 """Outcomes, truth classes and errors, for scalars and vectors, from limits derived by hand."""
 
+import math
+
 import mpmath
 import numpy as np
 import pytest
@@ -126,7 +128,7 @@ def test_measuring_a_long_constant_vector_costs_one_element():
 
 # -- the fast path: numpy picks the deciding elements, mpmath measures them -------------------
 
-from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from fpstudy.arith import round_array  # noqa: E402
@@ -140,18 +142,29 @@ _EDGE = {
 }
 
 
+# truths with no float64 (hi, lo) pair: only their log2 magnitude is approximated
+_FAR = [mpmath.mpf(2) ** -950, mpmath.mpf(2) ** -1074, mpmath.mpf(3) * mpmath.mpf(2) ** -3001,
+        mpmath.mpf(2) ** 950, mpmath.mpf(2) ** 3000]
+
+
 @st.composite
 def vector_case(draw):
     name = draw(st.sampled_from(list(_EDGE)))
     n = draw(st.integers(9, 40))
     scale = draw(st.sampled_from([1.0, 1e-5, 2.0 ** -20, 1e4]))
     base = draw(st.lists(st.floats(-4, 4, allow_nan=False), min_size=n, max_size=n))
-    truths = [mpmath.mpf(b) * scale * (1 + mpmath.mpf(2) ** -70 * k) for k, b in enumerate(base)]
+    with mpmath.workprec(120):  # truths between the format values, past float64's precision
+        truths = [mpmath.mpf(b) * scale * (1 + mpmath.mpf(2) ** -70 * k)
+                  for k, b in enumerate(base)]
     edge = _EDGE[name]
     for i in draw(st.lists(st.integers(0, n - 1), max_size=4)):
         truths[i] = mpmath.mpf(draw(st.sampled_from(edge))) * draw(st.sampled_from([1, -1]))
     if draw(st.booleans()):
         truths[draw(st.integers(0, n - 1))] = mpmath.mpf(0)
+    for i in draw(st.lists(st.integers(0, n - 1), max_size=3)):  # beyond 2**+-900
+        with mpmath.workprec(120):
+            truths[i] = draw(st.sampled_from(_FAR)) * (1 + mpmath.mpf(2) ** -60 * i) \
+                * draw(st.sampled_from([1, -1]))
     fmt = FORMATS[name]
     with np.errstate(all="ignore"):
         values = round_array(np.array([float(t) for t in truths]), fmt)
@@ -166,7 +179,6 @@ def vector_case(draw):
 def test_fast_measure_equals_the_exact_one(case):
     values, truths, fmt = case
     approx = approximation(truths)
-    assume(approx is not None)  # far outside float64's range there is no fast path
     slow = measure(values, truths, fmt)
     fast = measure(values, truths, fmt, approx)
     for column, want in slow.__dict__.items():
@@ -174,9 +186,30 @@ def test_fast_measure_equals_the_exact_one(case):
         assert got == want or (got != got and want != want), (column, got, want)
 
 
-def test_no_fast_path_far_outside_float64():
-    assert approximation([mpmath.mpf(2) ** -1074, mpmath.mpf(1)]) is None
-    assert approximation([mpmath.mpf(2) ** 2000]) is None
+def test_far_outside_float64_only_the_magnitude_is_approximated():
+    hi, lo, is_zero, log2_abs = approximation(
+        [mpmath.mpf(2) ** -1074, mpmath.mpf(1), -mpmath.mpf(3) * mpmath.mpf(2) ** 2000,
+         mpmath.mpf(0)])
+    assert hi.tolist() == [0.0, 1.0, 0.0, 0.0] and lo.tolist() == [0.0] * 4
+    assert is_zero.tolist() == [False, False, False, True]
+    assert log2_abs[:2].tolist() == [-1074.0, 0.0] and log2_abs[3] == -np.inf
+    assert log2_abs[2] == pytest.approx(2000 + math.log2(3), abs=1e-12)
+    assert approximation([mpmath.mpf("inf")]) is None
+
+
+def test_fast_measure_of_a_vector_mostly_below_float64():
+    """softmax of a spike: one probability near 1, the rest e**-1000 or so (far below 2**-900)
+    that every format rounds to 0; their errors are their truths, far below the large one's."""
+    fmt = FORMATS["float64"]
+    with mpmath.workprec(100):
+        truths = [mpmath.mpf(1) - mpmath.mpf(2) ** -60] + [mpmath.exp(-1000 - k)
+                                                          for k in range(30)]
+    values = np.zeros(31)
+    values[0] = 1.0
+    slow = measure(values, truths, fmt)
+    fast = measure(values, truths, fmt, approximation(truths))
+    assert fast == slow and fast.outcome == "underflow" and fast.truth_class == "underflows"
+    assert fast.rel_error == pytest.approx(2.0 ** -60, rel=1e-9, abs=0)
 
 
 def test_fast_measure_on_a_constant_vector_and_ties():
@@ -186,3 +219,36 @@ def test_fast_measure_on_a_constant_vector_and_ties():
     slow = measure(values, truths, fmt)
     fast = measure(values, truths, fmt, approximation(truths))
     assert fast == slow and fast.outcome == "underflow" and fast.truth_class == "underflows"
+
+
+def _both_ways(values, truths, fmt=FORMATS["float64"]):
+    values = np.array(values, dtype=np.float64)
+    slow = measure(values, truths, fmt)
+    fast = measure(values, truths, fmt, approximation(truths))
+    assert fast == slow
+    return fast
+
+
+def test_fast_measure_keeps_a_tiny_truths_error():
+    """2**-1000 computed as 2**-20: the largest error, though neither the largest truth nor the
+    largest value (1 + 2**-60 computed as 1)."""
+    with mpmath.workprec(100):
+        one = mpmath.mpf(1) + mpmath.mpf(2) ** -60
+    m = _both_ways([1.0] * 9 + [2.0 ** -20], [one] * 9 + [mpmath.mpf(2) ** -1000])
+    assert m.rel_error == pytest.approx(2.0 ** -20, rel=1e-9, abs=0)
+
+
+def test_fast_measure_keeps_every_huge_truth():
+    """2**999 computed as 1 next to 2**1000 computed exactly: the error 2**999 - 1 belongs to
+    an element that is neither the largest truth nor the worst outcome."""
+    m = _both_ways([2.0 ** 1000] * 9 + [1.0], [mpmath.mpf(2) ** 1000] * 9 + [mpmath.mpf(2) ** 999])
+    assert m.rel_error == 0.5
+
+
+def test_fast_measure_when_every_truth_is_tiny():
+    """All truths below 2**-900, whose errors are known only to within 2**-899: 2**-950
+    computed exactly (its approximate error, |value|, is the largest) and 2**-1000 computed
+    as 2**-960 (the real largest error)."""
+    m = _both_ways([2.0 ** -950] * 9 + [2.0 ** -960],
+                   [mpmath.mpf(2) ** -950] * 9 + [mpmath.mpf(2) ** -1000])
+    assert m.rel_error == pytest.approx(2.0 ** -10 - 2.0 ** -50, rel=1e-9, abs=0)
