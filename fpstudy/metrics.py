@@ -231,7 +231,8 @@ def _deciding_elements(v: np.ndarray, approx, fmt: Format) -> np.ndarray:
             keep |= err >= err.max() * (1 - _WINDOW) - slack
         else:
             keep[np.argmax(nan if nan.any() else inf)] = True
-        keep |= a == np.nanmax(a) if not nan.all() else keep
+        if not nan.all():
+            keep[np.nanargmax(a)] = True  # one largest value: ties (all inf) share its log10
     return np.flatnonzero(keep)
 
 
