@@ -20,6 +20,7 @@ one process) never share state: nothing here reads or writes ``mpmath.mp.prec`` 
 
 from __future__ import annotations
 
+import operator
 from fractions import Fraction
 
 import gmpy2
@@ -391,9 +392,11 @@ class DyadicEngine:
         a_ints, a_exp = _integers([v.m for row in rows for v in row])
         x_ints, x_exp = _integers([v.m for v in x])
         n = len(x_ints)
+        if any(len(row) != n for row in rows):
+            raise ValueError(f"matvec of rows of {[len(r) for r in rows]} by a vector of {n}")
         out = []
         for i in range(len(rows)):
-            total = sum(a * b for a, b in zip(a_ints[i * n:(i + 1) * n], x_ints, strict=True))
+            total = sum(map(operator.mul, a_ints[i * n:(i + 1) * n], x_ints))
             out.append(self._checked(libmp.from_man_exp(total, a_exp + x_exp)))
         return out
 
