@@ -16,6 +16,8 @@ import numpy as np
 from .exact import round_to_format, to_mpf, to_mpf_list, ulp
 from .formats import FORMATS, Format
 
+_make_mpf = mpmath.mp.make_mpf
+
 OUTCOMES = ("ok", "subnormal", "underflow", "overflow", "nan")  # in increasing severity
 TRUTH_CLASSES = ("normal", "subnormal", "underflows", "overflows", "zero")
 _SEVERITY = {o: i for i, o in enumerate(OUTCOMES)}
@@ -164,9 +166,10 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
     # pair is measured once: a constant vector of 10**5 elements costs what one element does.
     flat = value_array.ravel()
     keys = flat.tolist() if flat.dtype.itemsize <= 8 else list(flat)
-    pairs = list(dict.fromkeys(zip(keys, truth, strict=True)))
+    # (keyed by the truths' raw tuples, which hash in C, not by mpf's own hash)
+    pairs = list(dict.fromkeys(zip(keys, (t._mpf_ for t in truth), strict=True)))
     values = to_mpf_list(np.array([v for v, _ in pairs], dtype=value_array.dtype))
-    truths = [t for _, t in pairs]
+    truths = [_make_mpf(t) for _, t in pairs]
     outcomes = [value_outcome(v, t, fmt) for v, t in zip(values, truths, strict=True)]
     if outcomes:
         worst = max(outcomes, key=_SEVERITY.__getitem__)
@@ -181,7 +184,7 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
         with np.errstate(all="ignore"):  # a longdouble past float64's range shows as inf
             shown_value = float(np.asarray(value_array, dtype=np.float64))
     else:
-        exact_truth = max((abs(t) for t in truth), default=mpmath.mpf(0))
+        exact_truth = max((abs(t) for t in truths), default=mpmath.mpf(0))  # every distinct one
         with np.errstate(all="ignore"):
             wide = np.abs(value_array.astype(np.float64))
         shown_value = float(np.nan if np.isnan(wide).any() else wide.max(initial=0.0))
