@@ -88,11 +88,11 @@ def _conversion_flags(source: np.ndarray, rounded: np.ndarray, fmt: Format) -> s
     flags = set()
     with np.errstate(all="ignore"):
         finite_in = np.isfinite(source)
-        if np.any(finite_in & ~np.isfinite(rounded)):
+        if (finite_in & ~np.isfinite(rounded)).any():
             flags.add("overflow")
         back = rounded.astype(source.dtype if source.dtype.itemsize >= 8 else np.float64)
         tiny = np.abs(back) < back.dtype.type(fmt.smallest_normal)
-        if np.any(finite_in & tiny & (back != source)):
+        if (finite_in & tiny & (back != source)).any():
             flags.add("underflow")
     return flags
 
@@ -344,9 +344,9 @@ class Arith:
             inputs_finite = np.isfinite(before) & np.isfinite(term)
             overflowed = inputs_finite & ~np.isfinite(after)
             invalid = ~np.isnan(before) & ~np.isnan(term) & np.isnan(after) & ~overflowed
-        if np.any(overflowed):
+        if overflowed.any():
             self.flags.add("overflow")
-        if np.any(invalid):
+        if invalid.any():
             self.flags.add("invalid")
         return partial.take(-1, axis=axis)
 

@@ -180,15 +180,15 @@ def _finish(values, special, inexact, fmt: Format, rule: Rule):
         beyond = ~special & (magnitude > wide(fmt.max))
         tiny = ~special & (magnitude < wide(fmt.smallest_normal))
         negative = np.signbit(values)
-        if np.any(beyond):
+        if beyond.any():
             flags.add("overflow")
             clamp = overflow_to_max(negative, rule) | (not fmt.has_inf and not fmt.has_nan)
             values = np.where(beyond, np.where(clamp, wide(fmt.max), wide(np.inf)), values)
             values = np.where(negative & beyond, -np.abs(values), values)
-        if np.any(tiny & inexact):
+        if (tiny & inexact).any():
             flags.add("underflow")
-        if np.any(tiny) and (rule.flush or not fmt.has_subnormals):
-            if np.any(tiny & (values != 0)):
+        if tiny.any() and (rule.flush or not fmt.has_subnormals):
+            if (tiny & (values != 0)).any():
                 flags.add("underflow")
             values = np.where(tiny, np.copysign(wide(0), values), values)
     return values, flags

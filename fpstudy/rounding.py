@@ -130,14 +130,14 @@ def round_wide(x, fmt, rule: Rule = NEAREST, rng: np.random.Generator | None = N
         beyond = magnitude > wide(fmt.max)
         tiny = magnitude < wide(fmt.smallest_normal)
         flags = set()
-        if np.any(finite & beyond):
+        if (finite & beyond).any():
             flags.add("overflow")
         if rule.flush or not fmt.has_subnormals:
             inexact_tiny = tiny & (~exact | (magnitude != 0))
             magnitude = np.where(tiny, wide(0), magnitude)
         else:
             inexact_tiny = tiny & ~exact
-        if np.any(finite & inexact_tiny):
+        if (finite & inexact_tiny).any():
             flags.add("underflow")
         clamp = overflow_to_max(negative, rule)
         if not fmt.has_inf and not fmt.has_nan:  # nothing else to show it with (float4, float6)
@@ -191,7 +191,7 @@ def flush_operands(arrays, fmt):
         with np.errstate(all="ignore"):
             wide = a.astype(np.longdouble if a.dtype.itemsize > 8 else np.float64)
             tiny = (wide != 0) & (np.abs(wide) < fmt.smallest_normal)
-        if np.any(tiny):
+        if tiny.any():
             a = np.where(tiny, np.copysign(0.0, wide), wide).astype(a.dtype)
         out.append(a)
     return out
