@@ -324,10 +324,64 @@ def run(exp: Experiment, jobs: int = 1, executor: str = "local", scheduler: str 
     if executor == "dask":
         results = _run_dask(work, scheduler)
     elif jobs > 1 and len(work) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(_progress(pool.map(run_point, work), len(work), exp.name, progress))
+        results = _run_pool(work, _costs(exp), jobs, exp.name, progress)
     else:
         results = list(_progress(map(run_point, work), len(work), exp.name, progress))
+    return results
+
+
+def _costs(exp: Experiment) -> list[float]:
+    """Each grid point's relative cost, from its case's `estimate` hook (format and exact
+    operations; 1 for every point of a case without one)."""
+    hook = getattr(exp.case, "estimate", None)
+    if hook is None:
+        return [1.0] * len(exp.points)
+    costs = []
+    for point in exp.points:
+        sizes = hook(point)
+        costs.append(1.0 + sizes.get("format_ops", 0) + sizes.get("truth_ops", 0))
+    return costs
+
+
+def chunks(costs: list[float], jobs: int, per_job: int = 16, most: int = 64) -> list[list[int]]:
+    """Grid point indices in batches for `jobs` workers, dearest first (largest-processing-
+    time order, so one expensive point does not start last and leave a core idle), each batch
+    at most 1/(jobs * per_job) of the total cost or one point, and at most `most` points: the
+    thousands of cheap points of a fine grid travel in batches, not one message each.
+
+    >>> chunks([1, 1, 100, 1], jobs=2)
+    [[2], [0, 1, 3]]
+    """
+    order = sorted(range(len(costs)), key=lambda i: -costs[i])  # stable: ties in grid order
+    budget = sum(costs) / (jobs * per_job)
+    out, batch, spent = [], [], 0.0
+    for i in order:
+        if batch and (spent + costs[i] > budget or len(batch) >= most):
+            out.append(batch)
+            batch, spent = [], 0.0
+        batch.append(i)
+        spent += costs[i]
+    if batch:
+        out.append(batch)
+    return out
+
+
+def run_points(batch: list[PointJob]) -> list[PointResult]:
+    return [run_point(job) for job in batch]
+
+
+def _run_pool(work: list[PointJob], costs: list[float], jobs: int, name: str,
+              progress: bool) -> list[PointResult]:
+    """run_point of every job in a pool of `jobs` processes, batched by `chunks`; the results
+    in the order of `work`."""
+    batches = chunks(costs, jobs)
+    results: list = [None] * len(work)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        done = pool.map(run_points, [[work[i] for i in b] for b in batches])
+        for batch, out in zip(batches, _progress(done, len(batches), name, progress),
+                              strict=True):
+            for i, result in zip(batch, out, strict=True):
+                results[i] = result
     return results
 
 

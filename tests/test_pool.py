@@ -1,0 +1,43 @@
+"""How grid points are batched for a process pool (runner.chunks) and that batching changes
+no record."""
+
+from __future__ import annotations
+
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fpstudy import runner
+
+
+@given(st.lists(st.floats(1, 1e6), min_size=1, max_size=300), st.integers(2, 4))
+def test_every_point_once_dearest_first_within_budget(costs, jobs):
+    batches = runner.chunks(costs, jobs)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(len(costs)))
+    assert [costs[i] for i in flat] == sorted(costs, reverse=True)
+    budget = sum(costs) / (jobs * 16)
+    for b in batches:
+        assert len(b) <= 64
+        assert len(b) == 1 or sum(costs[i] for i in b) <= budget
+
+
+def test_a_dear_point_goes_alone_and_first_cheap_ones_together():
+    costs = [1.0] * 200 + [1000.0]
+    batches = runner.chunks(costs, jobs=2)
+    assert batches[0] == [200]
+    # the budget is (1000 + 200) / (2 jobs * 16) = 37.5: 37 cheap points a batch, in grid order
+    assert [len(b) for b in batches[1:]] == [37, 37, 37, 37, 37, 15]
+    assert batches[1] == list(range(37))
+
+
+def test_pool_runs_in_grid_order_with_identical_records(tmp_path):
+    from fpstudy.config import parse
+
+    exp = parse({"case": "softmax", "dtypes": ["float16", "float32"],
+                 "grid": {"n": [10, 200], "c": [-20.0, 0.0, 5.0], "impl": ["naive", "max_shift"]}},
+                tmp_path / "pool.toml")
+    serial = pd.DataFrame([r for p in runner.run(exp, jobs=1, progress=False) for r in p.rows])
+    pooled = pd.DataFrame([r for p in runner.run(exp, jobs=2, progress=False) for r in p.rows])
+    assert len(serial) == 2 * 2 * 3 * 2 * 3  # n, c, impl, formats, quantities
+    assert pooled.equals(serial)
