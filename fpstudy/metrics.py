@@ -147,10 +147,10 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
     subnormal > ok) and truth_class is the class of that element (of the largest truth among
     the elements with that outcome).
 
-    `approx` (optional: (hi, lo, is_zero, log2_abs) float64 arrays, hi + lo the truth to ~106
-    bits, from `fpstudy.truth`) lets numpy pick, for every column, the few elements that can decide
-    it; the exact computation then runs on those alone, so the result is the same as without
-    it, at the cost of a handful of elements instead of all of them.
+    `approx` (optional: the (n, 4) float64 array of (hi, lo, is_zero, log2_abs) rows, hi + lo
+    the truth to ~106 bits, from `fpstudy.truth`) lets numpy pick, for every column, the few
+    elements that can decide it; the exact computation then runs on those alone, so the
+    result is the same as without it, at the cost of a handful of elements instead of all.
     """
     value_array = np.asarray(value_array)
     if value_array.size != len(truth):
@@ -214,7 +214,8 @@ def _deciding_elements(v: np.ndarray, approx, fmt: Format) -> np.ndarray:
     A truth below 2**-900 has no (hi, lo) pair: its error is |value| to within 2**-899, which
     the error's margin covers. One above 2**900 is always kept, and its error (unknown) is left
     out of the others' comparison."""
-    hi, lo, is_zero, log2_abs = approx
+    hi, lo, zero, log2_abs = np.asarray(approx, dtype=np.float64).T
+    is_zero = zero != 0
     with np.errstate(all="ignore"):
         w = v.astype(np.float64)  # exact for every format up to float64
         a = np.abs(w)

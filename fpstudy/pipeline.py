@@ -62,8 +62,7 @@ def run_experiment(experiment, jobs: int = 1, executor: str = "local",
     started = time.perf_counter()
     points = runner.run(exp, jobs=jobs, executor=executor, scheduler=scheduler,
                         progress=progress, timeout=timeout)
-    records = pd.DataFrame([row for p in points for row in p.rows],
-                           columns=schema.record_columns(exp.case))
+    records = _records(points, schema.record_columns(exp.case))
     table = summarize(records, exp)
     wall = time.perf_counter() - started
     seconds = {part: round(sum(p.seconds[part] for p in points), 3)
@@ -86,6 +85,30 @@ def run_experiment(experiment, jobs: int = 1, executor: str = "local",
         **results.environment(),
     }
     return Result(exp, records, table, meta)
+
+
+def _records(points: list, columns: tuple, batch: int = 200_000) -> pd.DataFrame:
+    """One DataFrame of every point's records, made `batch` records at a time with each
+    point's tuples released once they are in a frame: the peak holds the tuples and one
+    batch's frame, not two copies of everything."""
+    frames, pending = [], []
+    for p in points:
+        if tuple(p.columns) != tuple(columns):
+            raise ValueError(f"a point's columns {p.columns} are not the experiment's {columns}")
+        if p.frames:
+            if pending:
+                frames.append(pd.DataFrame.from_records(pending, columns=list(columns)))
+                pending = []
+            frames += p.frames
+            p.frames = []
+        pending += p.values
+        p.values = []
+        if len(pending) >= batch:
+            frames.append(pd.DataFrame.from_records(pending, columns=list(columns)))
+            pending = []
+    if pending or not frames:
+        frames.append(pd.DataFrame.from_records(pending, columns=list(columns)))
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def _file_sha256(path: Path) -> str | None:

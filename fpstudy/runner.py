@@ -16,9 +16,10 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from .arith import Arith, flags_text, round_array, round_with_flags
 from .cases import get_case
@@ -134,10 +135,20 @@ def unheld_input(case, raw: dict, rounded: dict, fmt) -> str | None:
 
 @dataclass
 class PointResult:
-    """The records of one grid point and the seconds spent per part (TIME_PARTS)."""
+    """The records of one grid point, as tuples in the order of `columns` (a third of the
+    memory of a dict per record), the first ones as DataFrames when the point has many (see
+    FRAME_RECORDS), and the seconds spent per part (TIME_PARTS)."""
 
-    rows: list[dict]
+    columns: tuple[str, ...]
+    values: list[tuple]  # the records after those in `frames`
     seconds: dict[str, float]
+    frames: list = field(default_factory=list)  # the first records of a point with many
+
+    @property
+    def rows(self) -> list[dict]:
+        """The records as dicts (column -> value)."""
+        framed = [r for f in self.frames for r in f.to_dict("records")]
+        return framed + [dict(zip(self.columns, v, strict=True)) for v in self.values]
 
 
 def run_point(job: PointJob) -> PointResult:
@@ -184,7 +195,8 @@ def _run_point(job: PointJob) -> PointResult:
     fixed = {"experiment": job.experiment, "case": case.NAME, "impl": point.get("impl", "")}
     fixed.update({k: column_value(v) for k, v in point.items() if k != "impl"})
     seconds = dict.fromkeys(TIME_PARTS, 0.0)
-    rows = []
+    rows, frames = [], []
+    columns = record_columns(case)
     formats = [FORMATS[d] for d in job.dtypes if applies(point, d)]
     for dtype in job.dtypes:
         if not applies(point, dtype):
@@ -193,7 +205,15 @@ def _run_point(job: PointJob) -> PointResult:
             for trial in range(job.trials if rule.stochastic else 1):
                 rows += _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial,
                                  seconds)
-    return PointResult(rows, seconds)
+                if len(rows) >= FRAME_RECORDS:  # a deep point: typed columns, not tuples
+                    frames.append(pd.DataFrame.from_records(rows, columns=list(columns)))
+                    rows = []
+    return PointResult(columns, rows, seconds, frames)
+
+
+# A point with this many records keeps them as DataFrames (8 bytes a number) rather than tuples
+# of Python objects (~600 bytes a record): a million records of one deep point fit in 1 GiB.
+FRAME_RECORDS = 50_000
 
 
 def _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial, seconds) -> list[dict]:
@@ -246,12 +266,13 @@ def _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial, seconds
     truths[key] = truth
     settled = clock()
     rows = []
+    order = record_columns(case)
     rule_columns = {"rounding": rule.rounding, "subnormals": rule.subnormals,
                     "overflow": rule.overflow, "trial": trial}
     for quantity, sweep_value, array, flags, more in emitted:
         tkey = (quantity, sweep_value)
         m = measure(array, truth.values[tkey], fmt, truth.approx.get(tkey))
-        rows.append({
+        row = {
             **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
             **rule_columns,
             "value": m.value, "value_log10": m.value_log10,
@@ -261,7 +282,8 @@ def _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial, seconds
             "truth_precision": truth.precision, "truth_bound": truth.bounds[tkey],
             "truth_settled": truth.settled[tkey],
             **{c: more.get(c, "") for c in extra},
-        })
+        }
+        rows.append(tuple(row[c] for c in order))
     measured = clock()
     seconds["compute"] += computed - started
     seconds["truth"] += settled - computed

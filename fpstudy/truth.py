@@ -55,11 +55,11 @@ class Truth:
     bounds: dict[Hashable, float]  # key -> certified relative bound (normwise)
     settled: dict[Hashable, bool]  # key -> bound below the tolerance and every element decided
     precision: int  # bits of the engine that produced it
-    # key -> (hi, lo, is_zero, log2_abs) float64 arrays: hi + lo = midpoint to ~106 bits where
-    # it lies well inside float64's range (2**-900 < |mid| < 2**900; hi = lo = 0 outside it),
-    # and log2|mid| for every element; absent when a midpoint is not finite. Lets
-    # `metrics.measure` find the few elements that decide each column without mpmath.
-    approx: dict[Hashable, tuple] = field(default_factory=dict)
+    # key -> (n, 4) float64 array of rows (hi, lo, is_zero, log2_abs): hi + lo = midpoint to
+    # ~106 bits where it lies well inside float64's range (2**-900 < |mid| < 2**900; hi = lo
+    # = 0 outside it), and log2|mid| for every element; absent when a midpoint is not finite.
+    # Lets `metrics.measure` find the few elements that decide each column without mpmath.
+    approx: dict[Hashable, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class _Assessment:
     bound: float
     decided: bool  # every element's zero-ness and class decided
     max_rad: tuple  # the widest radius (raw mpf), for a precision estimate from a hint
-    approx: tuple | None  # (hi, lo, is_zero, log2_abs) arrays, see Truth.approx
+    approx: np.ndarray | None  # (n, 4): hi, lo, is_zero, log2_abs; see Truth.approx
 
 
 def settle(
@@ -113,7 +113,8 @@ def settle(
             bits = max((x.m[3] for v in result.values() for x in v), default=0)
             return Truth({k: a.mids for k, a in assessed.items()},
                          {k: 0.0 for k in assessed}, {k: True for k in assessed},
-                         max(bits, 1), {k: a.approx for k, a in assessed.items() if a.approx})
+                         max(bits, 1), {k: a.approx for k, a in assessed.items()
+                          if a.approx is not None})
     prec = start
     while True:
         ex = engine(prec)
@@ -127,7 +128,8 @@ def settle(
             if all(settled.values()) or prec >= cap:
                 return Truth({k: a.mids for k, a in assessed.items()},
                              {k: a.bound for k, a in assessed.items()}, settled, prec,
-                             {k: a.approx for k, a in assessed.items() if a.approx})
+                             {k: a.approx for k, a in assessed.items()
+                          if a.approx is not None})
             if hints is None and not all(a.decided and math.isfinite(a.bound)
                                          for a in assessed.values()):
                 hints = _magnitudes(compute, prec)
@@ -271,18 +273,19 @@ def _assess(enclosures: list, formats: tuple[Format, ...]) -> _Assessment:
     return _Assessment(mids, _ratio_up(max_rad, norm), decided, max_rad, approx)
 
 
-def approximation(values: list) -> tuple | None:
-    """(hi, lo, is_zero, log2_abs) float64 arrays for exact mpf values (see Truth.approx), or
-    None when one is not finite."""
+def approximation(values: list) -> np.ndarray | None:
+    """The (n, 4) float64 array of (hi, lo, is_zero, log2_abs) of exact mpf values (see
+    Truth.approx), or None when one is not finite."""
     parts = [_split(v._mpf_) for v in values]
     if any(p is None for p in parts):
         return None
     return _columns(parts)
 
 
-def _columns(parts: list) -> tuple:
-    arr = np.array(parts, dtype=np.float64).reshape(len(parts), 4)
-    return arr[:, 0], arr[:, 1], arr[:, 2] != 0, arr[:, 3]
+def _columns(parts: list) -> np.ndarray:
+    """The (n, 4) array of (hi, lo, is_zero, log2_abs) rows: one object per quantity, not four
+    (a deep product has one quantity per depth)."""
+    return np.array(parts, dtype=np.float64).reshape(len(parts), 4)
 
 
 def _split(m) -> tuple | None:

@@ -41,3 +41,22 @@ def test_pool_runs_in_grid_order_with_identical_records(tmp_path):
     pooled = pd.DataFrame([r for p in runner.run(exp, jobs=2, progress=False) for r in p.rows])
     assert len(serial) == 2 * 2 * 3 * 2 * 3  # n, c, impl, formats, quantities
     assert pooled.equals(serial)
+
+
+def test_a_point_with_many_records_keeps_them_as_frames_with_the_same_records(tmp_path,
+                                                                               monkeypatch):
+    """Past FRAME_RECORDS a point's records become DataFrames as it goes; the experiment's
+    records are the same as when they stay tuples."""
+    import fpstudy
+    from fpstudy.config import parse
+
+    exp = parse({"case": "deep_product", "dtypes": ["float16", "bfloat16", "float32"],
+                 "grid": {"init": "gaussian", "width": 3, "max_depth": 7, "scale": [1.0, 3.0]}},
+                tmp_path / "frames.toml")
+    tuples = fpstudy.run_experiment(exp, progress=False).records
+    monkeypatch.setattr(runner, "FRAME_RECORDS", 5)
+    (job, _) = runner.jobs_of(exp)
+    point = runner.run_point(job)
+    assert [len(f) for f in point.frames] == [7, 7, 7] and point.values == []
+    framed = fpstudy.run_experiment(exp, progress=False).records
+    assert len(tuples) == 2 * 3 * 7 and framed.equals(tuples)
