@@ -1,8 +1,10 @@
 """Scaling benchmarks, run by `make bench`. They print ratios measured in one run, never assert.
 
-Rows (issue #10's table): fpstudy against a plain mpmath script (benchmarks/plain_mpmath.py) on
-a width-16 gaussian deep product at depth 1000 in the four headline formats; --jobs 2 against
---jobs 1 on 8 equal points; depth 8000 against 2000 (below).
+Rows (issue #10's table): peak memory of a run of 1 000 000 records; fpstudy against a plain
+mpmath script (benchmarks/plain_mpmath.py) on a width-16 gaussian deep product at depth 1000 in
+the four headline formats; --jobs 2 against --jobs 1 on 8 equal points and on unequal ones;
+depth 8000 against 2000 (below); the shipped suite, `make -j2 all` from clean results, with
+the default engine and with TRUTH=arb.
 
 deep_product: the time of one grid point at max_depth 8000 against 2000 (the forward pass and
 the truth are each one pass over the depths, so the ratio should be near 4), and the share of
@@ -49,22 +51,77 @@ def versus_plain(depth: int) -> None:
           f"fpstudy {ours:.1f} s: {plain / ours:.2f}x (goal >= 1.0x)")
 
 
-def jobs_scaling(points: int = 8) -> None:
-    """--jobs 2 against --jobs 1 on `points` equal grid points (identical records checked)."""
+def _timed_runs(exp, jobs_list) -> tuple[list, list]:
     import time
 
+    fpstudy.run_experiment(exp, jobs=1, progress=False)  # warm: imports, contexts, caches
+    times, records = [], []
+    for jobs in jobs_list:
+        started = time.perf_counter()
+        records.append(fpstudy.run_experiment(exp, jobs=jobs, progress=False).records)
+        times.append(time.perf_counter() - started)
+    return times, records
+
+
+def jobs_scaling(points: int = 8) -> None:
+    """--jobs 2 against --jobs 1 on `points` equal grid points, and on a softmax grid of very
+    unequal points (n = 10 and 1000), after a warm-up run; identical records checked."""
     grid = {"init": "gaussian", "width": 8, "max_depth": 400,
             "scale": [1.0 + k / 1000 for k in range(points)]}
     exp = parse({"case": "deep_product", "dtypes": ["float16", "float32"], "grid": grid},
                 Path("bench.toml"))
-    times, records = [], []
-    for jobs in (1, 2):
-        started = time.perf_counter()
-        records.append(fpstudy.run_experiment(exp, jobs=jobs, progress=False).records)
-        times.append(time.perf_counter() - started)
-    same = records[0].equals(records[1])
+    times, records = _timed_runs(exp, (1, 2))
     print(f"--jobs 2 vs --jobs 1, {points} equal points: {times[0] / times[1]:.2f}x "
-          f"(goal >= 1.8x), records identical: {same}")
+          f"(goal >= 1.8x), records identical: {records[0].equals(records[1])}")
+    exp = parse({"case": "softmax", "dtypes": ["float16", "bfloat16", "float32", "float64"],
+                 "grid": {"n": [10, 1000], "input": "normal", "spread": 30.0,
+                          "impl": ["naive", "max_shift"],
+                          "c": [-100.0, -20.0, 0.0, 20.0, 90.0, 700.0]}}, Path("bench.toml"))
+    times, records = _timed_runs(exp, (1, 2))
+    print(f"--jobs 2 vs --jobs 1, softmax grid over n = 10 and 1000 (unequal points): "
+          f"{times[0] / times[1]:.2f}x, records identical: {records[0].equals(records[1])}")
+
+
+def shipped_suite(truth: str = "") -> None:
+    """`make -j2 all` from clean results (a scratch results directory), the environment
+    present; TRUTH=arb proves every truth with the arb engine."""
+    import subprocess
+    import tempfile
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as scratch:
+        started = time.perf_counter()
+        done = subprocess.run(["make", "-j2", "all", f"RESULTS={scratch}/results",
+                               *([f"TRUTH={truth}"] if truth else [])],
+                              cwd=root, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+    goal = 45 if truth == "arb" else 120
+    status = "" if done.returncode == 0 else f" (FAILED: {done.stderr.strip()[-300:]})"
+    print(f"shipped suite, make -j2 all{' TRUTH=' + truth if truth else ''} from clean "
+          f"results: {wall:.0f} s (goal <= {goal} s){status}")
+
+
+def million_records(depth: int = 250_000) -> None:
+    """Peak memory (max RSS) of `fpstudy run` making 1 000 000 records: one deep_product
+    point of width 2 and max_depth 250 000 in the four headline formats."""
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        config = Path(scratch) / "million.toml"
+        config.write_text('case = "deep_product"\n'
+                          'dtypes = ["float16", "bfloat16", "float32", "float64"]\n'
+                          f"[grid]\nwidth = 2\nscale = 1.0\nmax_depth = {depth}\n")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        subprocess.run([sys.executable, "-m", "fpstudy", "run", str(config), "--results",
+                        f"{scratch}/results"], check=True, capture_output=True)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    shown = f"{peak / 2**20:.2f} GiB" if peak > before else "not measured (an earlier child " \
+        "was larger)"
+    print(f"{4 * depth:,} records: peak memory {shown} (goal <= 1 GiB)")
 
 
 def main() -> None:
@@ -73,7 +130,10 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=8000)
     parser.add_argument("--dtype", default="float16")
     parser.add_argument("--plain-depth", type=int, default=1000)
+    parser.add_argument("--skip-suite", action="store_true",
+                        help="leave out the shipped-suite rows (they run make -j2 all twice)")
     args = parser.parse_args()
+    million_records()  # first: ru_maxrss of children is the largest child so far
     versus_plain(args.plain_depth)
     jobs_scaling()
     print(f"deep_product, one grid point in {args.dtype}: depth {args.long} vs {args.short}")
@@ -85,6 +145,9 @@ def main() -> None:
               f"   truth share {long['truth'] / long['total']:5.1%}"
               f"   measuring share {long['measure'] / long['total']:5.1%}"
               f"   in-format share {long['compute'] / long['total']:5.1%}")
+    if not args.skip_suite:
+        shipped_suite()
+        shipped_suite("arb")
 
 
 if __name__ == "__main__":
