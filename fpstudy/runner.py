@@ -203,11 +203,8 @@ def _run_point(job: PointJob) -> PointResult:
             continue
         for rule in job.rules:
             for trial in range(job.trials if rule.stochastic else 1):
-                rows += _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial,
-                                 seconds)
-                if len(rows) >= FRAME_RECORDS:  # a deep point: typed columns, not tuples
-                    frames.append(pd.DataFrame.from_records(rows, columns=list(columns)))
-                    rows = []
+                _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial, seconds,
+                         rows, frames)
     return PointResult(columns, rows, seconds, frames)
 
 
@@ -216,8 +213,11 @@ def _run_point(job: PointJob) -> PointResult:
 FRAME_RECORDS = 50_000
 
 
-def _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial, seconds) -> list[dict]:
-    """The records of one (point, dtype, rule, trial); its times are added to `seconds`."""
+def _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial, seconds, rows,
+             frames) -> None:
+    """The records of one (point, dtype, rule, trial), appended to `rows` as tuples, which are
+    moved into a DataFrame appended to `frames` whenever there are FRAME_RECORDS of them; its
+    times are added to `seconds`."""
     point = job.point
     extra = extra_columns(case)
     clock = time.perf_counter
@@ -265,11 +265,11 @@ def _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial, seconds
         _remember(key, truth)
     truths[key] = truth
     settled = clock()
-    rows = []
     order = record_columns(case)
     rule_columns = {"rounding": rule.rounding, "subnormals": rule.subnormals,
                     "overflow": rule.overflow, "trial": trial}
-    for quantity, sweep_value, array, flags, more in emitted:
+    for i, (quantity, sweep_value, array, flags, more) in enumerate(emitted):
+        emitted[i] = None  # each emitted array is let go once it is a record
         tkey = (quantity, sweep_value)
         m = measure(array, truth.values[tkey], fmt, truth.approx.get(tkey))
         row = {
@@ -284,11 +284,13 @@ def _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial, seconds
             **{c: more.get(c, "") for c in extra},
         }
         rows.append(tuple(row[c] for c in order))
+        if len(rows) >= FRAME_RECORDS:  # a deep point: typed columns, not tuples
+            frames.append(pd.DataFrame.from_records(rows, columns=list(order)))
+            rows.clear()
     measured = clock()
     seconds["compute"] += computed - started
     seconds["truth"] += settled - computed
     seconds["measure"] += measured - settled
-    return rows
 
 
 def _wide(values: np.ndarray) -> np.ndarray:

@@ -57,6 +57,6 @@ def test_a_point_with_many_records_keeps_them_as_frames_with_the_same_records(tm
     monkeypatch.setattr(runner, "FRAME_RECORDS", 5)
     (job, _) = runner.jobs_of(exp)
     point = runner.run_point(job)
-    assert [len(f) for f in point.frames] == [7, 7, 7] and point.values == []
+    assert [len(f) for f in point.frames] == [5, 5, 5, 5] and len(point.values) == 1
     framed = fpstudy.run_experiment(exp, progress=False).records
     assert len(tuples) == 2 * 3 * 7 and framed.equals(tuples)
