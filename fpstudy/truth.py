@@ -290,19 +290,29 @@ def _columns(parts: list) -> np.ndarray:
 
 def _split(m) -> tuple | None:
     """(hi, lo, is_zero, log2|m|) with hi + lo = m to about 106 bits where 2**-900 < |m| <
-    2**900 (hi = lo = 0 outside that range), or None for an infinite or NaN m."""
+    2**900 (hi = lo = 0 outside that range), or None for an infinite or NaN m. Integer
+    arithmetic on m's significand: hi is its leading 53 bits, lo the next 53 of what is left.
+
+    >>> _split(libmp.from_man_exp(2 ** 60 + 3, 0)) == (2.0 ** 60, 3.0, 0.0, 60.0)
+    True
+    """
     if m == libmp.fzero:
         return (0.0, 0.0, 1.0, -math.inf)
     if m in (libmp.finf, libmp.fninf, libmp.fnan):
         return None
-    exponent = _exponent(m)
+    sign, man, exp, bc = m
+    exponent = exp + bc - 1
+    top = man >> (bc - 53) if bc > 53 else man << (53 - bc)  # in [2**52, 2**53): a float
     if not -900 < exponent < 900:
-        _sign, man, _exp, bc = m
-        top = int(man >> (bc - 53)) if bc > 53 else int(man) << (53 - bc)  # in [2**52, 2**53)
         return (0.0, 0.0, 0.0, exponent + math.log2(top) - 52)
-    hi = libmp.to_float(m)
-    lo = libmp.to_float(libmp.mpf_sub(m, libmp.from_float(hi), 60))
-    return (hi, lo, 0.0, math.log2(abs(hi)))
+    # hi: m's leading 53 bits (truncated), lo: the next 53 of the rest; exact conversions
+    hi = math.ldexp(top, exponent - 52)
+    rest = man - (top << (bc - 53)) if bc > 53 else 0
+    lo = 0.0
+    if rest:
+        drop = max(0, rest.bit_length() - 53)
+        lo = math.ldexp(rest >> drop, exp + drop)
+    return (-hi, -lo, 0.0, math.log2(hi)) if sign else (hi, lo, 0.0, math.log2(hi))
 
 
 _TINY_BOUND = 2.0 ** -1000

@@ -1,6 +1,7 @@
 """Outcomes, truth classes and errors, for scalars and vectors, from limits derived by hand."""
 
 import math
+from fractions import Fraction
 
 import mpmath
 import numpy as np
@@ -252,3 +253,22 @@ def test_fast_measure_when_every_truth_is_tiny():
     m = _both_ways([2.0 ** -950] * 9 + [2.0 ** -960],
                    [mpmath.mpf(2) ** -950] * 9 + [mpmath.mpf(2) ** -1000])
     assert m.rel_error == pytest.approx(2.0 ** -10 - 2.0 ** -50, rel=1e-9, abs=0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 2 ** 400), st.integers(-1300, 1000), st.booleans())
+def test_approximation_to_106_bits_against_fractions(man, exp, negative):
+    """hi + lo is the exact m * 2**exp to 2**-104 relative inside 2**+-900, and log2_abs its
+    log2, by Fraction arithmetic; outside, hi = lo = 0 and only log2_abs is kept."""
+    from mpmath import libmp
+
+    x = mpmath.mp.make_mpf(libmp.from_man_exp(-man if negative else man, exp))
+    exact = (-1) ** negative * Fraction(man) * Fraction(2) ** exp
+    (hi, lo, zero, log2_abs), = approximation([x])
+    assert zero == 0
+    assert abs(log2_abs - (math.log2(man) + exp)) < 1e-9
+    if -900 < math.floor(math.log2(man)) + exp < 900:
+        assert abs(Fraction(hi) + Fraction(lo) - exact) <= abs(exact) / 2 ** 104
+        assert (hi < 0) == negative and abs(lo) <= abs(hi) * 2.0 ** -52
+    else:
+        assert hi == lo == 0.0
