@@ -33,22 +33,36 @@ def time_point(grid: dict, depth: int, dtype: str) -> dict:
     return {"total": sum(meta["time_s"].values()), **meta["time_s"]}
 
 
-def versus_plain(depth: int) -> None:
-    """fpstudy's whole run (proven truths, measuring, the formats) against the plain script."""
+def _command_seconds(command: list[str]) -> float:
+    import subprocess
     import time
 
-    from plain_mpmath import truths
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - started
 
-    started = time.perf_counter()
-    truths(depth)
-    plain = time.perf_counter() - started
-    exp = parse({"case": "deep_product", "grid": {"init": "gaussian", "width": 16,
-                 "scale": 1.0, "max_depth": depth}}, Path("bench.toml"))
-    started = time.perf_counter()
-    fpstudy.run_experiment(exp, progress=False)
-    ours = time.perf_counter() - started
+
+def versus_plain(depth: int, engine: str = "") -> None:
+    """`fpstudy run` (proven truths, measuring, the formats, writing the results) against the
+    plain script, each a whole process as a user would start it."""
+    import sys
+    import tempfile
+
+    here = Path(__file__).resolve().parent
+    plain = _command_seconds([sys.executable, str(here / "plain_mpmath.py"), "--depth",
+                              str(depth)])
+    with tempfile.TemporaryDirectory() as scratch:
+        config = Path(scratch) / "versus_plain.toml"
+        config.write_text('case = "deep_product"\n'
+                          'dtypes = ["float16", "bfloat16", "float32", "float64"]\n[grid]\n'
+                          f'init = "gaussian"\nwidth = 16\nscale = 1.0\nmax_depth = {depth}\n')
+        ours = _command_seconds([sys.executable, "-m", "fpstudy", "run", str(config),
+                                 "--results", f"{scratch}/results",
+                                 *(["--truth-engine", engine] if engine else [])])
+    goal = 5.0 if engine == "arb" else 1.0
     print(f"gaussian width 16, depth {depth}, 4 formats: plain mpmath {plain:.1f} s, "
-          f"fpstudy {ours:.1f} s: {plain / ours:.2f}x (goal >= 1.0x)")
+          f"fpstudy{' --truth-engine ' + engine if engine else ''} {ours:.1f} s: "
+          f"{plain / ours:.2f}x (goal >= {goal}x)")
 
 
 def _timed_runs(exp, jobs_list) -> tuple[list, list]:

@@ -388,14 +388,22 @@ class DyadicEngine:
     def matvec(self, A, x) -> list:
         """A @ x with integers: A and x as integer significands over one exponent each, every
         row an integer dot product, one normalisation per result (not one per operation)."""
-        rows = [list(row) for row in A]
-        a_ints, a_exp = _integers([v.m for row in rows for v in row])
+        if isinstance(A, np.ndarray) and A.ndim == 2:
+            count, width = A.shape
+            flat = [v.m for v in A.ravel().tolist()]
+        else:
+            rows = [list(row) for row in A]
+            count, width = len(rows), len(rows[0]) if rows else 0
+            if any(len(row) != width for row in rows):
+                raise ValueError(f"matvec of ragged rows {[len(r) for r in rows]}")
+            flat = [v.m for row in rows for v in row]
+        a_ints, a_exp = _integers(flat)
         x_ints, x_exp = _integers([v.m for v in x])
         n = len(x_ints)
-        if any(len(row) != n for row in rows):
-            raise ValueError(f"matvec of rows of {[len(r) for r in rows]} by a vector of {n}")
+        if width != n:
+            raise ValueError(f"matvec of rows of {width} by a vector of {n}")
         out = []
-        for i in range(len(rows)):
+        for i in range(count):
             total = sum(map(operator.mul, a_ints[i * n:(i + 1) * n], x_ints))
             out.append(self._checked(libmp.from_man_exp(total, a_exp + x_exp)))
         return out
