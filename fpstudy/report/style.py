@@ -111,7 +111,7 @@ def save(fig: Figure, directory: Path, name: str, title: str, caption: str) -> F
     fig.set_dpi(dpi)
     renderer = FigureCanvasAgg(fig).get_renderer()
     engine = fig.get_layout_engine()
-    if engine is not None:
+    if engine is not None and fig.axes:  # as Figure.draw: a figure of text alone has no grid
         engine.execute(fig)
     # what "tight" would keep: a legend wider than a narrow figure (two panels) is not clipped
     bbox = fig.get_tightbbox(renderer).padded(PAD_INCHES)
