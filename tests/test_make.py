@@ -24,8 +24,11 @@ def fresh_results(tmp_path_factory) -> Path:
         meta.parent.mkdir()
         meta.write_text("{}")
         os.utime(meta, (later, later))
+        section = out / path.stem / "report_section.json"
+        section.write_text("{}")
+        os.utime(section, (later + 1, later + 1))
     (out / "report.html").write_text("")
-    os.utime(out / "report.html", (later + 1, later + 1))
+    os.utime(out / "report.html", (later + 2, later + 2))
     return out
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -67,12 +68,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+PACKAGE = Path(__file__).resolve().parent.parent  # fpstudy/
+
+
 @lru_cache(maxsize=1)
 def code_key() -> str:
     """The part of every section's key that is not the experiment: code and versions."""
-    package = Path(__file__).resolve().parent.parent
+    return package_key(PACKAGE)
+
+
+def package_key(package: Path) -> str:
+    """sha256 of the package's modules (but NOT_DRAWING), the versions and SECTION_VERSION."""
     digest = hashlib.sha256(f"section {SECTION_VERSION}\n".encode())
-    for path in sorted(package.rglob("*.py")):
+    for path in sorted(Path(package).rglob("*.py")):
         rel = path.relative_to(package).as_posix()
         if rel in NOT_DRAWING:
             continue
@@ -101,7 +109,8 @@ def cached(directory: Path, key: str) -> Drawn | None:
     directory = Path(directory)
     try:
         kept = json.loads(section_path(directory).read_text(encoding="utf-8"))
-        if kept.get("version") != SECTION_VERSION or kept.get("key") != key:
+        if not isinstance(kept, dict) or kept.get("version") != SECTION_VERSION \
+                or kept.get("key") != key:
             return None
         drawn = Drawn(name=kept["name"], dtypes=list(kept["dtypes"]),
                       overview=[(Cell(**name), sweep, {d: Cell(**c) for d, c in cells.items()})
@@ -110,8 +119,8 @@ def cached(directory: Path, key: str) -> Drawn | None:
         for rel, sha in drawn.figures.items():
             if _sha256(directory.parent / rel) != sha:
                 return None
-    except (OSError, ValueError, KeyError, TypeError):  # missing, half-kept or foreign: redraw
-        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # missing, half-kept
+        return None  # or foreign: draw it again
     return drawn
 
 
@@ -156,6 +165,9 @@ def sections(directories: list[Path], jobs: int = 1, redraw: bool = False) -> li
     `jobs` processes when there are several to draw)."""
     keys = [section_key(d) for d in directories]
     found = [None if redraw else cached(d, k) for d, k in zip(directories, keys, strict=True)]
+    for d, s in zip(directories, found, strict=True):
+        if s is not None:  # reused: newer than its inputs, for make
+            _touch(section_path(d))
     todo = [i for i, s in enumerate(found) if s is None]
     if jobs > 1 and len(todo) > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -168,3 +180,10 @@ def sections(directories: list[Path], jobs: int = 1, redraw: bool = False) -> li
         for i in todo:
             found[i] = draw(directories[i], keys[i])
     return found
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:  # a read-only results folder: the section is still valid
+        pass
