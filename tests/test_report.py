@@ -258,7 +258,7 @@ def test_kept_sections_are_reused_when_nothing_changed(kept, draws):
     assert all((kept / c.stem / SECTION_FILE).is_file() for c in CONFIGS)
 
 
-def test_pages_from_kept_sections_are_those_drawn_afresh(kept, draws):
+def test_pages_from_kept_sections_are_those_drawn_afresh(kept):
     reused = page_bytes(kept)  # the `kept` fixture wrote them from the kept sections
     written = write_report(kept, redraw=True, jobs=2)  # afresh, in two processes
     assert {p.name for p in written} >= {"magnitude.png", "report_section.json", "report.md"}
@@ -343,3 +343,318 @@ def test_only_an_unknown_experiment_is_a_user_error(kept, run_cli):
     status, out, err = run_cli("report", "--results", kept, "--only", "report_softmx")
     assert status == 2 and out == "" and err.count("\n") == 1
     assert "'report_softmx'" in err and "report_softmax" in err
+
+
+def test_notebook_access_load_and_summary(results):
+    records = fpstudy.load(results / "report_deep_product")
+    assert isinstance(records, pd.DataFrame)
+    assert len(records) == 2 * 2 * 40  # formats x scales x depths
+    table = fpstudy.summary(results / "report_deep_product" / "summary.csv")
+    f16 = table[(table["dtype"] == "float16") & (table["scale"] == 1.5)]
+    assert f16[["outcome", "start"]].values.tolist() == [["ok", 1], ["overflow", 28],
+                                                         ["nan", 29]]
+
+
+def test_report_of_an_empty_directory_is_a_user_error(tmp_path, run_cli):
+    with pytest.raises(UserError, match="no experiment results"):
+        write_report(tmp_path)
+    status, _, err = run_cli("report", "--results", tmp_path)
+    assert status == 2 and err.count("\n") == 1
+
+
+def test_a_failing_case_hook_costs_only_its_own_part(results, tmp_path, monkeypatch):
+    from fpstudy.report import cases
+
+    def broken(study):
+        raise KeyError("column the hook needs")
+
+    monkeypatch.setattr(cases.HOOKS["softmax"], "figures", broken)
+    out = tmp_path / "copy"
+    assert main(["run", str(DATA / "report_softmax.toml"), "--results", str(out)]) == 0
+    paths = write_report(out)
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "report hook could not draw its part" in text
+    assert "### Formats side by side" in text
+    assert {p.name for p in paths} >= {"report.md", "report.html", "magnitude.png"}
+
+
+def test_overview_leads_with_the_ok_range_and_the_avoidable_failures(results):
+    study = load_study(results / "report_deep_product")
+    table = tables.overview([study])
+    row = dict(zip(table.columns, table.rows[0], strict=True))
+    # float16 is ok at every grid point up to depth 14: s = 0.5 goes subnormal at 15; every
+    # failure is the truth leaving the range (none avoidable): 13 at s = 1.5, 26 at s = 0.5
+    assert row["float16"].text == f"ok at 1..{FIRST_SUBNORMAL - 1}"
+    assert row["float16"].detail == f"unavoidable: {13 + 40 - FIRST_SUBNORMAL + 1} records"
+    # float32 holds 2^-40 and 1.5^40 ~ 1.1e7 as normal numbers: it never fails here
+    assert (row["float32"].text, row["float32"].detail) == ("ok throughout", "no failures")
+    assert "float64" not in row
+
+
+def test_overview_names_avoidable_failures_first_per_implementation(results):
+    # naive softmax of n equal logits c in float16 (exact answer 1/n, always normal): exp(-20)
+    # = 2.1e-9 is below half the smallest subnormal (3e-8), so 0/0 at c = -20; exp(10) * 100
+    # = 2.2e6 > 65504 overflows the sum (n = 100: every output 0, underflow); exp(20) = 4.9e8
+    # overflows (inf/inf); c = -10 (exp = 4.5e-5, subnormal, but the ratio is ok) and 0 are ok
+    assert math.exp(-20) < float(F16.smallest_subnormal) / 2 < math.exp(-10)
+    assert 100 * math.exp(10) > float(F16.max) > math.exp(10)
+    study = load_study(results / "report_softmax")
+    rows = {r[0].text: dict(zip(tables.overview([study]).columns, r, strict=True))
+            for r in tables.overview([study]).rows}
+    naive = rows["report_softmax: naive"]["float16"]
+    assert naive.text == "ok at -10..0"
+    assert naive.detail.startswith("avoidable (")
+    assert "nan @-20 (softmax, n=1" in naive.detail and "underflow @10 (softmax, n=100)" \
+        in naive.detail and "unavoidable" not in naive.detail
+    stable = rows["report_softmax: max_shift"]["float16"]
+    assert (stable.text, stable.detail) == ("ok throughout", "no failures")
+
+
+def test_softmax_map_gives_an_implementation_ok_everywhere_one_line(results):
+    from matplotlib.collections import QuadMesh
+
+    from fpstudy.report.cases import HOOKS
+
+    study = load_study(results / "report_softmax")
+    (drawn,) = HOOKS["softmax"].figures(study)
+    meshes = [ax for ax in drawn.figure.axes if any(isinstance(c, QuadMesh)
+                                                    for c in ax.collections)]
+    assert [ax.get_ylabel() for ax in meshes] == ["naive\nn"]  # no row of grey for max_shift
+    legend = drawn.figure.legends[0].get_title().get_text()
+    assert legend.startswith("ok everywhere") and legend.endswith(": max_shift")
+    names, _ = map_cells(meshes[0])
+    assert names.tolist() == [["nan", "ok", "ok", "ok", "nan"],          # n = 1
+                              ["nan", "ok", "ok", "underflow", "nan"]]   # n = 100
+    only_ok = study.subset(study.records["impl"] == "max_shift")
+    (line_only,) = HOOKS["softmax"].figures(only_ok)
+    assert not any(isinstance(c, QuadMesh) for ax in line_only.figure.axes
+                   for c in ax.collections)
+    assert "ok everywhere" in line_only.figure.texts[0].get_text()
+
+
+# -- the hook contract ----------------------------------------------------------------------
+
+def fake_hook(case="softmax", **functions):
+    from types import ModuleType
+
+    module = ModuleType("fpstudy.report.cases.fake")
+    module.CASE = case
+    for name, fn in functions.items():
+        fn.__module__ = module.__name__
+        setattr(module, name, fn)
+    return module
+
+
+def test_the_shipped_hooks_keep_the_contract():
+    from fpstudy.cases import CASES
+    from fpstudy.report.cases import HOOK_FUNCTIONS, HOOKS, check_hooks
+
+    assert check_hooks(HOOKS) is HOOKS and set(HOOKS) <= set(CASES)
+    assert set(HOOK_FUNCTIONS) == {"error_references", "figures", "tables"}
+
+
+@pytest.mark.parametrize("hook, message", [
+    (fake_hook(figure=lambda study: []), r"defines figure\(\), which is not a hook"),
+    (fake_hook(tables=lambda s: []), r"tables\(s\): expected tables\(study\)"),
+    (fake_hook("softmaks", figures=lambda study: []), "CASE = 'softmaks' is not a case"),
+])
+def test_a_misspelt_hook_is_an_error(hook, message):
+    from fpstudy.report.cases import check_hooks
+
+    with pytest.raises(ImportError, match=message):
+        check_hooks({hook.CASE: hook})
+
+
+def test_helpers_and_imports_in_a_hook_are_not_hooks():
+    from fpstudy.report.cases import check_hooks
+
+    hook = fake_hook(_helper=lambda x: x, figures=lambda study: [])
+    hook.imported = np.sqrt  # not defined in the module: ignored
+    assert check_hooks({"softmax": hook})
+
+
+def test_a_tables_hook_adds_its_tables(results, tmp_path, monkeypatch):
+    import shutil
+
+    from fpstudy.report import cases
+
+    def extra(study):
+        return [tables.Table("From the tables hook", ["point", "n"],
+                             [["all", str(len(study.records))]])]
+
+    monkeypatch.setattr(cases.HOOKS["deep_product"], "tables", extra, raising=False)
+    out = tmp_path / "copy"
+    shutil.copytree(results / "report_deep_product", out / "report_deep_product")
+    write_report(out, redraw=True)  # a patched hook is not in the kept section's key
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "### From the tables hook" in text and "| all | 160 |" in text
+
+
+# -- figures, read back from what matplotlib drew ------------------------------------------
+
+@pytest.fixture(scope="module")
+def deep_study(results, tmp_path_factory):
+    import shutil
+
+    out = tmp_path_factory.mktemp("figures")
+    shutil.copytree(results / "report_deep_product", out / "report_deep_product")
+    return load_study(out / "report_deep_product")
+
+
+def panels(figure_file) -> dict:
+    """The visible panels of a drawn figure, by their title."""
+    return {ax.get_title(loc="left"): ax for ax in figure_file.figure.axes
+            if ax.get_visible() and ax.get_title(loc="left")}
+
+
+def line(ax, label):
+    found = [ln for ln in ax.get_lines() if ln.get_label() == label]
+    assert len(found) == 1, (label, [ln.get_label() for ln in ax.get_lines()])
+    return found[0].get_xdata().astype(float), found[0].get_ydata().astype(float)
+
+
+def legend_texts(figure_file) -> list[str]:
+    return [t.get_text() for legend in figure_file.figure.legends for t in legend.get_texts()]
+
+
+def test_magnitude_figure_draws_the_computed_and_exact_magnitudes(deep_study):
+    from fpstudy.report import figures
+
+    drawn = figures.magnitude(deep_study)
+    axes = panels(drawn)
+    assert set(axes) == {"scale=0.5", "scale=1.5"}
+    depth = np.arange(1, 41, dtype=float)
+    for scale, ax in (("0.5", axes["scale=0.5"]), ("1.5", axes["scale=1.5"])):
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("depth", "log10 |value|")
+        x, exact = line(ax, "exact float16")
+        np.testing.assert_array_equal(x, depth)
+        # x = ones, s exact in float16: the truth is s^d, log10 s^d = d log10 s
+        np.testing.assert_allclose(exact, depth * math.log10(float(scale)), rtol=1e-12)
+    x, computed = line(axes["scale=1.5"], "computed float16")
+    # within 27u of 1.5^d up to depth 27; from 28 on inf or NaN: not on the curve (strips)
+    np.testing.assert_allclose(computed[:27], depth[:27] * math.log10(1.5),
+                               atol=math.log10(1 + 27 * 2.0**-11))
+    assert np.isnan(computed[27:]).all()
+    _, computed = line(axes["scale=0.5"], "computed float16")
+    # 2^-d exact while representable (normal or subnormal); 0 from FIRST_ZERO on
+    np.testing.assert_allclose(computed[:FIRST_ZERO - 1], -depth[:FIRST_ZERO - 1] * math.log10(2),
+                               rtol=1e-15)
+    assert np.isnan(computed[FIRST_ZERO - 1:]).all()
+    labels = legend_texts(drawn)
+    assert {"float16", "float32", "computed", "exact", "max"} <= set(labels)
+
+
+def test_error_figure_draws_the_errors_and_the_hooks_reference_curves(deep_study):
+    from fpstudy.report import figures
+    from fpstudy.report.cases import HOOKS
+
+    hook = HOOKS["deep_product"]
+    drawn = figures.error(deep_study, hook.error_references)
+    ax = panels(drawn)["scale=1.5"]
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "depth"
+    rec = deep_study.records
+    f16 = rec[(rec["dtype"] == "float16") & (rec["scale"] == 1.5)].sort_values("depth")
+    x, err = line(ax, "error float16")
+    want = f16["rel_error"].to_numpy(dtype=float)
+    want = np.where(np.isfinite(want) & (want > 0), want, np.nan)
+    np.testing.assert_array_equal(x, f16["depth"].to_numpy(dtype=float))
+    np.testing.assert_array_equal(err, want)
+    assert np.isfinite(err[:27]).sum() > 20 and np.isnan(err[27:]).all()
+    # Higham & Mary's k*u and sqrt(k)*u with k = depth * width (width 2), u = 2^-11
+    depth = np.arange(1, 41, dtype=float)
+    _, ku = line(ax, "k·u float16")
+    _, sqrt_ku = line(ax, "√k·u float16")
+    np.testing.assert_allclose(ku, 2 * depth * 2.0**-11)
+    np.testing.assert_allclose(sqrt_ku, np.sqrt(2 * depth) * 2.0**-11)
+    assert {"k·u", "√k·u"} <= set(legend_texts(drawn))
+    assert "Higham & Mary" in drawn.caption
+
+
+def test_another_cases_reference_curves_carry_their_own_labels(deep_study):
+    from fpstudy.report import figures
+
+    def twice_u(study, labels, rows):
+        x = np.sort(rows["depth"].unique()).astype(float)
+        return [figures.Reference("2u", "float16", x, np.full_like(x, 2.0**-10), (0, (3, 1)),
+                                  "2u (dashed) is twice the unit roundoff.")]
+
+    drawn = figures.error(deep_study, twice_u)
+    texts = legend_texts(drawn)
+    assert "2u" in texts and "k·u" not in texts and "√k·u" not in texts
+    assert "2u (dashed) is twice the unit roundoff." in drawn.caption
+    assert "Higham" not in drawn.caption
+    plain = figures.error(deep_study)
+    assert not {"k·u", "2u"} & set(legend_texts(plain)) and "Thin curves" not in plain.caption
+
+
+def map_cells(ax):
+    """(row labels, outcome names, RGBA colours) of an outcome map panel's mesh."""
+    from matplotlib.collections import QuadMesh
+
+    from fpstudy.metrics import OUTCOMES
+
+    mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
+    codes = np.ma.masked_invalid(mesh.get_array()).reshape(mesh.get_coordinates().shape[0] - 1,
+                                                            -1)
+    colours = mesh.cmap(mesh.norm(codes))
+    names = np.array([[OUTCOMES[int(c)] if c is not np.ma.masked else "" for c in row]
+                      for row in codes])
+    return names, colours
+
+
+def test_outcome_map_cells_have_the_outcome_and_its_colour(deep_study):
+    from matplotlib.colors import to_rgba
+
+    from fpstudy.report import figures
+    from fpstudy.report.style import OUTCOME_COLOURS
+
+    drawn = figures.outcome_map(deep_study)
+    ax = drawn.figure.axes[0]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    groups = {t.get_text(): t.xy[1] for t in ax.texts}  # a point's label, left of its block
+    assert rows == ["float16", "float32", "float16", "float32"]
+    assert set(groups) == {"scale=0.5", "scale=1.5"}
+    names, colours = map_cells(ax)
+    row_05, row_15 = int(groups["scale=0.5"]), int(groups["scale=1.5"])
+    # hand-derived (module docstring): columns are depths 1..40
+    expect_15 = ["ok"] * 27 + ["overflow"] + ["nan"] * 12
+    expect_05 = (["ok"] * (FIRST_SUBNORMAL - 1) + ["subnormal"] * (FIRST_ZERO - FIRST_SUBNORMAL)
+                 + ["underflow"] * (40 - FIRST_ZERO + 1))
+    assert names[row_15].tolist() == expect_15
+    assert names[row_05].tolist() == expect_05
+    assert (names[row_15 + 1] == "ok").all() and (names[row_05 + 1] == "ok").all()  # float32
+    for r in range(len(rows)):
+        for c in range(names.shape[1]):
+            assert tuple(colours[r, c]) == to_rgba(OUTCOME_COLOURS[names[r, c]]), (r, c)
+
+
+@pytest.mark.parametrize("arith, words", [
+    ({"math": "mpfr", "correctly_rounded": True, "library": "MPFR 4.2.2"},
+     "elementwise functions by MPFR 4.2.2 (correctly rounded)"),
+    ({"math": "numpy", "correctly_rounded": False, "library": "numpy 2.4.0"},
+     "elementwise functions by numpy 2.4.0 (the platform's library)"),
+    (None, "elementwise functions by numpy"),  # format version 1
+])
+def test_run_line_says_who_computed_the_elementwise_functions(arith, words):
+    from fpstudy.report.render import _arith_words
+
+    assert _arith_words(arith) == words
+
+
+def test_the_report_counts_truths_not_proven(tmp_path):
+    config = tmp_path / "unproven.toml"
+    config.write_text('case = "sigmoid_saturation"\ndtypes = ["float16"]\n'
+                      '[truth]\nprecision = 16\nmax_precision = 24\n'
+                      '[grid]\nz = [1.0, 2.0]\n')
+    assert main(["run", str(config), "--results", str(tmp_path / "r")]) == 0
+    write_report(tmp_path / "r")
+    text = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    # two z values x two quantities (sigmoid, derivative), none proven at 24 bits
+    assert "**4 records whose truth is not proven**" in text
+
+
+def test_the_report_says_how_truths_were_proven(results):
+    text = (results / "report.md").read_text(encoding="utf-8")
+    # the deep product's powers of s are exact dyadic numbers: 2 formats x 2 scales x 40
+    assert "truth proven for 160 exact" in text
+    assert "not proven" not in text
