@@ -56,8 +56,10 @@ $(RESULTS)/%/report_section.json: $(RESULTS)/%/meta.json $(REPORT_CODE) | $(READ
 	$(FPSTUDY) report --results $(RESULTS) --only $*
 
 # The report: every section (reusing the kept ones, drawing any missing), then report.md,
-# then report.html (last, so its time stamp covers the rest).
-$(RESULTS)/report.html: $(SECTIONS) | $(READY)
+# then report.html (last, so its time stamp covers the rest). The runs are named here too:
+# reached only through the section rule, make would take each meta.json for an intermediate
+# file and delete it once the report is made.
+$(RESULTS)/report.html: $(RUNS) $(SECTIONS) | $(READY)
 	$(FPSTUDY) report --results $(RESULTS)
 
 # Redraw the report from the results there are, running nothing (kept sections still valid
