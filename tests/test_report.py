@@ -268,15 +268,15 @@ def test_pages_from_kept_sections_are_those_drawn_afresh(kept):
 def test_a_section_is_redrawn_when_its_meta_changes(kept, draws):
     import json
 
-    meta = kept / "report_softmax" / "meta.json"
+    meta = kept / "report_deep_product" / "meta.json"
     data = json.loads(meta.read_text(encoding="utf-8"))
     data["wall_time_s"] = 12345.5
     meta.write_text(json.dumps(data), encoding="utf-8")
     write_report(kept)
-    assert draws == ["report_softmax"]
+    assert draws == ["report_deep_product"]
     assert "12345.5 s" in (kept / "report.md").read_text(encoding="utf-8")
     write_report(kept)  # kept again: drawn once
-    assert draws == ["report_softmax"]
+    assert draws == ["report_deep_product"]
 
 
 def test_a_section_is_redrawn_when_its_records_change(kept, draws):
@@ -300,14 +300,15 @@ def test_a_section_whose_figure_changed_is_redrawn(kept, draws, change):
     assert draws == ["report_deep_product"] and figure.read_bytes() == data
 
 
-def test_a_half_written_or_foreign_section_file_is_redrawn(kept, draws):
+@pytest.mark.parametrize("text", ['{"version": 1, "key"', "[]", ""],
+                         ids=["half-written", "foreign", "empty"])
+def test_a_half_written_or_foreign_section_file_is_redrawn(kept, draws, text):
     from fpstudy.report.sections import SECTION_FILE
 
-    (kept / "report_deep_product" / SECTION_FILE).write_text('{"version": 1, "key"')
-    (kept / "report_softmax" / SECTION_FILE).write_text("[]")
+    (kept / "report_deep_product" / SECTION_FILE).write_text(text)
     before = page_bytes(kept)
     write_report(kept)
-    assert sorted(draws) == ["report_deep_product", "report_softmax"]
+    assert draws == ["report_deep_product"]
     assert page_bytes(kept) == before
 
 
@@ -329,14 +330,14 @@ def test_the_code_key_covers_the_report_code_but_not_the_command_line(tmp_path):
 def test_only_draws_one_section_and_no_pages(kept, draws, run_cli):
     from fpstudy.report.sections import SECTION_FILE
 
-    (kept / "report_softmax" / SECTION_FILE).unlink()
+    (kept / "report_deep_product" / SECTION_FILE).unlink()
     pages = page_bytes(kept)
-    status, out, _ = run_cli("report", "--results", kept, "--only", "report_softmax")
-    assert status == 0 and draws == ["report_softmax"]
-    assert (kept / "report_softmax" / SECTION_FILE).is_file()
+    status, out, _ = run_cli("report", "--results", kept, "--only", "report_deep_product")
+    assert status == 0 and draws == ["report_deep_product"]
+    assert (kept / "report_deep_product" / SECTION_FILE).is_file()
     assert "report.md" not in out and page_bytes(kept) == pages
-    status, out, _ = run_cli("report", "--results", kept, "--only", "report_softmax")
-    assert status == 0 and draws == ["report_softmax"] and out == ""  # kept: nothing to draw
+    status, out, _ = run_cli("report", "--results", kept, "--only", "report_deep_product")
+    assert status == 0 and draws == ["report_deep_product"] and out == ""  # kept: nothing to draw
 
 
 def test_only_an_unknown_experiment_is_a_user_error(kept, run_cli):
