@@ -48,12 +48,22 @@ $(RESULTS)/%/meta.json: experiments/%.toml $(NUMERICS) $$(call data_files,experi
                         | $(READY)
 	$(FPSTUDY) run $< --results $(RESULTS)
 
-# The report is redrawn when any experiment was rerun or the report code changed; it writes
-# every figure, then report.md, then report.html (last, so its time stamp covers the rest).
-$(RESULTS)/report.html: $(RUNS) $(REPORT_CODE) | $(READY)
+# One experiment's part of the report (its figures and tables), drawn as soon as its results
+# are there, so under make -j it is drawn while other experiments still run; kept in
+# report_section.json (rewritten, or touched when still valid) for the report to reuse.
+SECTIONS    := $(NAMES:%=$(RESULTS)/%/report_section.json)
+$(RESULTS)/%/report_section.json: $(RESULTS)/%/meta.json $(REPORT_CODE) | $(READY)
+	$(FPSTUDY) report --results $(RESULTS) --only $*
+
+# The report: every section (reusing the kept ones, drawing any missing), then report.md,
+# then report.html (last, so its time stamp covers the rest). The runs are named here too:
+# reached only through the section rule, make would take each meta.json for an intermediate
+# file and delete it once the report is made.
+$(RESULTS)/report.html: $(RUNS) $(SECTIONS) | $(READY)
 	$(FPSTUDY) report --results $(RESULTS)
 
-# Redraw the report from the results there are, running nothing.
+# Redraw the report from the results there are, running nothing (kept sections still valid
+# are reused: the pages are the same as drawn afresh).
 report: | $(READY)
 	$(FPSTUDY) report --results $(RESULTS)
 

@@ -96,7 +96,10 @@ def _span(run) -> str:
 def cmd_report(args) -> int:
     from .report import write_report
 
-    for path in write_report(Path(args.results)):
+    if args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: give at least 1")
+    for path in write_report(Path(args.results), only=args.only, jobs=args.jobs,
+                             redraw=args.redraw):
         print(path)
     return 0
 
@@ -284,6 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--results", default="results", metavar="DIR",
                         help="draw every experiment under DIR and write DIR/report.md and "
                              "DIR/report.html (default: %(default)s)")
+    report.add_argument("--only", action="append", metavar="NAME",
+                        help="draw only experiment NAME's section (figures, tables), kept in "
+                             "DIR/NAME/report_section.json for the full report to reuse; "
+                             "no pages written (repeat for several)")
+    report.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="draw sections in N processes (default: %(default)s)")
+    report.add_argument("--redraw", action="store_true",
+                        help="draw every section afresh instead of reusing the kept ones "
+                             "(the pages are the same)")
     report.set_defaults(func=cmd_report)
 
     check = sub.add_parser("check", help="validate configs and print their size")

@@ -24,8 +24,11 @@ def fresh_results(tmp_path_factory) -> Path:
         meta.parent.mkdir()
         meta.write_text("{}")
         os.utime(meta, (later, later))
+        section = out / path.stem / "report_section.json"
+        section.write_text("{}")
+        os.utime(section, (later + 1, later + 1))
     (out / "report.html").write_text("")
-    os.utime(out / "report.html", (later + 1, later + 1))
+    os.utime(out / "report.html", (later + 2, later + 2))
     return out
 
 
@@ -62,3 +65,18 @@ def test_editing_one_config_reruns_that_experiment(fresh_results):
     edited = EXPERIMENTS[0].relative_to(ROOT).as_posix()
     runs = [ln for ln in would_run(fresh_results, edited).splitlines() if "fpstudy run" in ln]
     assert len(runs) == 1 and edited in runs[0]
+
+
+def test_an_experiment_run_then_drawn_keeps_its_results(fresh_results, tmp_path):
+    """Its section is drawn right after its run, and make deletes none of its files."""
+    out = tmp_path / "results"
+    shutil.copytree(fresh_results, out)
+    name = EXPERIMENTS[0].stem
+    (out / name / "meta.json").unlink()
+    plan = subprocess.run(["make", "-n", f"RESULTS={out}", "all"], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+    run = [i for i, ln in enumerate(plan) if "fpstudy run" in ln]
+    draw = [i for i, ln in enumerate(plan) if f"fpstudy report --results {out} --only {name}" in ln]
+    assert len(run) == 1 and draw == [run[0] + 1]
+    assert plan[-1].endswith(f"fpstudy report --results {out}")
+    assert not [ln for ln in plan if ln.startswith("rm ")]

@@ -259,7 +259,8 @@ def test_a_failed_report_write_keeps_the_earlier_report(reported, tmp_path, run_
                 return partial_then_fail(code)(None, self)
             return real(self, *args, **kwargs)
         monkeypatch.setattr(Path, "write_text", write_text)
-    status, _, err = run_cli("report", "--results", res)
+    # --redraw: the kept sections are valid, and the figures must be drawn to fail
+    status, _, err = run_cli("report", "--results", res, "--redraw")
     assert status == 2
     assert_one_line(err, os.strerror(code), "earlier results there are kept")
     assert snapshot(res) == before  # the figures redrawn before the fault are the same bytes

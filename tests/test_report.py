@@ -210,8 +210,140 @@ def test_html_links_its_figures_and_has_no_script(results):
 def test_report_is_stable_when_redrawn(results):
     before = {p: p.read_bytes() for p in (results / "report.md",
                                            results / "report_deep_product/figures/error.svg")}
-    write_report(results)
+    write_report(results, redraw=True)
     assert all(p.read_bytes() == data for p, data in before.items())
+
+
+# -- sections kept beside the results and reused ---------------------------------------------
+
+@pytest.fixture
+def kept(results, tmp_path) -> Path:
+    """A copy of the results with every section kept (drawn by the `results` fixture)."""
+    import shutil
+
+    out = tmp_path / "kept"
+    shutil.copytree(results, out)
+    write_report(out)  # the pages name the results folder: now this one
+    return out
+
+
+@pytest.fixture
+def draws(monkeypatch) -> list[str]:
+    """The names of the experiments whose sections are drawn from here on."""
+    from fpstudy.report import sections
+
+    drawn, real = [], sections.draw
+
+    def counted(directory, key=None):
+        drawn.append(Path(directory).name)
+        return real(directory, key)
+    monkeypatch.setattr(sections, "draw", counted)
+    return drawn
+
+
+def page_bytes(results: Path) -> dict[str, bytes]:
+    return {name: (results / name).read_bytes() for name in ("report.md", "report.html")}
+
+
+def test_kept_sections_are_reused_when_nothing_changed(kept, draws):
+    from fpstudy.report.sections import SECTION_FILE
+
+    figures = {p: p.stat().st_mtime_ns for p in kept.rglob("figures/*")}
+    before = page_bytes(kept)
+    written = write_report(kept)
+    assert draws == []
+    assert {p.name for p in written} == {"report.md", "report.html"}
+    assert {p: p.stat().st_mtime_ns for p in kept.rglob("figures/*")} == figures
+    assert page_bytes(kept) == before
+    assert all((kept / c.stem / SECTION_FILE).is_file() for c in CONFIGS)
+
+
+def test_pages_from_kept_sections_are_those_drawn_afresh(kept):
+    reused = page_bytes(kept)  # the `kept` fixture wrote them from the kept sections
+    written = write_report(kept, redraw=True, jobs=2)  # afresh, in two processes
+    assert {p.name for p in written} >= {"magnitude.png", "report_section.json", "report.md"}
+    assert page_bytes(kept) == reused
+
+
+def test_a_section_is_redrawn_when_its_meta_changes(kept, draws):
+    import json
+
+    meta = kept / "report_deep_product" / "meta.json"
+    data = json.loads(meta.read_text(encoding="utf-8"))
+    data["wall_time_s"] = 12345.5
+    meta.write_text(json.dumps(data), encoding="utf-8")
+    write_report(kept)
+    assert draws == ["report_deep_product"]
+    assert "12345.5 s" in (kept / "report.md").read_text(encoding="utf-8")
+    write_report(kept)  # kept again: drawn once
+    assert draws == ["report_deep_product"]
+
+
+def test_a_section_is_redrawn_when_its_records_change(kept, draws):
+    path = kept / "report_deep_product" / "records.parquet"
+    records = pd.read_parquet(path)
+    records.loc[0, "rel_error"] = 0.25
+    records.to_parquet(path, index=False)
+    write_report(kept)
+    assert draws == ["report_deep_product"]
+
+
+@pytest.mark.parametrize("change", ["delete", "edit"])
+def test_a_section_whose_figure_changed_is_redrawn(kept, draws, change):
+    figure = kept / "report_deep_product" / "figures" / "error.png"
+    data = figure.read_bytes()
+    if change == "delete":
+        figure.unlink()
+    else:
+        figure.write_bytes(data[:-10])
+    write_report(kept)
+    assert draws == ["report_deep_product"] and figure.read_bytes() == data
+
+
+@pytest.mark.parametrize("text", ['{"version": 1, "key"', "[]", ""],
+                         ids=["half-written", "foreign", "empty"])
+def test_a_half_written_or_foreign_section_file_is_redrawn(kept, draws, text):
+    from fpstudy.report.sections import SECTION_FILE
+
+    (kept / "report_deep_product" / SECTION_FILE).write_text(text)
+    before = page_bytes(kept)
+    write_report(kept)
+    assert draws == ["report_deep_product"]
+    assert page_bytes(kept) == before
+
+
+def test_the_code_key_covers_the_report_code_but_not_the_command_line(tmp_path):
+    import shutil
+
+    from fpstudy.report import sections
+
+    package = tmp_path / "fpstudy"
+    shutil.copytree(sections.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    key = sections.package_key(package)
+    assert sections.package_key(package) == key
+    (package / "cli.py").write_text("# the command line cannot change a figure\n")
+    same = sections.package_key(package)
+    (package / "report" / "figures.py").write_text("# a figure drawn differently\n")
+    assert same == key != sections.package_key(package)
+
+
+def test_only_draws_one_section_and_no_pages(kept, draws, run_cli):
+    from fpstudy.report.sections import SECTION_FILE
+
+    (kept / "report_deep_product" / SECTION_FILE).unlink()
+    pages = page_bytes(kept)
+    status, out, _ = run_cli("report", "--results", kept, "--only", "report_deep_product")
+    assert status == 0 and draws == ["report_deep_product"]
+    assert (kept / "report_deep_product" / SECTION_FILE).is_file()
+    assert "report.md" not in out and page_bytes(kept) == pages
+    status, out, _ = run_cli("report", "--results", kept, "--only", "report_deep_product")
+    assert status == 0 and draws == ["report_deep_product"] and out == ""  # kept: nothing to draw
+
+
+def test_only_an_unknown_experiment_is_a_user_error(kept, run_cli):
+    status, out, err = run_cli("report", "--results", kept, "--only", "report_softmx")
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert "'report_softmx'" in err and "report_softmax" in err
 
 
 def test_notebook_access_load_and_summary(results):
@@ -354,7 +486,7 @@ def test_a_tables_hook_adds_its_tables(results, tmp_path, monkeypatch):
     monkeypatch.setattr(cases.HOOKS["deep_product"], "tables", extra, raising=False)
     out = tmp_path / "copy"
     shutil.copytree(results / "report_deep_product", out / "report_deep_product")
-    write_report(out)
+    write_report(out, redraw=True)  # a patched hook is not in the kept section's key
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "### From the tables hook" in text and "| all | 160 |" in text
 

@@ -2,6 +2,8 @@
 
 Both are rendered from the same `Section`s, so they say the same thing: an overview across
 experiments, the formats' limits, then one section per experiment with its tables and figures.
+A section is rendered on its own (`section_markdown`, `section_html`), so it can be kept and
+reused (fpstudy/report/sections.py); the pages put the kept parts together.
 """
 
 from __future__ import annotations
@@ -130,24 +132,30 @@ def md_table(t: Table, level: int = 3) -> str:
     return "\n".join(out + [""])
 
 
-def markdown(overview: Table, formats: Table, sections: list[Section], results: Path) -> str:
+def markdown(overview: Table, formats: Table, sections: list, results: Path) -> str:
+    """The whole report.md: its head, then each section's Markdown (`section_markdown`)."""
     out = [f"# {TITLE}", "",
            f"{_count(len(sections), 'experiment')} from `{results}`. Every number below "
            "comes from the records (`fpstudy.load(path)` in a notebook); figures are PNG "
            "here with an SVG beside each for papers.", ""]
     out += [md_table(overview, 2), md_table(formats, 2)]
-    for s in sections:
-        st = s.study
-        out += [f'<a id="{anchor(st.name)}"></a>', "", f"## {st.name}", "",
-                st.description, "", f"**Config:** {st.config_brief()}", "",
-                f"**Run:** {run_line(st)}", ""]
-        out += [f"> {n}\n" for n in s.notes]
-        out += [md_table(t) for t in s.tables]
-        out += ["### Figures", ""]
-        for f in s.figures:
-            png, svg = _rel(f.png, results), _rel(f.svg, results)
-            out += [f"![{f.title}]({png})", "", f"*{f.caption}* ([SVG]({svg}))", ""]
+    out += [s.markdown for s in sections]
     return "\n".join(out).rstrip() + "\n"
+
+
+def section_markdown(s: Section, results: Path) -> str:
+    """One experiment's part of report.md (figures linked relative to `results`)."""
+    st = s.study
+    out = [f'<a id="{anchor(st.name)}"></a>', "", f"## {st.name}", "",
+           st.description, "", f"**Config:** {st.config_brief()}", "",
+           f"**Run:** {run_line(st)}", ""]
+    out += [f"> {n}\n" for n in s.notes]
+    out += [md_table(t) for t in s.tables]
+    out += ["### Figures", ""]
+    for f in s.figures:
+        png, svg = _rel(f.png, results), _rel(f.svg, results)
+        out += [f"![{f.title}]({png})", "", f"*{f.caption}* ([SVG]({svg}))", ""]
+    return "\n".join(out)
 
 
 def _rel(path: Path, results: Path) -> str:
@@ -237,28 +245,33 @@ def _img(path: Path, alt: str, results: Path) -> str:
     return f'<img alt="{_h(alt)}" src="{_h(_rel(path, results))}" loading="lazy">'
 
 
-def page(overview: Table, formats: Table, sections: list[Section], results: Path) -> str:
-    nav = " ".join(f'<a href="#{anchor(s.study.name)}">{_h(s.study.name)}</a>'
-                   for s in sections)
+def page(overview: Table, formats: Table, sections: list, results: Path) -> str:
+    """The whole report.html: its head, then each section's HTML (`section_html`)."""
+    nav = " ".join(f'<a href="#{anchor(s.name)}">{_h(s.name)}</a>' for s in sections)
     body = [f"<h1>{_h(TITLE)}</h1>",
             f'<p class="run">{_count(len(sections), "experiment")} from '
             f"<code>{_h(results)}</code>. Figures are the PNG files in "
             "<code>&lt;experiment&gt;/figures/</code> beside this page, each with an SVG for "
             "papers: keep the directory together.</p>",
             f"<nav>{nav}</nav>", html_table(overview, 2), html_table(formats, 2)]
-    for s in sections:
-        st = s.study
-        body += [f'<h2 id="{anchor(st.name)}">{_h(st.name)}</h2>',
-                 f"<p>{_inline_md(st.description)}</p>",
-                 f"<p><strong>Config:</strong> {_inline_md(st.config_brief())}</p>",
-                 f'<p class="run"><strong>Run:</strong> {_inline_md(run_line(st))}</p>']
-        body += [f'<p class="warn">{_inline_md(n)}</p>' for n in s.notes]
-        body += [html_table(t) for t in s.tables]
-        body.append("<h3>Figures</h3>")
-        for f in s.figures:
-            svg = _rel(f.svg, results)
-            body.append(f"<figure>{_img(f.png, f.title, results)}<figcaption>{_h(f.caption)} "
-                        f'<a href="{_h(svg)}">SVG</a></figcaption></figure>')
+    body += [s.html for s in sections]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{_h(TITLE)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+def section_html(s: Section, results: Path) -> str:
+    """One experiment's part of report.html (figures linked relative to `results`)."""
+    st = s.study
+    body = [f'<h2 id="{anchor(st.name)}">{_h(st.name)}</h2>',
+            f"<p>{_inline_md(st.description)}</p>",
+            f"<p><strong>Config:</strong> {_inline_md(st.config_brief())}</p>",
+            f'<p class="run"><strong>Run:</strong> {_inline_md(run_line(st))}</p>']
+    body += [f'<p class="warn">{_inline_md(n)}</p>' for n in s.notes]
+    body += [html_table(t) for t in s.tables]
+    body.append("<h3>Figures</h3>")
+    for f in s.figures:
+        svg = _rel(f.svg, results)
+        body.append(f"<figure>{_img(f.png, f.title, results)}<figcaption>{_h(f.caption)} "
+                    f'<a href="{_h(svg)}">SVG</a></figcaption></figure>')
+    return "\n".join(body)

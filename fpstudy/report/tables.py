@@ -276,31 +276,42 @@ def describe_failures(study: Study, records: pd.DataFrame) -> str:
 def overview(studies: list[Study]) -> Table:
     """Per experiment (and implementation) and format: where along the sweep everything is
     ok, then the avoidable failures named, the unavoidable ones counted."""
-    dtypes = [d for d in FORMATS if any(d in s.dtypes for s in studies)]
-    dtypes += sorted({d for s in studies for d in s.dtypes} - set(dtypes))
+    return overview_table([overview_rows(s) for s in studies], [s.dtypes for s in studies])
+
+
+def overview_rows(s: Study) -> list[tuple[Cell, str, dict]]:
+    """One experiment's rows of the overview: (name, sweep, {format: cell}) per
+    implementation, for the formats it ran (a section keeps them; `overview_table` joins)."""
+    rec = s.records
+    impls = list(dict.fromkeys(rec["impl"])) if "impl" in s.label_keys else [None]
     rows = []
-    for s in studies:
-        rec = s.records
-        impls = list(dict.fromkeys(rec["impl"])) if "impl" in s.label_keys else [None]
-        for impl in impls:
-            sub = rec if impl is None else rec[rec["impl"] == impl]
-            cells = []
-            for d in dtypes:
-                mine = sub[sub["dtype"] == d]
-                if mine.empty:
-                    cells.append("")
-                    continue
-                cells.append(Cell(describe_ok(*ok_ranges(mine, s.sweep)),
-                                  describe_failures(s, mine)))
-            name = Cell(s.name if impl is None else f"{s.name}: {impl}", href="#" + anchor(s.name))
-            rows.append([name, f"`{s.sweep}`", *cells])
+    for impl in impls:
+        sub = rec if impl is None else rec[rec["impl"] == impl]
+        cells = {}
+        for d in s.dtypes:
+            mine = sub[sub["dtype"] == d]
+            if not mine.empty:
+                cells[d] = Cell(describe_ok(*ok_ranges(mine, s.sweep)),
+                                describe_failures(s, mine))
+        name = Cell(s.name if impl is None else f"{s.name}: {impl}", href="#" + anchor(s.name))
+        rows.append((name, f"`{s.sweep}`", cells))
+    return rows
+
+
+def overview_table(parts: list[list[tuple[Cell, str, dict]]], dtypes: list[list[str]]) -> Table:
+    """The overview from each experiment's `overview_rows` and formats: a column per format
+    (FORMATS' order, then any other by name), empty where an experiment did not run it."""
+    used = {d for ds in dtypes for d in ds}
+    columns = [d for d in FORMATS if d in used] + sorted(used - set(FORMATS))
+    rows = [[name, sweep, *(cells.get(d, "") for d in columns)]
+            for part in parts for name, sweep, cells in part]
     note = ("For each experiment (and implementation) and format: the values of the sweep axis "
             "at which every grid point and quantity is ok; below, the failures the format "
             "could have avoided (the exact answer was in its range), named with the sweep "
             "value where each begins, and how many failing records were unavoidable (the "
             "exact answer itself overflows or underflows the format).")
     return Table("Overview: where each format is ok, and what it could have avoided",
-                 ["experiment", "sweep", *dtypes], rows, note, label_columns=2 + len(dtypes))
+                 ["experiment", "sweep", *columns], rows, note, label_columns=2 + len(columns))
 
 
 def anchor(name: str) -> str:
