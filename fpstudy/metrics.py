@@ -229,10 +229,19 @@ def _deciding_elements(v: np.ndarray, approx, fmt: Format) -> np.ndarray:
         keep |= log2_abs >= log2_abs.max() - _LOG2_WINDOW
         finite = ~(nan | inf)
         if finite.all():
+            # the largest error: an element is kept when its error can reach the largest
+            # lower bound of an error. In range the error is known to ~2**-100 relative; a
+            # tiny truth's error is |value| to within 2**-899, or, computed as 0, |truth|
+            # itself: those underflow, the worst outcome of a finite vector, and the largest
+            # of them is kept above; a huge truth is kept anyway.
             tiny = log2_abs < -_FAR
-            err = np.where(tiny, a, np.where(huge, 0.0, np.abs((w - hi) - lo)))  # huge: kept
-            slack = np.abs(hi).max() * 2.0 ** -95 + 2.0 ** -(_FAR - 1)
-            keep |= err >= err.max() * (1 - _WINDOW) - slack
+            quiet = tiny & (w == 0)
+            near = ~tiny & ~huge
+            err = np.where(near, np.abs((w - hi) - lo), 0.0)
+            loose = 2.0 ** -_FAR
+            lower = max(err.max(), (np.where(tiny & ~quiet, a, 0.0) - loose).max())
+            keep |= near & (err >= lower * (1 - _WINDOW) - np.abs(hi).max() * 2.0 ** -95)
+            keep |= tiny & ~quiet & (a + loose >= lower * (1 - _WINDOW))
         else:
             keep[np.argmax(nan if nan.any() else inf)] = True
         if not nan.all():

@@ -272,3 +272,55 @@ def test_approximation_to_106_bits_against_fractions(man, exp, negative):
         assert (hi < 0) == negative and abs(lo) <= abs(hi) * 2.0 ** -52
     else:
         assert hi == lo == 0.0
+
+
+def test_fast_measure_when_the_largest_error_is_a_tiny_truth_computed_as_zero():
+    """2**-880 computed exactly and 30 truths of 2**-950 * (1 + k/64) (below the fast path's
+    2**-900) computed as 0: the largest error, 2**-950 * (1 + 29/64) at k = 29, is found by
+    log2|truth| among a handful of elements."""
+    from fpstudy.metrics import _deciding_elements
+
+    two = mpmath.mpf(2)
+    truths = [two ** -880] + [two ** -950 * (1 + mpmath.mpf(k) / 64) for k in range(30)]
+    values = np.zeros(31)
+    values[0] = 2.0 ** -880
+    m = _both_ways(values, truths)
+    assert m.rel_error == (1 + 29 / 64) * 2.0 ** -70
+    kept = _deciding_elements(values, approximation(truths), FORMATS["float64"])
+    assert kept.tolist() == [0, 30]  # the largest truth and value; the largest error
+
+
+def _near_tiny_case(with_f: bool):
+    """Around 2**-900, in units u = 2**-900: C = 2**-890 exact (the largest truth and value),
+    six 2**-893 exact, A = 2**-895 computed with error 1.75u, B = 2**-901 (tiny: no (hi, lo))
+    computed as 2**-899 (error 1.5u, known only as 2u within u); with F = 2**-1000 computed as
+    2**-896 (error 16u - 2**-1000) the largest error is F's."""
+    two = mpmath.mpf(2)
+    truths = [two ** -890] + [two ** -893] * 6 + [two ** -895, two ** -901]
+    values = [2.0 ** -890] + [2.0 ** -893] * 6 + [2.0 ** -895 + 7 * 2.0 ** -902, 2.0 ** -899]
+    if with_f:
+        truths.append(two ** -1000)
+        values.append(2.0 ** -896)
+    return np.array(values), truths
+
+
+def test_fast_measure_weighs_a_tiny_truths_error_by_its_bounds():
+    """B's error, known only within 2**-900, cannot hide A's larger one (1.75u against 1.5u)."""
+    from fpstudy.metrics import _deciding_elements
+
+    values, truths = _near_tiny_case(with_f=False)
+    m = _both_ways(values, truths)
+    assert m.rel_error == 1.75 * 2.0 ** -10
+    assert _deciding_elements(values, approximation(truths), FORMATS["float64"]).tolist() == \
+        [0, 7, 8]  # C; A, the largest error; B, which might be as large (up to 3u)
+
+
+def test_fast_measure_leaves_out_errors_below_a_tiny_truths_bound():
+    """F's error is at least 15u: A (1.75u) and B (at most 3u) cannot decide anything."""
+    from fpstudy.metrics import _deciding_elements
+
+    values, truths = _near_tiny_case(with_f=True)
+    m = _both_ways(values, truths)
+    assert m.rel_error == pytest.approx(16 * 2.0 ** -10, rel=2.0 ** -50, abs=0)
+    assert _deciding_elements(values, approximation(truths), FORMATS["float64"]).tolist() == \
+        [0, 9]
