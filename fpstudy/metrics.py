@@ -66,6 +66,31 @@ def truth_class(truth: mpmath.mpf, fmt: Format) -> str:
     """
     if truth == 0:
         return "zero"
+    binade = _binade(truth)
+    if binade is not None and fmt.has_subnormals:
+        # away from every class boundary the binade decides: below half the smallest
+        # subnormal (2**(min_exponent - precision)) it rounds to 0, under the smallest
+        # normal's binade it stays subnormal, under max's binade it stays normal
+        lowest = fmt.min_exponent - fmt.precision
+        if binade < lowest:
+            return "underflows"
+        if lowest < binade < fmt.min_exponent - 1:
+            return "subnormal"
+        if fmt.min_exponent <= binade < fmt.max_exponent - 1:
+            return "normal"
+    return _rounded_class(truth, fmt)
+
+
+def _binade(x) -> int | None:
+    """floor(log2|x|) of a finite nonzero mpf (None for anything else)."""
+    m = getattr(x, "_mpf_", None)
+    if m is None or not m[1]:
+        return None
+    return m[2] + m[3] - 1
+
+
+def _rounded_class(truth, fmt: Format) -> str:
+    """truth_class from the correctly rounded value (exact rational arithmetic)."""
     r = round_to_format(truth, fmt)
     if r in (np.inf, -np.inf):
         return "overflows"

@@ -324,3 +324,38 @@ def test_fast_measure_leaves_out_errors_below_a_tiny_truths_bound():
     assert m.rel_error == pytest.approx(16 * 2.0 ** -10, rel=2.0 ** -50, abs=0)
     assert _deciding_elements(values, approximation(truths), FORMATS["float64"]).tolist() == \
         [0, 9]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(list(FORMATS)), st.integers(1, 2 ** 70), st.integers(-16500, 16500),
+       st.booleans())
+def test_truth_class_by_binade_agrees_with_exact_rounding(name, man, exp, negative):
+    """truth_class decides most numbers by their binade; the exact rounding
+    (round_to_format) must agree everywhere, near each class boundary included."""
+    from mpmath import libmp
+
+    from fpstudy.metrics import _rounded_class
+
+    fmt = FORMATS[name]
+    x = mpmath.mp.make_mpf(libmp.from_man_exp(-man if negative else man, exp))
+    assert truth_class(x, fmt) == _rounded_class(x, fmt)
+    for k in (fmt.min_exponent - fmt.precision - 2, fmt.min_exponent - fmt.precision,
+              fmt.min_exponent - 1, fmt.min_exponent, fmt.max_exponent - 2,
+              fmt.max_exponent - 1, fmt.max_exponent):  # the binades next to each boundary
+        y = mpmath.mp.make_mpf(libmp.from_man_exp(man, k - int(man).bit_length() + 1))
+        assert truth_class(y, fmt) == _rounded_class(y, fmt), (k, y)
+
+
+@pytest.mark.parametrize("name, max_, half_ulp", [
+    ("float16", 65504, 16), ("bfloat16", (2 - 2 ** -7) * 2 ** 127, 2 ** 119),
+    ("float32", (2 - 2 ** -23) * 2 ** 127, 2 ** 103),
+    ("float64", (2 - 2 ** -52) * 2 ** 1023, 2 ** 970)])
+def test_truth_class_at_the_overflow_threshold(name, max_, half_ulp):
+    """max + ulp/2 is a tie that rounds to even, 2**emax: it overflows; a hair below it rounds
+    to max (normal). Both lie in max's binade, where the binade alone cannot decide."""
+    fmt = FORMATS[name]
+    with mpmath.workprec(2000):
+        threshold = mpmath.mpf(max_) + half_ulp
+        assert truth_class(threshold, fmt) == "overflows"
+        assert truth_class(threshold - threshold * mpmath.mpf(2) ** -200, fmt) == "normal"
+        assert truth_class(mpmath.mpf(max_), fmt) == "normal"
