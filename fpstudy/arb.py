@@ -1,0 +1,252 @@
+"""A second enclosure engine: python-flint's arb balls (the `fpstudy[arb]` extra).
+
+`ArbEngine` has `fpstudy.enclosure.Engine`'s interface, so a case's truth function runs on it
+unchanged, and `fpstudy.truth.settle` proves truths with it the same way. A ball is a midpoint
+and a radius that arb keeps rigorous through every operation (+ - * /, exp, log, log1p, expm1,
+tanh, erf, erfc, sqrt, a matrix-vector product), so every ball contains the exact real result
+whatever the precision; the precision only sets how wide it is. arb is a C library: an
+operation costs about a tenth of a microsecond against several for mpmath's interval context,
+and a 16x16 matrix-vector product one `arb_mat` product (one rounding per element of the
+result) instead of 256 interval operations.
+
+flint's working precision is one global (``flint.ctx.prec``), read by every operation,
+operators between balls included. Every method of an engine sets it to the engine's precision
+first, so a truth computation (which starts with `points`) runs at its engine's precision from
+its first call on. Two engines at different precisions must not interleave in threads of one
+process (fpstudy runs one truth at a time per process: processes for --jobs, one thread per
+dask worker); if they did, a ball would still contain the exact value (arb is rigorous at any
+precision), only its width, and so the precision `settle` needs, would change.
+
+A ball's ends go to `fpstudy.truth` as mpmath raw mpf tuples (`ends`): the midpoint and radius
+are exact binary numbers (their `man_exp()` integers), and the ends mid - rad and mid + rad are
+rounded outward, so they enclose the ball.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from mpmath import libmp
+
+try:
+    import flint
+    from flint import arb, arb_mat, fmpq
+except ImportError as e:  # pragma: no cover - the config refuses engine = "arb" first
+    raise ImportError("the arb truth engine needs python-flint: "
+                      "pip install 'fpstudy[arb]'") from e
+
+from .enclosure import Undecided
+
+_ctx = flint.ctx
+_from_man_exp = libmp.from_man_exp
+_FZERO, _FINF, _FNINF = libmp.fzero, libmp.finf, libmp.fninf
+_EXTRA_BITS = 64  # the ends are rounded outward this far below the engine's precision
+
+
+class ArbEngine:
+    """Ball arithmetic at `prec` bits with python-flint's arb (see the module docstring)."""
+
+    name = "arb"
+
+    def __init__(self, prec: int):
+        self.prec = int(prec)
+        self.zero = arb(0)
+        self.one = arb(1)
+
+    @property
+    def version(self) -> str:
+        return flint.__version__
+
+    # -- making enclosures ---------------------------------------------------------------------
+
+    def point(self, x):
+        """The exact ball of a number: int, float, numpy float, Fraction or mpmath mpf.
+
+        A Fraction that is not dyadic (1/3) becomes a rigorous ball around it.
+        """
+        _ctx.prec = self.prec
+        if isinstance(x, Fraction):
+            if x.denominator & (x.denominator - 1) == 0:  # a power of two: exact
+                return arb((x.numerator, 1 - x.denominator.bit_length()))
+            return arb(fmpq(x.numerator, x.denominator))
+        if isinstance(x, int):
+            return arb(x)  # exact, whatever its size
+        if isinstance(x, np.floating) and x.dtype.itemsize > 8:  # longdouble
+            return _from_ratio(x)
+        mpf = getattr(x, "_mpf_", None)
+        if mpf is not None:
+            return _from_raw(mpf)
+        return arb(float(x))  # exact for every format up to float64
+
+    def points(self, values: np.ndarray) -> np.ndarray:
+        """Exact balls of an array (same shape): an object array of mpmath mpf numbers, or a
+        numpy float array (float16 ... float64 exactly through float64; longdouble through
+        its integer ratio)."""
+        _ctx.prec = self.prec
+        values = np.asarray(values)
+        out = np.empty(values.shape, dtype=object)
+        flat = out.reshape(-1)
+        if values.dtype == object:
+            flat[:] = [_from_raw(v._mpf_) for v in values.reshape(-1)] if values.size else []
+        elif values.dtype.itemsize > 8:
+            flat[:] = [_from_ratio(v) for v in values.reshape(-1)] if values.size else []
+        else:
+            flat[:] = [arb(f) for f in values.astype(np.float64).reshape(-1).tolist()] \
+                if values.size else []
+        return out
+
+    # -- elementary functions ------------------------------------------------------------------
+
+    def exp(self, x):
+        _ctx.prec = self.prec
+        return x.exp()
+
+    def log(self, x):
+        _ctx.prec = self.prec
+        return x.log()
+
+    def sqrt(self, x):
+        _ctx.prec = self.prec
+        return x.sqrt()
+
+    def log1p(self, x):
+        """log(1 + x), as tight relative to a tiny x as x itself."""
+        _ctx.prec = self.prec
+        return x.log1p()
+
+    def expm1(self, x):
+        _ctx.prec = self.prec
+        return x.expm1()
+
+    def tanh(self, x):
+        _ctx.prec = self.prec
+        return x.tanh()
+
+    def sigmoid(self, x):
+        """1 / (1 + exp(-x)): x appears once, so the ball is not widened by dependency."""
+        _ctx.prec = self.prec
+        return 1 / (1 + (-x).exp())
+
+    def erf(self, x):
+        _ctx.prec = self.prec
+        return x.erf()
+
+    def erfc(self, x):
+        _ctx.prec = self.prec
+        return x.erfc()
+
+    def pi(self):
+        _ctx.prec = self.prec
+        return arb.pi()
+
+    def abs(self, x):
+        _ctx.prec = self.prec
+        return abs(x)
+
+    # -- reductions ----------------------------------------------------------------------------
+
+    def sum(self, xs):
+        _ctx.prec = self.prec
+        total = self.zero
+        for x in xs:
+            total = total + x
+        return total
+
+    def dot(self, a, b):
+        """sum_i a_i b_i as one arb_mat product (arb's dot product: one rounding)."""
+        _ctx.prec = self.prec
+        a, b = list(a), list(b)
+        if len(a) != len(b):
+            raise ValueError(f"dot of {len(a)} and {len(b)} elements")
+        if not a:
+            return self.zero
+        return (arb_mat(1, len(a), a) * arb_mat(len(b), 1, b))[0, 0]
+
+    def matvec(self, A, x) -> list:
+        """[row . x for each row of A] (A: a 2-D object array or a list of rows) as one
+        arb_mat product."""
+        _ctx.prec = self.prec
+        x = list(x)
+        if isinstance(A, np.ndarray):
+            rows, cols = A.shape
+            flat = A.reshape(-1).tolist()
+        else:
+            A = [list(row) for row in A]
+            rows, cols = len(A), len(A[0]) if A else 0
+            flat = [v for row in A for v in row]
+        if cols != len(x):
+            raise ValueError(f"a {rows}x{cols} matrix times {len(x)} elements")
+        if rows == 0:
+            return []
+        if cols == 0:
+            return [self.zero] * rows
+        return (arb_mat(rows, cols, flat) * arb_mat(cols, 1, x)).entries()
+
+    def max(self, xs):
+        """A ball around max(xs) (arb's max: exact for points)."""
+        _ctx.prec = self.prec
+        best = None
+        for x in xs:
+            best = x if best is None else best.max(x)
+        return best
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def sign(self, x) -> int:
+        """-1, 0 or 1 when the ball decides it; `Undecided` when it contains 0 but is not 0."""
+        if x > 0:
+            return 1
+        if x < 0:
+            return -1
+        if x.is_zero():
+            return 0
+        raise Undecided(f"the sign of a ball around 0 at {self.prec} bits")
+
+    def ends(self, x) -> tuple:
+        """(lower, upper) end of a ball as mpmath raw mpf tuples: exact for a point, else
+        mid -+ rad rounded outward; (-inf, inf) for a ball that says nothing (NaN or an
+        infinite radius)."""
+        mid = x.mid()
+        if x.is_exact():
+            if mid.is_finite():
+                m = _raw(mid)
+            elif mid.is_nan():
+                return _FNINF, _FINF
+            else:
+                m = _FINF if mid > 0 else _FNINF
+            return m, m
+        rad = x.rad()
+        if not (mid.is_finite() and rad.is_finite()):
+            return _FNINF, _FINF
+        m, r = _raw(mid), _raw(rad)
+        prec = self.prec + _EXTRA_BITS
+        return libmp.mpf_sub(m, r, prec, "f"), libmp.mpf_add(m, r, prec, "c")
+
+
+def _raw(exact) -> tuple:
+    """An exact, finite arb (a midpoint or a radius) as an mpmath raw mpf."""
+    man, exp = exact.man_exp()
+    return _from_man_exp(int(man), int(exp))
+
+
+def _from_raw(m) -> arb:
+    """An mpmath raw mpf (sign, man, exp, bc) as an exact arb (inf and NaN included)."""
+    sign, man, exp, _bc = m
+    if man:
+        return arb((int(-man if sign else man), exp))
+    if m == _FZERO:
+        return arb(0)
+    if m == _FINF:
+        return arb("+inf")
+    if m == _FNINF:
+        return arb("-inf")
+    return arb("nan")
+
+
+def _from_ratio(v) -> arb:
+    """A longdouble as an exact arb, through its integer ratio (a power-of-two denominator)."""
+    if not np.isfinite(v):
+        return arb("nan") if np.isnan(v) else arb("+inf" if v > 0 else "-inf")
+    num, den = v.as_integer_ratio()
+    return arb((num, 1 - den.bit_length()))
