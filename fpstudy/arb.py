@@ -24,6 +24,8 @@ rounded outward, so they enclose the ball.
 
 from __future__ import annotations
 
+import math
+from collections import OrderedDict
 from fractions import Fraction
 
 import numpy as np
@@ -41,7 +43,7 @@ from .enclosure import Undecided
 _ctx = flint.ctx
 _from_man_exp = libmp.from_man_exp
 _FZERO, _FINF, _FNINF = libmp.fzero, libmp.finf, libmp.fninf
-_EXTRA_BITS = 64  # the ends are rounded outward this far below the engine's precision
+_ENDS_BITS = 256  # the most bits of a ball's ends (see ArbEngine.ends)
 
 
 class ArbEngine:
@@ -82,8 +84,24 @@ class ArbEngine:
     def points(self, values: np.ndarray) -> np.ndarray:
         """Exact balls of an array (same shape): an object array of mpmath mpf numbers, or a
         numpy float array (float16 ... float64 exactly through float64; longdouble through
-        its integer ratio)."""
+        its integer ratio).
+
+        An exact ball does not depend on the precision, so the balls of the last few arrays
+        are kept: `settle` asks again at every precision it tries, for the same arrays.
+        """
         _ctx.prec = self.prec
+        kept = _POINTS.get(id(values))
+        if kept is not None and kept[0] is values:
+            _POINTS.move_to_end(id(values))
+            return kept[1].copy()  # a case may not change what another call gets
+        balls = self._points(values)
+        _POINTS[id(values)] = (values, balls)  # the array itself is kept: its id stays its own
+        while len(_POINTS) > _POINTS_KEPT:
+            _POINTS.popitem(last=False)
+        return balls.copy()
+
+    @staticmethod
+    def _points(values) -> np.ndarray:
         values = np.asarray(values)
         out = np.empty(values.shape, dtype=object)
         flat = out.reshape(-1)
@@ -191,6 +209,22 @@ class ArbEngine:
             best = x if best is None else best.max(x)
         return best
 
+    def magnitudes(self, result: dict) -> dict:
+        """Each quantity's magnitude (log2 of its largest midpoint, within one; -inf for 0)
+        from a run whose balls did not settle: a ball's midpoint is what plain floating-point
+        arithmetic at this precision computes (arb carries the error in the radius), so it
+        stands in for a plain evaluation (`fpstudy.truth._magnitudes`) without running one."""
+        out = {}
+        for key, balls in result.items():
+            top = -math.inf
+            for x in balls:
+                mid = x.mid()
+                if mid.is_finite() and not mid.is_zero():
+                    man, exp = mid.man_exp()
+                    top = max(top, int(exp) + int(man).bit_length())
+            out[key] = top
+        return out
+
     # -- decisions -----------------------------------------------------------------------------
 
     def sign(self, x) -> int:
@@ -205,10 +239,17 @@ class ArbEngine:
 
     def ends(self, x) -> tuple:
         """(lower, upper) end of a ball as mpmath raw mpf tuples: exact for a point, else
-        mid -+ rad rounded outward; (-inf, inf) for a ball that says nothing (NaN or an
-        infinite radius)."""
-        mid = x.mid()
+        mid -+ rad rounded outward (arb's own bounds, directed) to a few bits more than the
+        ball's relative accuracy, at most _ENDS_BITS; (-inf, inf) for a ball that says nothing
+        (NaN or an infinite radius).
+
+        Rounding outward keeps the ends around the ball; rounding to fewer bits than the
+        engine's precision keeps everything `fpstudy.truth` does with them cheap: a ball
+        narrower than 2**-(_ENDS_BITS - 64) is reported that wide, still far inside the
+        tolerance, and the midpoint moves by less than that.
+        """
         if x.is_exact():
+            mid = x.mid()
             if mid.is_finite():
                 m = _raw(mid)
             elif mid.is_nan():
@@ -216,12 +257,18 @@ class ArbEngine:
             else:
                 m = _FINF if mid > 0 else _FNINF
             return m, m
-        rad = x.rad()
-        if not (mid.is_finite() and rad.is_finite()):
+        if not x.is_finite():
             return _FNINF, _FINF
-        m, r = _raw(mid), _raw(rad)
-        prec = self.prec + _EXTRA_BITS
-        return libmp.mpf_sub(m, r, prec, "f"), libmp.mpf_add(m, r, prec, "c")
+        bits = min(max(x.rel_accuracy_bits(), 0) + 64, _ENDS_BITS)
+        _ctx.prec = bits
+        lower, upper = x.lower(), x.upper()
+        _ctx.prec = self.prec
+        return _raw(lower), _raw(upper)
+
+
+# The balls of the last few input arrays, by the array's id: {id: (array, balls)}.
+_POINTS: OrderedDict = OrderedDict()
+_POINTS_KEPT = 16
 
 
 def _raw(exact) -> tuple:
@@ -232,8 +279,10 @@ def _raw(exact) -> tuple:
 
 def _from_raw(m) -> arb:
     """An mpmath raw mpf (sign, man, exp, bc) as an exact arb (inf and NaN included)."""
-    sign, man, exp, _bc = m
+    sign, man, exp, bc = m
     if man:
+        if bc <= 53 and -1074 <= exp and exp + bc <= 1024:  # a float64: exact, and quicker
+            return arb(math.ldexp(-man if sign else man, exp))
         return arb((int(-man if sign else man), exp))
     if m == _FZERO:
         return arb(0)

@@ -128,7 +128,10 @@ def settle(
                              {k: a.approx for k, a in assessed.items() if a.approx})
             if hints is None and not all(a.decided and math.isfinite(a.bound)
                                          for a in assessed.values()):
-                hints = _magnitudes(compute, prec)
+                # an engine whose midpoints are a plain evaluation's (arb's) reads them;
+                # else one plain mpmath evaluation supplies the magnitudes
+                estimate = getattr(ex, "magnitudes", None)
+                hints = estimate(result) if estimate else _magnitudes(compute, prec)
             prec = min(cap, _next_precision(prec, assessed, tolerance_bits, hints or {}))
         elif prec >= cap:
             return _guessed(compute, prec)
