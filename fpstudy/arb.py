@@ -221,7 +221,7 @@ class ArbEngine:
                 mid = x.mid()
                 if mid.is_finite() and not mid.is_zero():
                     man, exp = mid.man_exp()
-                    top = max(top, int(exp) + int(man).bit_length())
+                    top = max(top, int(exp) + int(man).bit_length() - 1)
             out[key] = top
         return out
 
