@@ -371,3 +371,14 @@ def test_magnitudes_are_log2_of_the_largest_midpoint():
     ex = ArbEngine(113)
     mags = ex.magnitudes({"a": [ex.point(3.0), ex.point(-40.0)], "z": [ex.zero]})
     assert mags["a"] == math.floor(math.log2(40)) and mags["z"] == -math.inf
+
+
+def test_the_report_run_line_names_the_engine(tmp_path, run_cli):
+    from fpstudy.report import write_report
+
+    path = tmp_path / "e.toml"
+    path.write_text('case = "sigmoid_saturation"\ndtypes = ["float16"]\n[grid]\nz = [1.0, 2.0]\n')
+    assert run_cli("run", path, "--results", tmp_path / "r", "--truth-engine", "arb")[0] == 0
+    write_report(tmp_path / "r")
+    text = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert f"by the arb engine (python-flint {flint.__version__})" in text
