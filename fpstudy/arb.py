@@ -42,6 +42,7 @@ from .enclosure import Undecided
 
 _ctx = flint.ctx
 _from_man_exp = libmp.from_man_exp
+_MPZ = libmp.MPZ  # the integer type of mpmath's raw numbers (gmpy2's mpz, or int)
 _FZERO, _FINF, _FNINF = libmp.fzero, libmp.finf, libmp.fninf
 _ENDS_BITS = 256  # the most bits of a ball's ends (see ArbEngine.ends)
 
@@ -53,6 +54,7 @@ class ArbEngine:
 
     def __init__(self, prec: int):
         self.prec = int(prec)
+        self.ends_bits = min(self.prec + 64, max(_ENDS_BITS, self.prec // 4))
         self.zero = arb(0)
         self.one = arb(1)
 
@@ -239,14 +241,15 @@ class ArbEngine:
 
     def ends(self, x) -> tuple:
         """(lower, upper) end of a ball as mpmath raw mpf tuples: exact for a point, else
-        mid -+ rad rounded outward (arb's own bounds, directed) to a few bits more than the
-        ball's relative accuracy, at most _ENDS_BITS; (-inf, inf) for a ball that says nothing
-        (NaN or an infinite radius).
+        mid -+ rad rounded outward (arb's own bounds, directed) to `ends_bits` bits; (-inf, inf)
+        for a ball that says nothing (NaN or an infinite radius).
 
-        Rounding outward keeps the ends around the ball; rounding to fewer bits than the
-        engine's precision keeps everything `fpstudy.truth` does with them cheap: a ball
-        narrower than 2**-(_ENDS_BITS - 64) is reported that wide, still far inside the
-        tolerance, and the midpoint moves by less than that.
+        Rounding outward keeps the ends around the ball. Rounding to fewer bits than a high
+        precision (_ENDS_BITS, or a quarter of the precision, whichever is more) keeps what
+        `fpstudy.truth` does with them cheap: a ball narrower than that is reported that wide,
+        far inside the tolerance, and the midpoint moves by less. The bits still grow with the
+        precision, so a value very close to a class boundary is decided once the precision has
+        been raised far enough, as with exact ends.
         """
         if x.is_exact():
             mid = x.mid()
@@ -259,8 +262,7 @@ class ArbEngine:
             return m, m
         if not x.is_finite():
             return _FNINF, _FINF
-        bits = min(max(x.rel_accuracy_bits(), 0) + 64, _ENDS_BITS)
-        _ctx.prec = bits
+        _ctx.prec = self.ends_bits
         lower, upper = x.lower(), x.upper()
         _ctx.prec = self.prec
         return _raw(lower), _raw(upper)
@@ -272,9 +274,15 @@ _POINTS_KEPT = 16
 
 
 def _raw(exact) -> tuple:
-    """An exact, finite arb (a midpoint or a radius) as an mpmath raw mpf."""
+    """An exact, finite arb as an mpmath raw mpf. arb gives the significand odd (or 0), as
+    mpmath keeps it, so the tuple is built as it stands."""
     man, exp = exact.man_exp()
-    return _from_man_exp(int(man), int(exp))
+    man = int(man)
+    if not man & 1:  # 0 (or, should arb ever give one, an even significand)
+        return _from_man_exp(man, int(exp))
+    if man < 0:
+        return (1, _MPZ(-man), int(exp), (-man).bit_length())
+    return (0, _MPZ(man), int(exp), man.bit_length())
 
 
 def _from_raw(m) -> arb:
