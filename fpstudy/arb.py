@@ -25,9 +25,11 @@ rounded outward, so they enclose the ball.
 from __future__ import annotations
 
 import math
+import operator
 from collections import OrderedDict
 from fractions import Fraction
 
+import mpmath
 import numpy as np
 from mpmath import libmp
 
@@ -84,36 +86,41 @@ class ArbEngine:
         return arb(float(x))  # exact for every format up to float64
 
     def points(self, values: np.ndarray) -> np.ndarray:
-        """Exact balls of an array (same shape): an object array of mpmath mpf numbers, or a
-        numpy float array (float16 ... float64 exactly through float64; longdouble through
-        its integer ratio).
+        """Exact balls of an array (same shape): an object array of mpmath mpf numbers (or
+        anything `point` takes), or a numpy float array (float16 ... float64 exactly through
+        float64; longdouble through its integer ratio).
 
         An exact ball does not depend on the precision, so the balls of the last few arrays
-        are kept: `settle` asks again at every precision it tries, for the same arrays.
+        are kept: `settle` asks again at every precision it tries, for the same arrays. A kept
+        array is used again only while it holds what it held (compared, not trusted).
         """
         _ctx.prec = self.prec
         kept = _POINTS.get(id(values))
-        if kept is not None and kept[0] is values:
+        if kept is not None and kept[0] is values and _unchanged(values, kept[1]):
             _POINTS.move_to_end(id(values))
-            return kept[1].copy()  # a case may not change what another call gets
+            return kept[2].copy()  # a case may not change what another call gets
         balls = self._points(values)
-        _POINTS[id(values)] = (values, balls)  # the array itself is kept: its id stays its own
-        while len(_POINTS) > _POINTS_KEPT:
-            _POINTS.popitem(last=False)
+        if isinstance(values, np.ndarray) and values.size <= _POINTS_KEPT:
+            snapshot = values.ravel().tolist() if values.dtype == object else values.copy()
+            _POINTS[id(values)] = (values, snapshot, balls)  # values kept: its id stays its own
+            while sum(v[2].size for v in _POINTS.values()) > _POINTS_KEPT:
+                _POINTS.popitem(last=False)
         return balls.copy()
 
-    @staticmethod
-    def _points(values) -> np.ndarray:
+    def _points(self, values) -> np.ndarray:
         values = np.asarray(values)
         out = np.empty(values.shape, dtype=object)
+        if not values.size:
+            return out
         flat = out.reshape(-1)
         if values.dtype == object:
-            flat[:] = [_from_raw(v._mpf_) for v in values.reshape(-1)] if values.size else []
+            mpf = mpmath.mpf
+            flat[:] = [_from_raw(v._mpf_) if isinstance(v, mpf) else self.point(v)
+                       for v in values.reshape(-1)]
         elif values.dtype.itemsize > 8:
-            flat[:] = [_from_ratio(v) for v in values.reshape(-1)] if values.size else []
+            flat[:] = [_from_ratio(v) for v in values.reshape(-1)]
         else:
-            flat[:] = [arb(f) for f in values.astype(np.float64).reshape(-1).tolist()] \
-                if values.size else []
+            flat[:] = [arb(f) for f in values.astype(np.float64).reshape(-1).tolist()]
         return out
 
     # -- elementary functions ------------------------------------------------------------------
@@ -268,9 +275,20 @@ class ArbEngine:
         return _raw(lower), _raw(upper)
 
 
-# The balls of the last few input arrays, by the array's id: {id: (array, balls)}.
+# The balls of the last input arrays, by the array's id: {id: (array, its contents, balls)},
+# at most _POINTS_KEPT balls in all (a deep product's weights are one array).
 _POINTS: OrderedDict = OrderedDict()
-_POINTS_KEPT = 16
+_POINTS_KEPT = 1 << 20
+
+
+def _unchanged(values: np.ndarray, snapshot) -> bool:
+    """Whether an array still holds what it held: the same mpf objects (immutable), or equal
+    floats bit for bit."""
+    if values.dtype == object:
+        return len(snapshot) == values.size and all(map(operator.is_, values.ravel().tolist(),
+                                                        snapshot))
+    return snapshot.dtype == values.dtype and snapshot.shape == values.shape and \
+        np.array_equal(snapshot.view(np.uint8), values.view(np.uint8))
 
 
 def _raw(exact) -> tuple:

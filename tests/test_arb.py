@@ -382,3 +382,21 @@ def test_the_report_run_line_names_the_engine(tmp_path, run_cli):
     write_report(tmp_path / "r")
     text = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
     assert f"by the arb engine (python-flint {flint.__version__})" in text
+
+
+def test_kept_balls_follow_an_array_changed_in_place():
+    """Exact balls are kept across precisions, but never outlive what the array holds."""
+    ex = ArbEngine(113)
+    floats = np.array([1.0, 2.0, 3.0])
+    objects = np.array([mpmath.mpf(1), mpmath.mpf(2)], dtype=object)
+    assert [exact_ends(ex, b)[0] for b in ex.points(floats)] == [1, 2, 3]
+    assert [exact_ends(ex, b)[0] for b in ArbEngine(300).points(floats)] == [1, 2, 3]
+    floats[1] = 0.5
+    objects_before = [exact_ends(ex, b)[0] for b in ex.points(objects)]
+    objects[0] = mpmath.mpf(-7)
+    assert [exact_ends(ex, b)[0] for b in ex.points(floats)] == [1, Fraction(1, 2), 3]
+    assert objects_before == [1, 2]
+    assert [exact_ends(ex, b)[0] for b in ex.points(objects)] == [-7, 2]
+    balls = ex.points(floats)
+    balls[0] = ex.zero  # a caller changing what it got changes nothing kept
+    assert exact_ends(ex, ex.points(floats)[0])[0] == 1
