@@ -17,9 +17,9 @@ process (fpstudy runs one truth at a time per process: processes for --jobs, one
 dask worker); if they did, a ball would still contain the exact value (arb is rigorous at any
 precision), only its width, and so the precision `settle` needs, would change.
 
-A ball's ends go to `fpstudy.truth` as mpmath raw mpf tuples (`ends`): the midpoint and radius
-are exact binary numbers (their `man_exp()` integers), and the ends mid - rad and mid + rad are
-rounded outward, so they enclose the ball.
+A ball's ends go to `fpstudy.truth` as mpmath raw mpf tuples (`ends`): arb's lower and upper
+bounds of the ball, rounded outward (so they enclose it), are exact binary numbers whose
+`man_exp()` integers become the raw tuples.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ _ctx = flint.ctx
 _from_man_exp = libmp.from_man_exp
 _MPZ = libmp.MPZ  # the integer type of mpmath's raw numbers (gmpy2's mpz, or int)
 _FZERO, _FINF, _FNINF = libmp.fzero, libmp.finf, libmp.fninf
-_ENDS_BITS = 256  # the most bits of a ball's ends (see ArbEngine.ends)
+_ENDS_BITS = 256  # a ball's ends have at most this many bits, or prec/4 (see ArbEngine.ends)
 
 
 class ArbEngine:
