@@ -102,9 +102,11 @@ class ArbEngine:
         balls = self._points(values)
         if isinstance(values, np.ndarray) and values.size <= _POINTS_KEPT:
             snapshot = values.ravel().tolist() if values.dtype == object else values.copy()
+            old = _POINTS.pop(id(values), None)
             _POINTS[id(values)] = (values, snapshot, balls)  # values kept: its id stays its own
-            while sum(v[2].size for v in _POINTS.values()) > _POINTS_KEPT:
-                _POINTS.popitem(last=False)
+            _POINTS_SIZE[0] += balls.size - (old[2].size if old else 0)
+            while _POINTS_SIZE[0] > _POINTS_KEPT or len(_POINTS) > _ARRAYS_KEPT:
+                _POINTS_SIZE[0] -= _POINTS.popitem(last=False)[1][2].size
         return balls.copy()
 
     def _points(self, values) -> np.ndarray:
@@ -276,9 +278,12 @@ class ArbEngine:
 
 
 # The balls of the last input arrays, by the array's id: {id: (array, its contents, balls)},
-# at most _POINTS_KEPT balls in all (a deep product's weights are one array).
+# at most _ARRAYS_KEPT arrays and _POINTS_KEPT balls in all (a deep product's weights are one
+# array).
 _POINTS: OrderedDict = OrderedDict()
 _POINTS_KEPT = 1 << 20
+_ARRAYS_KEPT = 64
+_POINTS_SIZE = [0]  # the balls kept in all
 
 
 def _unchanged(values: np.ndarray, snapshot) -> bool:
