@@ -57,6 +57,7 @@ class ArbEngine:
     def __init__(self, prec: int):
         self.prec = int(prec)
         self.ends_bits = min(self.prec + 64, max(_ENDS_BITS, self.prec // 4))
+        self._last = (None, None)  # the last ball `ends` converted, and its ends
         self.zero = arb(0)
         self.one = arb(1)
 
@@ -115,14 +116,27 @@ class ArbEngine:
         if not values.size:
             return out
         flat = out.reshape(-1)
+        # one ball per distinct value, shared by its repeats (a constant vector is one ball:
+        # `ends` then converts it once)
         if values.dtype == object:
-            mpf = mpmath.mpf
-            flat[:] = [_from_raw(v._mpf_) if isinstance(v, mpf) else self.point(v)
-                       for v in values.reshape(-1)]
-        elif values.dtype.itemsize > 8:
-            flat[:] = [_from_ratio(v) for v in values.reshape(-1)]
+            mpf, seen = mpmath.mpf, {}
+            for i, v in enumerate(values.reshape(-1)):
+                if isinstance(v, mpf):
+                    ball = seen.get(v._mpf_)
+                    if ball is None:
+                        ball = seen[v._mpf_] = _from_raw(v._mpf_)
+                    flat[i] = ball
+                else:
+                    flat[i] = self.point(v)
         else:
-            flat[:] = [arb(f) for f in values.astype(np.float64).reshape(-1).tolist()]
+            distinct, where = np.unique(values.reshape(-1), return_inverse=True)
+            if values.dtype.itemsize > 8:
+                balls = [_from_ratio(v) for v in distinct]
+            else:
+                balls = [arb(f) for f in distinct.astype(np.float64).tolist()]
+            ball_array = np.empty(len(balls), dtype=object)
+            ball_array[:] = balls
+            flat[:] = ball_array[where.reshape(-1)]
         return out
 
     # -- elementary functions ------------------------------------------------------------------
@@ -260,6 +274,13 @@ class ArbEngine:
         precision, so a value very close to a class boundary is decided once the precision has
         been raised far enough, as with exact ends.
         """
+        if x is self._last[0]:  # a vector's repeats are one ball (see `points`)
+            return self._last[1]
+        found = self._ends(x)
+        self._last = (x, found)
+        return found
+
+    def _ends(self, x) -> tuple:
         if x.is_exact():
             mid = x.mid()
             if mid.is_finite():
