@@ -264,15 +264,17 @@ class ArbEngine:
 
     def ends(self, x) -> tuple:
         """(lower, upper) end of a ball as mpmath raw mpf tuples: exact for a point, else
-        mid -+ rad rounded outward (arb's own bounds, directed) to `ends_bits` bits; (-inf, inf)
-        for a ball that says nothing (NaN or an infinite radius).
+        mid -+ rad rounded outward (arb's own bounds, directed) to a few bits more than the
+        ball's relative accuracy; (-inf, inf) for a ball that says nothing (NaN or an infinite
+        radius).
 
-        Rounding outward keeps the ends around the ball. Rounding to fewer bits than a high
-        precision (_ENDS_BITS, or a quarter of the precision, whichever is more) keeps what
-        `fpstudy.truth` does with them cheap: a ball narrower than that is reported that wide,
-        far inside the tolerance, and the midpoint moves by less. The bits still grow with the
-        precision, so a value very close to a class boundary is decided once the precision has
-        been raised far enough, as with exact ends.
+        Rounding outward keeps the ends around the ball, 64 bits more than its accuracy keeps
+        them about as wide as the ball, and no more bits than that (at least 128, at most
+        `ends_bits`: the engine's precision + 64, or less where it is high) keeps what
+        `fpstudy.truth` does with them cheap: a ball narrower than 2**-ends_bits is reported
+        that wide, far inside the tolerance, and the midpoint moves by less. ends_bits still
+        grows with the precision, so a value very close to a class boundary is decided once
+        the precision has been raised far enough, as with exact ends.
         """
         if x is self._last[0]:  # a vector's repeats are one ball (see `points`)
             return self._last[1]
@@ -292,7 +294,10 @@ class ArbEngine:
             return m, m
         if not x.is_finite():
             return _FNINF, _FINF
-        _ctx.prec = self.ends_bits
+        bits = self.ends_bits
+        if bits > 192:  # a high precision: as few bits as the ball's accuracy needs
+            bits = min(bits, max(x.rel_accuracy_bits() + 64, 128))
+        _ctx.prec = bits
         lower, upper = x.lower(), x.upper()
         _ctx.prec = self.prec
         return _raw(lower), _raw(upper)
