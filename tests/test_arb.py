@@ -400,3 +400,13 @@ def test_kept_balls_follow_an_array_changed_in_place():
     balls = ex.points(floats)
     balls[0] = ex.zero  # a caller changing what it got changes nothing kept
     assert exact_ends(ex, ex.points(floats)[0])[0] == 1
+
+
+def test_a_process_pool_gives_the_records_of_a_serial_run(tmp_path):
+    exp = config.parse({"case": "activation_chain", "dtypes": ["float16", "float32"],
+                        "truth": {"engine": "arb"},
+                        "grid": {"activation": ["tanh", "sigmoid"], "w": [1.0, 8.0],
+                                 "max_depth": 20}}, tmp_path / "j.toml")
+    serial = fpstudy.run_experiment(exp, progress=False).records
+    pooled = fpstudy.run_experiment(exp, jobs=2, progress=False).records
+    assert serial.equals(pooled)
