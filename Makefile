@@ -6,6 +6,14 @@ PY     := $(VENV)/bin/python
 FPSTUDY := $(VENV)/bin/fpstudy
 READY  := $(VENV)/.installed
 RESULTS ?= results
+# TRUTH=arb proves every experiment's truth with that engine (fpstudy run --truth-engine);
+# empty: each config's [truth] engine (mpmath by default). The choice is kept in TRUTH_STAMP,
+# rewritten when it changes, so switching engines reruns every experiment.
+TRUTH  ?=
+TRUTH_STAMP := $(RESULTS)/.truth-engine
+ifneq ($(strip $(TRUTH)),$(strip $(shell cat $(TRUTH_STAMP) 2>/dev/null)))
+  $(shell mkdir -p $(RESULTS) && printf '%s\n' '$(strip $(TRUTH))' > $(TRUTH_STAMP))
+endif
 
 EXPERIMENTS := $(wildcard experiments/*.toml)
 NAMES       := $(basename $(notdir $(EXPERIMENTS)))
@@ -28,7 +36,7 @@ setup: $(READY)
 
 $(READY): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,scipy]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,scipy,arb]'
 	touch $@
 
 # Data the shipped *_trained experiments read: a small MLP trained with numpy on seeded data
@@ -45,8 +53,8 @@ data_files = $(foreach f,$(shell $(PYTHON) -m fpstudy.dataspec $(1)),\
                $(if $(filter $(f),$(EXAMPLE_DATA)),$(f),$(wildcard $(f))))
 .SECONDEXPANSION:
 $(RESULTS)/%/meta.json: experiments/%.toml $(NUMERICS) $$(call data_files,experiments/$$*.toml) \
-                        | $(READY)
-	$(FPSTUDY) run $< --results $(RESULTS)
+                        $(wildcard $(TRUTH_STAMP)) | $(READY)
+	$(FPSTUDY) run $< --results $(RESULTS) $(if $(TRUTH),--truth-engine $(TRUTH))
 
 # One experiment's part of the report (its figures and tables), drawn as soon as its results
 # are there, so under make -j it is drawn while other experiments still run; kept in
@@ -82,7 +90,7 @@ fuzz: $(READY)
 MODULES ?=
 MUTATION_READY := $(VENV)/.mutation-installed
 $(MUTATION_READY): pyproject.toml | $(READY)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,scipy,mutation]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,scipy,arb,mutation]'
 	touch $@
 
 mutation: $(MUTATION_READY)

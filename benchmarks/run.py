@@ -77,6 +77,29 @@ def _timed_runs(exp, jobs_list) -> tuple[list, list]:
     return times, records
 
 
+def versus_plain_arb(depth: int, plain: float | None = None) -> None:
+    """The same run as `versus_plain` with the truths proven by the arb engine
+    (--truth-engine arb), against the plain script (timed again unless `plain` is given).
+    An exact dyadic truth is tried first with either engine, so arb only shows where a truth
+    needs enclosures."""
+    import time
+
+    from plain_mpmath import truths
+
+    if plain is None:
+        started = time.perf_counter()
+        truths(depth)
+        plain = time.perf_counter() - started
+    exp = parse({"case": "deep_product", "truth": {"engine": "arb"},
+                 "grid": {"init": "gaussian", "width": 16, "scale": 1.0, "max_depth": depth}},
+                Path("bench.toml"))
+    started = time.perf_counter()
+    fpstudy.run_experiment(exp, progress=False)
+    ours = time.perf_counter() - started
+    print(f"gaussian width 16, depth {depth}, 4 formats, arb engine (exact dyadic tried first): "
+          f"plain mpmath {plain:.1f} s, fpstudy {ours:.1f} s: {plain / ours:.2f}x (goal >= 5x)")
+
+
 def jobs_scaling(points: int = 8) -> None:
     """--jobs 2 against --jobs 1 on `points` equal grid points, and on a softmax grid of very
     unequal points (n = 10 and 1000), after a warm-up run; identical records checked."""
@@ -149,6 +172,7 @@ def main() -> None:
     args = parser.parse_args()
     million_records()  # first: ru_maxrss of children is the largest child so far
     versus_plain(args.plain_depth)
+    versus_plain_arb(args.plain_depth)
     jobs_scaling()
     print(f"deep_product, one grid point in {args.dtype}: depth {args.long} vs {args.short}")
     for label, grid in SETUPS.items():

@@ -20,10 +20,16 @@ from .schema import SUMMARY_COLUMNS
 
 
 def cmd_run(args) -> int:
-    from . import config, estimate, results, runner
+    from . import config, estimate, results, runner, truth
     from .pipeline import run_experiment
 
     experiments = [config.load(path) for path in args.configs]  # all validated before any run
+    engine = getattr(args, "truth_engine", None)
+    if engine is not None:  # the command line's choice overrides every config's [truth] engine
+        if not truth.engine_available(engine):
+            raise UserError(f"--truth-engine {engine}: {truth.engine_missing(engine)}")
+        for exp in experiments:
+            exp.truth_engine = engine
     seen: dict[str, Path] = {}
     for exp in experiments:
         if exp.name in seen:
@@ -256,6 +262,7 @@ EXAMPLE = """example:
 def build_parser() -> argparse.ArgumentParser:
     from . import __doc__ as package_doc
     from . import __version__
+    from .truth import DEFAULT_ENGINE, ENGINES
 
     parser = argparse.ArgumentParser(prog="fpstudy", description=package_doc.splitlines()[0],
                                      epilog=EXAMPLE,
@@ -281,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--point-timeout", metavar="SECONDS",
                      help="stop a grid point that runs longer (a user function that hangs); "
                           f"default: ${POINT_TIMEOUT_ENV} or no limit; local executor only")
+    run.add_argument("--truth-engine", choices=tuple(ENGINES), metavar="ENGINE",
+                     help="prove the truths with this enclosure engine, overriding every "
+                          "config's [truth] engine: " + ", ".join(ENGINES) + " (arb needs "
+                          "pip install 'fpstudy[arb]'); default: the config's, else "
+                          f"{DEFAULT_ENGINE}")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="write results/report.md and report.html")

@@ -28,12 +28,19 @@ from .errors import ConfigError, ParamError, UserError
 from .formats import FORMATS, HEADLINE
 from .params import shown
 from .rounding import NEAREST, RULE_AXES, Rule
-from .truth import DEFAULT_MAX_PRECISION, DEFAULT_START_PRECISION
+from .truth import (
+    DEFAULT_ENGINE,
+    DEFAULT_MAX_PRECISION,
+    DEFAULT_START_PRECISION,
+    ENGINES,
+    engine_available,
+    engine_missing,
+)
 
 TOP_KEYS = ("name", "case", "description", "dtypes", "seed", "truth", "arith", "formats", "grid",
             "data")
 USER_FORMAT_KEYS = ("precision", "emax", "emin", "inf", "nan", "subnormals")
-TRUTH_KEYS = ("precision", "max_precision")
+TRUTH_KEYS = ("precision", "max_precision", "engine")
 ARITH_KEYS = ("math", "rounding", "subnormals", "overflow", "trials")
 MAX_TRIALS = 100_000
 RANGE_KEYS = {"start", "stop", "step", "num", "log"}
@@ -61,6 +68,7 @@ class Experiment:
         default_factory=lambda: {k: [getattr(NEAREST, k)] for k in RULE_AXES})
     trials: int = 1  # repetitions of each point under a stochastic rule
     user_formats: dict[str, dict] = field(default_factory=dict)  # [formats.NAME], resolved
+    truth_engine: str = DEFAULT_ENGINE  # [truth] engine: a name in fpstudy.truth.ENGINES
 
     @property
     def rules(self) -> list[Rule]:
@@ -104,7 +112,8 @@ class Experiment:
             "description": self.description,
             "dtypes": list(self.dtypes),
             "seed": self.seed,
-            "truth": {"precision": self.truth_precision, "max_precision": self.max_precision},
+            "truth": {"precision": self.truth_precision, "max_precision": self.max_precision,
+                      "engine": self.truth_engine},
             "arith": {"math": self.math, **{k: list(v) for k, v in self.rule_axes.items()},
                       "trials": self.trials},
             **({"formats": self.user_formats} if self.user_formats else {}),
@@ -220,7 +229,7 @@ def parse(raw: dict, path: Path) -> Experiment:
 
     truth = raw.get("truth", {})
     if not isinstance(truth, dict):
-        fail("truth", "must be a table with keys precision, max_precision")
+        fail("truth", f"must be a table with keys {', '.join(TRUTH_KEYS)}")
     for key in truth:
         if key not in TRUTH_KEYS:
             fail(f"truth.{key}", f"unknown key; allowed: {', '.join(TRUTH_KEYS)}")
@@ -232,6 +241,11 @@ def parse(raw: dict, path: Path) -> Experiment:
                  f"{shown(v)} is not allowed; expected an integer from 8 to 1000000")
     if cap < start:
         fail("truth.max_precision", f"{cap} is below truth.precision = {start}")
+    engine = truth.get("engine", DEFAULT_ENGINE)
+    if engine not in ENGINES:
+        fail("truth.engine", f"{shown(engine)} is not an engine; choose from {', '.join(ENGINES)}")
+    if not engine_available(engine):
+        fail("truth.engine", engine_missing(engine))
 
     arith = raw.get("arith", {})
     if not isinstance(arith, dict):
@@ -296,7 +310,7 @@ def parse(raw: dict, path: Path) -> Experiment:
     exp = Experiment(path=Path(path), name=name, case=case, description=description.strip(),
                      dtypes=dtypes, seed=seed, truth_precision=start, max_precision=cap,
                      grid=grid, given=given, math=math_by, data=data, rule_axes=rule_axes,
-                     trials=trials, user_formats=user_formats)
+                     trials=trials, user_formats=user_formats, truth_engine=engine)
     validate = getattr(case, "validate", None)
     if validate is not None:
         for point in exp.points:

@@ -31,7 +31,7 @@ from mpmath.ctx_iv import MPIntervalContext
 
 from .exact import raw_mpfs, to_mpf
 
-ENGINES = ("mpmath",)
+ENGINES = ("mpmath", "arb")  # arb: fpstudy.arb.ArbEngine (python-flint, an optional extra)
 
 
 _CONTEXTS: dict = {}
@@ -132,6 +132,20 @@ class Engine:
     def erf(self, x):
         """erf by MPFR, correctly rounded down at the lower end and up at the upper end."""
         return self._mpfr_increasing(gmpy2.erf, x)
+
+    def erfc(self, x):
+        """erfc by MPFR, decreasing: its lower end from x's upper end rounded down, its upper
+        end from x's lower end rounded up (no cancellation where erfc is tiny)."""
+        lo, hi = self.ends(x)
+        with gmpy2.context(precision=self.prec, round=gmpy2.RoundDown):
+            a = _from_mpfr(gmpy2.erfc(_to_mpfr(hi)))
+        with gmpy2.context(precision=self.prec, round=gmpy2.RoundUp):
+            b = _from_mpfr(gmpy2.erfc(_to_mpfr(lo)))
+        return self._make((a, b))
+
+    def pi(self):
+        """An enclosure of pi."""
+        return self.ctx.pi
 
     def _mpfr_increasing(self, f, x):
         """An increasing function by MPFR at both ends, each rounded outward: MPFR's
@@ -368,7 +382,7 @@ class DyadicEngine:
     def _refuse(self, *_args):
         raise NotDyadic("an elementary function")
 
-    exp = log = sqrt = log1p = expm1 = tanh = sigmoid = erf = _refuse
+    exp = log = sqrt = log1p = expm1 = tanh = sigmoid = erf = erfc = pi = _refuse
 
     def abs(self, x):
         return abs(x)
@@ -465,6 +479,9 @@ class PointEngine(Engine):
 
     def erf(self, x):
         return self.ctx.erf(x)
+
+    def erfc(self, x):
+        return self.ctx.erfc(x)
 
     def dot(self, a, b):
         return self.ctx.fdot(a, b)

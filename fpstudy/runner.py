@@ -30,7 +30,7 @@ from .metrics import measure
 from .params import column_value
 from .rounding import NEAREST, Rule
 from .schema import extra_columns, record_columns
-from .truth import no_cycle_collection, prove
+from .truth import DEFAULT_ENGINE, engine_named, no_cycle_collection, prove
 
 # Where a point's time goes (meta.json's time_s), in this order.
 TIME_PARTS = ("compute", "truth", "measure")
@@ -53,6 +53,7 @@ class PointJob:
     user_formats: tuple = ()  # ((name, spec), ...): registered again in a worker process
     timeout: float | None = None  # seconds a point may take (None: no limit)
     data: tuple = ()  # fpstudy.data.DataRef of each [data] input: a worker reads them again
+    truth_engine: str = DEFAULT_ENGINE  # a name in fpstudy.truth.ENGINES
 
 
 def jobs_of(exp: Experiment, timeout: float | None = None) -> list[PointJob]:
@@ -60,7 +61,8 @@ def jobs_of(exp: Experiment, timeout: float | None = None) -> list[PointJob]:
     return [PointJob(exp.name, exp.case.NAME, point, tuple(exp.dtypes), exp.seed,
                      exp.truth_precision, exp.max_precision, exp.math,
                      rules=tuple(exp.rules), trials=exp.trials,
-                     user_formats=tuple(exp.user_formats.items()), timeout=timeout, data=refs)
+                     user_formats=tuple(exp.user_formats.items()), timeout=timeout, data=refs,
+                     truth_engine=exp.truth_engine)
             for point in exp.points]
 
 
@@ -261,7 +263,8 @@ def _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial, seconds
     truth = truths.get(key) or _TRUTHS.get(key)
     if truth is None:
         truth = prove(case, point, rounded, start=job.truth_precision,
-                      cap=job.max_precision, formats=formats)
+                      cap=job.max_precision, formats=formats,
+                      engine=engine_named(job.truth_engine))
         _remember(key, truth)
     truths[key] = truth
     settled = clock()
@@ -320,11 +323,11 @@ def truth_key(case, point: dict, rounded: dict, job: PointJob, formats) -> tuple
     """What a truth is a function of: the case, the parameters it depends on, the exact inputs
     as this format, rule and trial rounded them (so two rules or trials share a truth exactly
     when they rounded the inputs alike; the rule itself is no part of it), the precisions it is
-    proven at, and the formats whose classes it decides (a name is one format in a process:
-    fpstudy.formats.register refuses a second definition)."""
+    proven at and the engine that proves it, and the formats whose classes it decides (a name
+    is one format in a process: fpstudy.formats.register refuses a second definition)."""
     truth_params = tuple((k, point[k]) for k, prm in case.PARAMS.items() if prm.truth)
     return (case.NAME, _truth_key(truth_params, rounded), job.truth_precision,
-            job.max_precision, tuple(f.name for f in formats))
+            job.max_precision, job.truth_engine, tuple(f.name for f in formats))
 
 
 def _truth_key(params: tuple, rounded: dict) -> str:

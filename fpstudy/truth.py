@@ -24,6 +24,7 @@ quantity not pinned down below the precision cap is returned with ``settled[key]
 from __future__ import annotations
 
 import gc
+import importlib
 import math
 from collections.abc import Callable, Hashable, Iterable
 from contextlib import contextmanager
@@ -123,7 +124,8 @@ def settle(
         except Undecided:
             result = None
         if result is not None:
-            assessed = {k: _assess(v, formats) for k, v in result.items()}
+            ends = None if ex.ends is Engine.ends else ex.ends  # None: mpmath's, read directly
+            assessed = {k: _assess(v, formats, ends) for k, v in result.items()}
             settled = {k: a.decided and a.bound <= tolerance for k, a in assessed.items()}
             if all(settled.values()) or prec >= cap:
                 return Truth({k: a.mids for k, a in assessed.items()},
@@ -132,7 +134,10 @@ def settle(
                           if a.approx is not None})
             if hints is None and not all(a.decided and math.isfinite(a.bound)
                                          for a in assessed.values()):
-                hints = _magnitudes(compute, prec)
+                # an engine whose midpoints are a plain evaluation's (arb's) reads them;
+                # else one plain mpmath evaluation supplies the magnitudes
+                estimate = getattr(ex, "magnitudes", None)
+                hints = estimate(result) if estimate else _magnitudes(compute, prec)
             prec = min(cap, _next_precision(prec, assessed, tolerance_bits, hints or {}))
         elif prec >= cap:
             return _guessed(compute, prec)
@@ -140,12 +145,46 @@ def settle(
             prec = min(cap, 2 * prec)
 
 
+# The enclosure engines a config or the command line may choose, by name: the module and class
+# of each, imported when chosen (python-flint, arb's, is an optional extra).
+ENGINES = {"mpmath": ("fpstudy.enclosure", "Engine"), "arb": ("fpstudy.arb", "ArbEngine")}
+DEFAULT_ENGINE = "mpmath"
+ENGINE_EXTRAS = {"arb": "python-flint"}  # what a missing engine needs
+
+
+def engine_named(name: str) -> Callable[[int], Engine]:
+    """The engine class of a name in ENGINES (ImportError when its library is missing).
+
+    >>> engine_named("mpmath").name
+    'mpmath'
+    """
+    module, cls = ENGINES[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def engine_missing(name: str) -> str:
+    """What to say when an engine's library is not installed."""
+    return (f"the {name} engine needs {ENGINE_EXTRAS.get(name, 'its library')}, which is not "
+            f"installed; install it with: pip install 'fpstudy[{name}]' (make installs it)")
+
+
+def engine_available(name: str) -> bool:
+    """Whether the engine's library is installed (the name being one of ENGINES)."""
+    try:
+        engine_named(name)
+    except ImportError:
+        return False
+    return True
+
+
 def describe(engine: Callable[[int], Engine] = Engine) -> dict:
     """How the truth was proven, for meta.json."""
+    enclosures = "arb ball" if engine.name == "arb" else "interval"
     return {"engine": engine.name, "version": engine(8).version,
             "tolerance_bits": DEFAULT_TOLERANCE_BITS,
-            "method": "interval enclosures, precision raised until every quantity's relative "
-                      "width is below 2**-tolerance_bits and every sign and class is decided"}
+            "method": f"{enclosures} enclosures, precision raised until every quantity's "
+                      "relative width is below 2**-tolerance_bits and every sign and class is "
+                      "decided"}
 
 
 def prove(case, point: dict, exact: dict, start: int = DEFAULT_START_PRECISION,
@@ -235,8 +274,11 @@ class _GuessingEngine(Engine):
             return libmp.mpf_sign(libmp.mpf_add(a, b, 0))
 
 
-def _assess(enclosures: list, formats: tuple[Format, ...]) -> _Assessment:
+def _assess(enclosures: list, formats: tuple[Format, ...], ends=None) -> _Assessment:
     """Midpoints, the normwise relative bound and whether every element is decided.
+
+    `ends(x)` gives an enclosure's (lower, upper) ends as raw mpf (the engine's `ends`); by
+    default they are read from mpmath's intervals (`_mpi_`) directly.
 
     Radii and norms stay mpmath numbers (a float would round a radius of 2**-2000 to 0 and
     claim an exact truth); only the ratio, rounded up, becomes a float.
@@ -246,8 +288,7 @@ def _assess(enclosures: list, formats: tuple[Format, ...]) -> _Assessment:
     mids, parts = [], []
     max_rad, norm = zero, zero
     decided = in_range = True
-    for x in enclosures:
-        a, b = x._mpi_
+    for a, b in (x._mpi_ for x in enclosures) if ends is None else map(ends, enclosures):
         key = (a, b)
         hit = cache.get(key)
         if hit is None:

@@ -430,7 +430,7 @@ def activate_exact(ex, z, name: str, slope):
         d = 1 + e
         return ex.tanh(z), 4 * e / (d * d)
     phi_big = _normal_cdf(ex, z)
-    density = ex.exp(-(z * z) / 2) / ex.sqrt(2 * _pi(ex))
+    density = ex.exp(-(z * z) / 2) / ex.sqrt(2 * ex.pi())
     return z * phi_big, phi_big + z * density
 
 
@@ -438,31 +438,7 @@ def _normal_cdf(ex, z):
     """Phi(z) = erfc(-z / sqrt 2) / 2, enclosed without cancellation: (1 + erf(z / sqrt 2)) / 2
     would lose every bit for z << 0 (Phi(-40) ~ 1e-350) and make the proof raise the precision
     to thousands of bits."""
-    return _mpfr_monotone(ex, -z / ex.sqrt(ex.point(2)), "erfc", increasing=False) / 2
-
-
-def _mpfr_monotone(ex, x, name: str, increasing: bool):
-    """The enclosure of MPFR's `name` (a monotone function) over the interval x: each end
-    evaluated by gmpy2 rounded outward. Used for erfc, which the engine lacks. (It belongs in
-    fpstudy.enclosure as Engine.erfc; it is here to leave that file to its owner.)"""
-    import gmpy2
-
-    from ..enclosure import _from_mpfr, _to_mpfr
-
-    lo, hi = ex.ends(x)
-    if not increasing:
-        lo, hi = hi, lo
-    f = getattr(gmpy2, name)
-    with gmpy2.context(precision=ex.prec, round=gmpy2.RoundDown):
-        a = _from_mpfr(f(_to_mpfr(lo)))
-    with gmpy2.context(precision=ex.prec, round=gmpy2.RoundUp):
-        b = _from_mpfr(f(_to_mpfr(hi)))
-    return ex.ctx.mpf([ex.ctx.make_mpf((a, a)), ex.ctx.make_mpf((b, b))])
-
-
-def _pi(ex):
-    """An enclosure of pi from the engine's interval context."""
-    return ex.ctx.pi
+    return ex.erfc(-z / ex.sqrt(ex.point(2))) / 2
 
 
 def truth(p: dict, exact: dict, ex) -> dict:

@@ -64,13 +64,15 @@ def run_line(study: Study) -> str:
     return (f"{m.get('records', len(study.records))} records from `{_config_path(study)}` "
             f"(sha256 {str(m.get('config_sha256', ''))[:12]}), {m.get('wall_time_s', '?')} s, "
             f"finished {m.get('finished', '?')}; {_arith_words(m.get('arith'))}; "
-            f"{truth_words(study.records)}; {versions}.")
+            f"{truth_words(study.records, m.get('truth'))}; {versions}.")
 
 
-def truth_words(records) -> str:
-    """How the records' truths were proven, and how many were not, in words."""
+def truth_words(records, truth_meta=None) -> str:
+    """How the records' truths were proven (by which engine, meta.json's truth entry), and how
+    many were not, in words."""
     if "truth_bound" not in records or not len(records):
         return "truth agreed between two precisions (format version 1: not proven)"
+    engine = _engine_words(truth_meta)
     bound = records["truth_bound"]
     settled = records["truth_settled"].astype(bool)
     exact = int((bound == 0).sum())
@@ -81,11 +83,21 @@ def truth_words(records) -> str:
         parts.append(f"{exact} exact")
     if enclosed:
         parts.append(f"{enclosed} by enclosures (widest bound {bound[settled].max():.1e})")
-    text = "truth proven for " + (" and ".join(parts) if parts else "no record")
+    text = "truth proven for " + (" and ".join(parts) if parts else "no record") + engine
     if unproven:
         text += (f"; **{unproven} records whose truth is not proven** (truth_settled = false:"
                  " raise [truth] max_precision)")
     return text
+
+
+def _engine_words(truth_meta) -> str:
+    """', by the arb engine (python-flint 0.9.0)' from meta.json's truth entry ('' without)."""
+    if not isinstance(truth_meta, dict) or not truth_meta.get("engine"):
+        return ""
+    library = {"arb": "python-flint", "mpmath": "mpmath"}.get(truth_meta["engine"], "")
+    version = f" ({library} {truth_meta['version']})" if library and truth_meta.get("version") \
+        else ""
+    return f", by the {truth_meta['engine']} engine{version}"
 
 
 def _arith_words(arith) -> str:
