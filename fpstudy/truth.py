@@ -34,7 +34,7 @@ import mpmath
 import numpy as np
 from mpmath import libmp
 
-from .enclosure import DyadicEngine, Engine, NotDyadic, PointEngine, Undecided
+from .enclosure import DyadicEngine, Engine, NotDyadic, PointEngine, Undecided, _mpf_max
 from .exact import raw_mpfs
 from .formats import Format
 from .metrics import truth_class
@@ -70,6 +70,8 @@ class _Assessment:
     decided: bool  # every element's zero-ness and class decided
     max_rad: tuple  # the widest radius (raw mpf), for a precision estimate from a hint
     approx: np.ndarray | None  # (n, 4): hi, lo, is_zero, log2_abs; see Truth.approx
+    rounded: bool = True  # every element's REPORTED_BITS rounding decided
+    rounding_lacks: float = 0.0  # bits more that the widest undecided rounding needs
 
 
 def settle(
@@ -116,7 +118,7 @@ def settle(
                          {k: 0.0 for k in assessed}, {k: True for k in assessed},
                          max(bits, 1), {k: a.approx for k, a in assessed.items()
                           if a.approx is not None})
-    prec = start
+    prec = min(cap, max(start, REPORTED_BITS + 64))  # decides most 128-bit roundings at once
     while True:
         ex = engine(prec)
         try:
@@ -126,7 +128,8 @@ def settle(
         if result is not None:
             ends = None if ex.ends is Engine.ends else ex.ends  # None: mpmath's, read directly
             assessed = {k: _assess(v, formats, ends) for k, v in result.items()}
-            settled = {k: a.decided and a.bound <= tolerance for k, a in assessed.items()}
+            settled = {k: a.decided and a.rounded and a.bound <= tolerance
+                       for k, a in assessed.items()}
             if all(settled.values()) or prec >= cap:
                 return Truth({k: a.mids for k, a in assessed.items()},
                              {k: a.bound for k, a in assessed.items()}, settled, prec,
@@ -244,6 +247,7 @@ def _next_precision(prec: int, assessed: dict, tolerance_bits: int, hints: dict)
     """
     lacking = 0.0
     for key, a in assessed.items():
+        lacking = max(lacking, a.rounding_lacks)
         if a.decided and math.isfinite(a.bound):
             if a.bound > 0:
                 lacking = max(lacking, math.log2(a.bound) + tolerance_bits)
@@ -287,19 +291,26 @@ def _assess(enclosures: list, formats: tuple[Format, ...], ends=None) -> _Assess
     cache: dict = {}
     mids, parts = [], []
     max_rad, norm = zero, zero
-    decided = in_range = True
+    decided = in_range = rounded = True
+    lacks = 0.0
     for a, b in (x._mpi_ for x in enclosures) if ends is None else map(ends, enclosures):
         key = (a, b)
         hit = cache.get(key)
         if hit is None:
-            if a == b:
-                mid, rad, ok = a, zero, True
+            if a == b:  # exact (a dyadic truth): kept exactly
+                mid, rad, ok, done = a, zero, True, True
             else:
-                mid = libmp.mpf_shift(libmp.mpf_add(a, b, 0), -1)  # exact
-                rad = libmp.mpf_sub(b, mid, 53, "u")
+                middle = libmp.mpf_shift(libmp.mpf_add(a, b, 0), -1)  # exact
+                rad = libmp.mpf_sub(b, middle, 53, "u")
                 ok = _decided(a, b, formats)
+                mid, done = _reported(a, b, middle, formats) if ok else (middle, False)
+                if mid is not middle:  # the exact value lies within [a, b] of the rounded one
+                    rad = _mpf_max((libmp.mpf_sub(b, mid, 53, "u"),
+                                    libmp.mpf_sub(mid, a, 53, "u")))
+                if ok and not done:
+                    lacks = max(lacks, _exponent(rad) - _exponent(middle) + REPORTED_BITS + 4)
             split = _split(mid)
-            hit = cache[key] = (_make_mpf(mid), rad, ok, libmp.mpf_abs(mid), split)
+            hit = cache[key] = (_make_mpf(mid), rad, ok, libmp.mpf_abs(mid), split, done)
             if libmp.mpf_gt(rad, max_rad):
                 max_rad = rad
             if libmp.mpf_gt(hit[3], norm):
@@ -308,10 +319,37 @@ def _assess(enclosures: list, formats: tuple[Format, ...], ends=None) -> _Assess
         mids.append(hit[0])
         parts.append(hit[4])
         decided = decided and hit[2]
+        rounded = rounded and hit[5]
     approx = None
     if in_range:
         approx = _columns(parts)
-    return _Assessment(mids, _ratio_up(max_rad, norm), decided, max_rad, approx)
+    return _Assessment(mids, _ratio_up(max_rad, norm), decided, max_rad, approx, rounded,
+                       lacks)
+
+
+# The truth of an enclosure is reported correctly rounded to this many bits (binary128's
+# precision and more): a number every engine and precision agree on, so every column measured
+# against it is the same whichever engine proved it. 128 bits is 2**-64 below longdouble's
+# unit roundoff: the errors measured against it are exact to that.
+REPORTED_BITS = 128
+
+
+def _reported(a, b, middle, formats: tuple[Format, ...]) -> tuple:
+    """(the value reported for the enclosure [a, b] (a < b), whether it is decided): both ends
+    rounded to nearest at REPORTED_BITS bits agree, so the exact value rounds to that too, and
+    it lies in the class the exact value lies in for every format. In the rare case where
+    the rounding crosses a class boundary (the exact value within 2**-128 of one), the
+    enclosure's own midpoint is reported instead."""
+    ra = libmp.mpf_pos(a, REPORTED_BITS, "n")
+    if ra != libmp.mpf_pos(b, REPORTED_BITS, "n"):
+        return middle, False
+    same_binade = _exponent(ra) == _exponent(a)
+    for fmt in formats:
+        if same_binade and _exponent(a) not in _critical_exponents(fmt):
+            continue  # one binade holding no class boundary of this format
+        if truth_class(_make_mpf(ra), fmt) != truth_class(_make_mpf(a), fmt):
+            return middle, True
+    return ra, True
 
 
 def approximation(values: list) -> np.ndarray | None:

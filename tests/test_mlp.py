@@ -324,7 +324,7 @@ def test_confident_and_saturated_truths_are_proven_at_the_starting_precision(tmp
                                                                abs=1e-12)
         assert ce[("delta", 1)]["truth_log10"] == pytest.approx(float(mpmath.log10(tiny / (1 + tiny))),
                                                                 abs=1e-12)
-    assert ce[("loss", 1)]["truth_precision"] == 113
+    assert ce[("loss", 1)]["truth_precision"] == 192  # the first precision tried
 
     np.savez(tmp_path / "one.npz", W1=np.ones((1, 1)), W2=np.ones((1, 1)))
     (tmp_path / "gelu.toml").write_text(
@@ -335,4 +335,4 @@ def test_confident_and_saturated_truths_are_proven_at_the_starting_precision(tmp
     with mpmath.workdps(50):
         expected = float(mpmath.log10(40 * mpmath.ncdf(-40)))
     assert g[("activation", 1)]["truth_log10"] == pytest.approx(expected, abs=1e-12)
-    assert g[("activation", 1)]["truth_precision"] == 113
+    assert g[("activation", 1)]["truth_precision"] == 192

@@ -47,7 +47,7 @@ def test_settle_raises_the_precision_for_an_undecided_branch():
         return {"relu": [z if ex.sign(z) > 0 else ex.zero]}
     t = settle(f, start=113, exact_first=False)
     assert t.values["relu"][0] == mpf(2) ** -300 and t.settled["relu"]
-    assert seen[0] == 113 and seen[-1] >= 601
+    assert seen[0] == 192 and seen[-1] >= 601  # at least REPORTED_BITS + 64 first
     seen.clear()
     assert settle(f).values["relu"][0] == mpf(2) ** -300 and seen == [0]  # dyadic: exact
 
@@ -290,3 +290,24 @@ def test_log1p_and_expm1_enclosures_are_tight_for_tiny_arguments():
             exact = ref(mpmath.mpf(2) ** -200)
             assert lo <= exact <= hi
             assert (hi - lo) / exact < 2.0 ** -100  # relative to the tiny result
+
+
+def test_an_enclosures_truth_is_reported_correctly_rounded_to_128_bits():
+    """exp(1), log(3) and 1/3 are never points: each is reported as the exact value rounded to
+    nearest at 128 bits (here e, ln 3 and 1/3 from mpmath at 1000 bits, rounded), whatever
+    precision proved it; an exact (dyadic) truth is kept exactly."""
+    def f(ex):
+        return {"x": [ex.exp(ex.one), ex.log(ex.point(3)), ex.one / 3]}
+
+    with mpmath.workprec(1000):
+        exact = [mpmath.e + 0, mpmath.log(3), mpmath.mpf(1) / 3]
+    with mpmath.workprec(128):
+        want = [+x for x in exact]  # unary plus: rounded to nearest at 128 bits
+    for start in (192, 300, 1000):
+        t = settle(f, start=start, exact_first=False)
+        assert t.values["x"] == want and t.settled["x"]
+        assert all(abs(v - e) <= t.bounds["x"] * max(exact)
+                   for v, e in zip(t.values["x"], exact, strict=True))
+    with mpmath.workprec(300):
+        big = mpf(2) ** 200 + 1  # 201 bits: exact, not rounded
+    assert settle(lambda ex: {"y": [ex.point(big)]}).values["y"] == [big]
