@@ -101,7 +101,9 @@ def evaluate(name: str, x, fmt: Format, rule: Rule = NEAREST,
     wide_type = np.longdouble if fmt.dtype.itemsize > 8 else np.float64
     cols = [np.broadcast_to(a, shape).astype(wide_type).reshape(-1) for a in operands]
     size = cols[0].size
-    if size:
+    if size == 1:  # a scalar (a grid point's z): nothing to deduplicate
+        first, inverse = np.zeros(1, int), np.zeros(1, int)
+    elif size:
         bits = np.concatenate([c.view(np.uint8).reshape(size, -1) for c in cols], axis=1)
         _, first, inverse = np.unique(bits, axis=0, return_index=True, return_inverse=True)
     else:
