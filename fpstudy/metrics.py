@@ -120,7 +120,10 @@ def rel_error(value: list, truth: list) -> float:
     >>> rel_error([mpmath.mpf(3)], [mpmath.mpf(2)])
     0.5
     """
-    err, norm = _abs_error(value, truth)
+    return _relative(*_abs_error(value, truth), value)
+
+
+def _relative(err, norm, value: list) -> float:
     if err is None:
         return _special(value)
     if norm == 0:
@@ -131,7 +134,10 @@ def rel_error(value: list, truth: list) -> float:
 
 def ulp_error(value: list, truth: list, fmt: Format) -> float:
     """max|v_i - t_i| in units of the format's ulp at max|t_i| (the smallest subnormal at 0)."""
-    err, norm = _abs_error(value, truth)
+    return _in_ulps(*_abs_error(value, truth), value, fmt)
+
+
+def _in_ulps(err, norm, value: list, fmt: Format) -> float:
     if err is None:
         return _special(value)
     with mpmath.workprec(_ERROR_PREC):
@@ -204,6 +210,7 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
     else:
         worst, cls = "ok", "zero"
     value_log10 = _log10_norm(values)
+    err, norm = _abs_error(values, truths)  # rel_error and ulp_error share them
     if value_array.ndim == 0:
         exact_truth = truth[0]
         with np.errstate(all="ignore"):  # a longdouble past float64's range shows as inf
@@ -218,8 +225,8 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
         value_log10=value_log10,
         truth=float(exact_truth),
         truth_log10=float(mpmath.log10(abs(exact_truth))) if exact_truth != 0 else -np.inf,
-        rel_error=rel_error(values, truths),
-        ulp_error=ulp_error(values, truths, fmt),
+        rel_error=_relative(err, norm, values),
+        ulp_error=_in_ulps(err, norm, values, fmt),
         outcome=worst,
         truth_class=cls,
     )
