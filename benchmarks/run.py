@@ -68,9 +68,14 @@ def versus_plain(depth: int, engine: str = "") -> None:
 def _timed_runs(exp, jobs_list) -> tuple[list, list]:
     import time
 
-    fpstudy.run_experiment(exp, jobs=1, progress=False)  # warm: imports, contexts, caches
+    from fpstudy import runner
+    from fpstudy.cases import softmax
+
+    fpstudy.run_experiment(exp, jobs=1, progress=False)  # warm: imports, mpmath's contexts
     times, records = [], []
     for jobs in jobs_list:
+        runner._TRUTHS.clear()  # no truth of the warm-up run is reused (a pool's forked
+        softmax._TRUTH_MEMO.clear()  # workers would inherit them too)
         started = time.perf_counter()
         records.append(fpstudy.run_experiment(exp, jobs=jobs, progress=False).records)
         times.append(time.perf_counter() - started)
