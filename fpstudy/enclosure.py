@@ -31,7 +31,6 @@ from mpmath.ctx_iv import MPIntervalContext
 
 from .exact import raw_mpfs, to_mpf
 
-ENGINES = ("mpmath", "arb")  # arb: fpstudy.arb.ArbEngine (python-flint, an optional extra)
 
 
 _CONTEXTS: dict = {}
