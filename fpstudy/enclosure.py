@@ -31,8 +31,6 @@ from mpmath.ctx_iv import MPIntervalContext
 
 from .exact import raw_mpfs, to_mpf
 
-
-
 _CONTEXTS: dict = {}
 
 
