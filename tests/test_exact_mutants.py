@@ -21,6 +21,7 @@ from fpstudy.exact import (
     log10_of,
     power_precision,
     rational_array,
+    round_rational,
     round_to_format,
     to_mpf,
     to_mpf_array,
@@ -274,3 +275,73 @@ def test_rational_array_nearest_keeps_the_sign_of_a_zero():
     assert got.dtype == np.float16
     assert [float(v) for v in got] == [0.0, 0.0, -2.0 ** -24, 0.0]
     assert [bool(np.signbit(v)) for v in got] == [True, False, True, True]
+
+
+# -- round_rational ----------------------------------------------------------------------------
+
+BIG, TINY = Fraction(10 ** 30), Fraction(1, 10 ** 30)   # far beyond float16's range each way
+SUB = Fraction(1, 2 ** 24)                              # float16's smallest subnormal
+
+
+@pytest.mark.parametrize("rule, q, want", [
+    # floor(log2 q) for q < 1 and just below a power of two: toward zero keeps every bit
+    (Rule("toward_zero"), 1 - TINY, Fraction(2047, 2048)),
+    (Rule("toward_zero"), Fraction(1, 3), Fraction(1365, 4096)),      # 4096/3 = 1365.33
+    (Rule("toward_zero"), Fraction(4, 3), Fraction(1365, 1024)),      # 1024*4/3 = 1365.33
+    (Rule("upward"), Fraction(4, 3), Fraction(1366, 1024)),
+    (Rule("downward"), Fraction(-4, 3), Fraction(-1366, 1024)),
+    (Rule("upward"), Fraction(-4, 3), Fraction(-1365, 1024)),
+    (Rule("toward_zero"), Fraction(1, 4), Fraction(1, 4)),
+    (Rule(), Fraction(2047, 2048) + Fraction(1, 2 ** 13), Fraction(2047, 2048)),  # below tie
+    (Rule(), Fraction(4095, 4096), Fraction(1)),                      # the tie at 1: even
+    # far beyond max, each overflow rule
+    (Rule(), BIG, math.inf),
+    (Rule(), -BIG, -math.inf),
+    (Rule("toward_zero"), BIG, Fraction(65504)),
+    (Rule("toward_zero"), -BIG, Fraction(-65504)),
+    (Rule("upward"), BIG, math.inf),
+    (Rule("upward"), -BIG, Fraction(-65504)),
+    (Rule("downward"), BIG, Fraction(65504)),
+    (Rule("downward"), -BIG, -math.inf),
+    (Rule(overflow="saturate"), BIG, Fraction(65504)),
+    (Rule(overflow="saturate"), -BIG, Fraction(-65504)),
+    (Rule(), Fraction(65520), math.inf),                               # the tie past max
+    (Rule(), Fraction(65519), Fraction(65504)),
+    (Rule("toward_zero"), Fraction(2 ** 16), Fraction(65504)),        # 2**max_exponent
+    (Rule("upward"), Fraction(2 ** 17 - 1), math.inf),
+    # far below the smallest subnormal, each direction
+    (Rule(), TINY, 0),
+    (Rule("upward"), TINY, SUB),
+    (Rule("upward"), -TINY, 0),
+    (Rule("downward"), -TINY, -SUB),
+    (Rule("downward"), TINY, 0),
+    (Rule("toward_zero"), TINY, 0),
+    (Rule(), Fraction(1, 2 ** 25), 0),                                 # half of SUB: to even 0
+    (Rule(), Fraction(1, 2 ** 25) + TINY, SUB),
+    (Rule(), Fraction(3, 2 ** 26), SUB),
+    (Rule("upward", "flush"), TINY, 0),                                # SUB, then flushed
+    (Rule("upward", "flush"), Fraction(2 ** 14 - 1, 2 ** 28), Fraction(1, 2 ** 14)),
+    (Rule("toward_zero", "flush"), Fraction(2 ** 14 - 1, 2 ** 28), 0),
+    (Rule("stochastic"), Fraction(1, 3) * SUB, SUB, ),                 # draw 0.25 < 1/3: up
+])
+def test_round_rational_float16(rule, q, want):
+    got = round_rational(q, F16, rule, draw=0.25)
+    assert got == want
+    assert isinstance(got, float) == (abs(want) == math.inf)
+
+
+def test_round_rational_stochastic_below_the_smallest_subnormal():
+    q = Fraction(1, 3) * SUB
+    assert round_rational(q, F16, Rule("stochastic"), draw=0.3333) == SUB
+    assert round_rational(q, F16, Rule("stochastic"), draw=0.3334) == 0
+    assert round_rational(-q, F16, Rule("stochastic"), draw=0.3) == -SUB
+    with pytest.raises(ValueError, match="draw"):
+        round_rational(q, F16, Rule("stochastic"))
+
+
+def test_round_rational_format_without_infinity_or_nan_clamps():
+    """float4_e2m1fn has neither inf nor NaN: past max (6) it gives max; float8_e4m3fn has a
+    NaN, so past its max (448) the result is inf (its NaN)."""
+    fp4 = FORMATS["float4_e2m1fn"]
+    assert round_rational(Fraction(7), fp4) == 6 and round_rational(-BIG, fp4) == -6
+    assert round_rational(Fraction(500), FORMATS["float8_e4m3fn"]) == math.inf
