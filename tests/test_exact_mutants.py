@@ -335,8 +335,26 @@ def test_round_rational_stochastic_below_the_smallest_subnormal():
     assert round_rational(q, F16, Rule("stochastic"), draw=0.3333) == SUB
     assert round_rational(q, F16, Rule("stochastic"), draw=0.3334) == 0
     assert round_rational(-q, F16, Rule("stochastic"), draw=0.3) == -SUB
-    with pytest.raises(ValueError, match="draw"):
+    with pytest.raises(ValueError, match="^stochastic rounding needs a draw$"):
         round_rational(q, F16, Rule("stochastic"))
+
+
+def test_round_rational_stochastic_draw_equal_to_the_position_stays():
+    """1 + 2**-12 is a quarter of the way from 1 to 1 + 2**-10: up only when draw < 1/4."""
+    q = 1 + Fraction(1, 2 ** 12)
+    assert round_rational(q, F16, Rule("stochastic"), draw=0.25) == 1
+    assert round_rational(q, F16, Rule("stochastic"), draw=0.2499) == 1 + Fraction(1, 2 ** 10)
+
+
+@pytest.mark.parametrize("rule", [Rule(), Rule("toward_zero"), Rule("upward"),
+                                  Rule("downward"), Rule("stochastic")], ids=str)
+@pytest.mark.parametrize("q", [Fraction(0), Fraction(1), Fraction(-1), Fraction(3, 4),
+                               Fraction(65504), SUB, -SUB, Fraction(1023, 2 ** 24)])
+def test_round_rational_keeps_a_format_value(q, rule):
+    """A value of the format (0, 1, max, subnormals) is its own rounding under every rule
+    and draw."""
+    for draw in (0.0, 0.5, 0.999):
+        assert round_rational(q, F16, rule, draw) == q
 
 
 def test_round_rational_format_without_infinity_or_nan_clamps():
