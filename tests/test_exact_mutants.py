@@ -188,6 +188,7 @@ def mp(q: Fraction) -> mpmath.mpf:
 
 @pytest.mark.parametrize("x, want", [
     # the normal range: ulp 2**-10 in [1, 2)
+    (Fraction(1), Fraction(1)),
     (1 + Fraction(1, 2 ** 11), Fraction(1)),                       # tie: to even 1
     (1 + Fraction(3, 2 ** 11), 1 + Fraction(2, 2 ** 10)),          # tie: to even 1 + 2 ulp
     (1 + Fraction(1, 2 ** 11) + Fraction(1, 2 ** 40), 1 + Fraction(1, 2 ** 10)),  # past tie
@@ -222,7 +223,7 @@ def test_round_to_format_float16(x, want, sign):
 def test_round_to_format_zero_and_non_finite():
     assert round_to_format(mpmath.mpf(0), F16) == 0
     for bad in (mpmath.inf, -mpmath.inf, mpmath.nan):
-        with pytest.raises(ValueError, match="finite"):
+        with pytest.raises(ValueError, match="^round_to_format takes a finite number$"):
             round_to_format(bad, F16)
 
 
