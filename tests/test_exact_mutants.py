@@ -23,6 +23,7 @@ from fpstudy.exact import (
     rational_array,
     round_rational,
     round_to_format,
+    to_fraction,
     to_mpf,
     to_mpf_array,
     to_mpf_list,
@@ -105,6 +106,18 @@ def test_to_mpf_array_keeps_the_shape():
     assert [out[0, 0], out[0, 1], out[0, 2]] == [mpmath.mpf(1.5), -mpmath.inf, mpmath.mpf(0.25)]
     empty = to_mpf_array(np.zeros((0, 2)))
     assert empty.shape == (0, 2) and empty.dtype == object
+
+
+def test_to_fraction_of_every_kind_of_value():
+    assert to_fraction(0.1) == Fraction(3602879701896397, 2 ** 55)   # Python float: exact
+    assert to_fraction(np.float16(-0.1)) == Fraction(-1638, 2 ** 14)
+    assert to_fraction(np.float64(5e-324)) == Fraction(1, 2 ** 1074)
+
+
+@needs_x87
+def test_to_fraction_longdouble_keeps_all_64_bits():
+    assert to_fraction(ld(2 ** 63 + 1, -63)) == 1 + Fraction(1, 2 ** 63)
+    assert to_fraction(-ld(3, -16445)) == -3 * Fraction(1, 2 ** 16445)
 
 
 # -- dyadic_longdouble -------------------------------------------------------------------------
