@@ -377,3 +377,23 @@ def test_round_rational_format_without_infinity_or_nan_clamps():
     fp4 = FORMATS["float4_e2m1fn"]
     assert round_rational(Fraction(7), fp4) == 6 and round_rational(-BIG, fp4) == -6
     assert round_rational(Fraction(500), FORMATS["float8_e4m3fn"]) == math.inf
+
+
+def test_rational_array_rounds_each_distinct_rational_once(monkeypatch):
+    """A constant parameter vector of 1000 elements costs one exact rounding (a nearest rule
+    caches by value); its elements are all the rounding of 1/3 in float16, 1365/4096 (4096/3
+    = 1365.33, below the tie)."""
+    import fpstudy.exact as exact
+
+    calls = []
+    original = exact.round_rational
+
+    def counting(q, *args):
+        calls.append(q)
+        return original(q, *args)
+
+    monkeypatch.setattr(exact, "round_rational", counting)
+    values = np.full(1000, Fraction(1, 3), dtype=object)
+    got = rational_array(values, F16)
+    assert calls == [Fraction(1, 3)]
+    assert got.dtype == np.float16 and (got == np.float16(1365 / 4096)).all()
