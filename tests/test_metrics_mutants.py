@@ -1,0 +1,75 @@
+"""fpstudy.metrics' fast path on the vectors its mutants showed untested.
+
+`measure(..., approx)` lets numpy pick the elements that can decide a column and measures only
+those; the answer must be the one measured on every element. These vectors are built so that
+the worst outcome's culprit (the element of largest truth among those with the worst outcome,
+whose truth class is reported) is neither the first such element, nor the largest truth of the
+vector, nor the largest error: only the severity ranking finds it. Classes are from float32's
+limits (smallest normal 2**-126) and float16's (2**-14).
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+from fpstudy.formats import FORMATS
+from fpstudy.metrics import measure
+from fpstudy.truth import approximation
+
+mpf = mpmath.mpf
+F32, F16 = FORMATS["float32"], FORMATS["float16"]
+
+
+def both(values, truths, fmt):
+    """The measurement without and with the fast path; they must agree."""
+    slow = measure(values, truths, fmt)
+    fast = measure(values, truths, fmt, approximation(truths))
+    return slow, fast
+
+
+def filler(n):
+    """n elements 0.5, measured exactly (value = truth), the smallest in the vector."""
+    return [0.5] * n, [mpf(0.5)] * n
+
+
+def test_culprit_of_several_nans_is_the_largest_truth_not_the_first():
+    """NaN at 2**-130 (a subnormal truth in float32) first, NaN at 1 (normal) second, the
+    largest truth 10**6 elsewhere: the outcome is nan and its class that of the NaN at 1."""
+    fill_v, fill_t = filler(8)
+    values = np.array([np.nan, np.nan, 1e6] + fill_v, dtype=np.float32)
+    truths = [mpmath.ldexp(1, -130), mpf(1), mpf(10 ** 6)] + fill_t
+    slow, fast = both(values, truths, F32)
+    assert (slow.outcome, slow.truth_class) == ("nan", "normal")
+    assert (fast.outcome, fast.truth_class) == ("nan", "normal")
+
+
+def test_culprit_of_several_infs_is_the_largest_truth_not_the_first():
+    fill_v, fill_t = filler(8)
+    values = np.array([np.inf, np.inf, 1e6] + fill_v, dtype=np.float32)
+    truths = [mpmath.ldexp(1, -130), mpf(1), mpf(10 ** 6)] + fill_t
+    slow, fast = both(values, truths, F32)
+    assert (slow.outcome, slow.truth_class) == ("overflow", "normal")
+    assert (fast.outcome, fast.truth_class) == ("overflow", "normal")
+
+
+def test_nan_outranks_inf_in_the_fast_path():
+    """An inf with a larger truth (100) than every NaN must not push the NaN at 1 out."""
+    fill_v, fill_t = filler(8)
+    values = np.array([np.nan, np.nan, np.inf, 1e6] + fill_v, dtype=np.float32)
+    truths = [mpmath.ldexp(1, -130), mpf(1), mpf(100), mpf(10 ** 6)] + fill_t
+    slow, fast = both(values, truths, F32)
+    assert (slow.outcome, slow.truth_class) == ("nan", "normal")
+    assert (fast.outcome, fast.truth_class) == ("nan", "normal")
+
+
+def test_an_exact_zero_does_not_hide_a_subnormal():
+    """float16: 0 for a truth of 0 is ok; 2**-20 is subnormal (below 2**-14) and exact; the
+    largest truth and error are at 1 (value 1, truth 1 + 2**-12). The outcome is subnormal."""
+    fill_v, fill_t = filler(8)
+    values = np.array([0.0, 2.0 ** -20, 1.0] + fill_v, dtype=np.float16)
+    truths = [mpf(0), mpmath.ldexp(1, -20), 1 + mpmath.ldexp(1, -12)] + fill_t
+    slow, fast = both(values, truths, F16)
+    assert (slow.outcome, slow.truth_class) == ("subnormal", "subnormal")
+    assert (fast.outcome, fast.truth_class) == ("subnormal", "subnormal")
+    assert fast == slow
