@@ -73,3 +73,31 @@ def test_an_exact_zero_does_not_hide_a_subnormal():
     assert (slow.outcome, slow.truth_class) == ("subnormal", "subnormal")
     assert (fast.outcome, fast.truth_class) == ("subnormal", "subnormal")
     assert fast == slow
+
+
+def test_culprit_among_subnormal_results():
+    """float16: 2**-20 for itself (subnormal class) first; 2**-15 for 2**-14 - 2**-30, which
+    rounds to the normal 2**-14 (normal class), second. The outcome is subnormal, of class
+    normal (an avoidable one), though neither holds the largest truth or error (1 + 2**-12,
+    computed as 1). The smallest normal 2**-14 for itself, a larger truth, is ok: it must not
+    count as subnormal."""
+    fill_v, fill_t = filler(8)
+    values = np.array([2.0 ** -20, 2.0 ** -15, 2.0 ** -14, 1.0] + fill_v, dtype=np.float16)
+    truths = [mpmath.ldexp(1, -20), mpmath.ldexp(1, -14) - mpmath.ldexp(1, -30),
+              mpmath.ldexp(1, -14), 1 + mpmath.ldexp(1, -12)] + fill_t
+    slow, fast = both(values, truths, F16)
+    assert (slow.outcome, slow.truth_class) == ("subnormal", "normal")
+    assert fast == slow
+
+
+def test_underflow_outranks_a_subnormal_of_larger_truth():
+    """float16: 0 for 2**-30 (class underflows) first, 0 for 2**-16 (class subnormal)
+    second, 2**-15 exact (subnormal, a larger truth): the outcome is underflow, of class
+    subnormal."""
+    fill_v, fill_t = filler(8)
+    values = np.array([0.0, 0.0, 2.0 ** -15, 1.0] + fill_v, dtype=np.float16)
+    truths = [mpmath.ldexp(1, -30), mpmath.ldexp(1, -16), mpmath.ldexp(1, -15),
+              1 + mpmath.ldexp(1, -12)] + fill_t
+    slow, fast = both(values, truths, F16)
+    assert (slow.outcome, slow.truth_class) == ("underflow", "subnormal")
+    assert fast == slow
