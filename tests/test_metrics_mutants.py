@@ -101,3 +101,15 @@ def test_underflow_outranks_a_subnormal_of_larger_truth():
     slow, fast = both(values, truths, F16)
     assert (slow.outcome, slow.truth_class) == ("underflow", "subnormal")
     assert fast == slow
+
+
+def test_largest_value_is_measured_even_when_it_decides_nothing_else():
+    """float16: 2 computed for 2 - 2**-11, and 2 - 2**-10 computed for 2 - 2**-12, which has
+    the larger truth and the larger error (3 * 2**-12 against 2**-11): value_log10 is
+    log10 of the largest value, 2."""
+    fill_v, fill_t = filler(8)
+    values = np.array([2.0, 2 - 2.0 ** -10] + fill_v, dtype=np.float16)
+    truths = [2 - mpmath.ldexp(1, -11), 2 - mpmath.ldexp(1, -12)] + fill_t
+    slow, fast = both(values, truths, F16)
+    assert slow.value_log10 == float(mpmath.log10(2))
+    assert fast == slow
