@@ -113,3 +113,31 @@ def test_largest_value_is_measured_even_when_it_decides_nothing_else():
     slow, fast = both(values, truths, F16)
     assert slow.value_log10 == float(mpmath.log10(2))
     assert fast == slow
+
+
+def test_each_column_decided_by_a_different_element():
+    """float16, all results ok: the largest truth is at 1 + 2**-13 (computed as 1), the
+    largest value 1 + 2**-10 (for 1), the largest error 2**-8 (0.5 for 0.5 + 2**-8). truth,
+    rel_error = 2**-8 / (1 + 2**-13), ulp_error (ulp 2**-10 at the largest truth: 4) and
+    value_log10 each need their own element."""
+    fill_v, fill_t = filler(8)
+    values = np.array(fill_v + [1.0, 1 + 2.0 ** -10, 0.5], dtype=np.float16)
+    truths = fill_t + [1 + mpmath.ldexp(1, -13), mpf(1), 0.5 + mpmath.ldexp(1, -8)]
+    slow, fast = both(values, truths, F16)
+    assert slow.truth == 1 + 2.0 ** -13
+    assert slow.rel_error == float(mpmath.mpf(2) ** -8 / (1 + mpmath.mpf(2) ** -13))
+    assert slow.ulp_error == 4.0
+    assert slow.value_log10 == float(mpmath.log10(1 + mpmath.mpf(2) ** -10))
+    assert fast == slow
+
+
+def test_an_error_far_below_the_truths_is_still_measured():
+    """float64: 1 computed for 1 + 2**-70 is the only error (2**-70, relative 2**-71 of the
+    largest truth 2): the fast path keeps it however small it is against the truths."""
+    fill_v, fill_t = filler(8)
+    values = np.array(fill_v + [1.0, 2.0])
+    with mpmath.workprec(80):  # 1 + 2**-70 needs 71 bits
+        truths = fill_t + [1 + mpmath.ldexp(1, -70), mpf(2)]
+    slow, fast = both(values, truths, FORMATS["float64"])
+    assert slow.rel_error == 2.0 ** -71
+    assert fast == slow
