@@ -116,14 +116,16 @@ def test_largest_value_is_measured_even_when_it_decides_nothing_else():
 
 
 def test_each_column_decided_by_a_different_element():
-    """float16, all results ok: the largest truth is at 1 + 2**-13 (computed as 1), the
-    largest value 1 + 2**-10 (for 1), the largest error 2**-8 (0.5 for 0.5 + 2**-8). truth,
-    rel_error = 2**-8 / (1 + 2**-13), ulp_error (ulp 2**-10 at the largest truth: 4) and
-    value_log10 each need their own element."""
+    """float16: the largest truth is at 1 + 2**-13 (computed as 1), the largest value
+    1 + 2**-10 (for 1), the largest error 2**-8 (0.5 for 0.5 + 2**-8), the worst outcome at
+    2**-20 (subnormal, exact). truth, rel_error = 2**-8 / (1 + 2**-13), ulp_error (ulp 2**-10
+    at the largest truth: 4), value_log10 and the outcome each need their own element."""
     fill_v, fill_t = filler(8)
-    values = np.array(fill_v + [1.0, 1 + 2.0 ** -10, 0.5], dtype=np.float16)
-    truths = fill_t + [1 + mpmath.ldexp(1, -13), mpf(1), 0.5 + mpmath.ldexp(1, -8)]
+    values = np.array(fill_v + [1.0, 1 + 2.0 ** -10, 0.5, 2.0 ** -20], dtype=np.float16)
+    truths = fill_t + [1 + mpmath.ldexp(1, -13), mpf(1), 0.5 + mpmath.ldexp(1, -8),
+                       mpmath.ldexp(1, -20)]
     slow, fast = both(values, truths, F16)
+    assert (slow.outcome, slow.truth_class) == ("subnormal", "subnormal")
     assert slow.truth == 1 + 2.0 ** -13
     assert slow.rel_error == float(mpmath.mpf(2) ** -8 / (1 + mpmath.mpf(2) ** -13))
     assert slow.ulp_error == 4.0
@@ -141,3 +143,14 @@ def test_an_error_far_below_the_truths_is_still_measured():
     slow, fast = both(values, truths, FORMATS["float64"])
     assert slow.rel_error == 2.0 ** -71
     assert fast == slow
+
+
+def test_all_nan_vector_measures_without_a_warning():
+    """Every element NaN: nan outcome and errors, and no numpy warning on the way (the tests
+    turn warnings into errors; nanmax of an all-NaN array warns)."""
+    values = np.full(12, np.nan, dtype=np.float32)
+    truths = [mpf(k + 1) for k in range(12)]
+    slow, fast = both(values, truths, F32)
+    assert (fast.outcome, fast.truth_class) == (slow.outcome, slow.truth_class) == ("nan",
+                                                                                   "normal")
+    assert np.isnan(fast.rel_error) and np.isnan(fast.value) and fast.truth == 12
