@@ -9,6 +9,7 @@
 # A survivor of a full run that this kills is killed: the run's tests only grow.
 set -u
 module=$1; tests=$2; shift 2
+case $tests in tests/test_*.py) ;; *) echo "give a test file under tests/"; exit 2;; esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/.mutation/$module/mutants" || exit 2
 cp "$root/$tests" tests/
