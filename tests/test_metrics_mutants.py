@@ -10,15 +10,20 @@ limits (smallest normal 2**-126) and float16's (2**-14).
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 import numpy as np
+import pytest
 
 from fpstudy.formats import FORMATS
-from fpstudy.metrics import measure
+from fpstudy.metrics import measure, rel_error, truth_class, ulp_error
 from fpstudy.truth import approximation
 
 mpf = mpmath.mpf
 F32, F16 = FORMATS["float32"], FORMATS["float16"]
+needs_x87 = pytest.mark.skipif(np.finfo(np.longdouble).nmant != 63,
+                               reason="longdouble is not x87 extended precision")
 
 
 def both(values, truths, fmt):
@@ -154,3 +159,69 @@ def test_all_nan_vector_measures_without_a_warning():
     assert (fast.outcome, fast.truth_class) == (slow.outcome, slow.truth_class) == ("nan",
                                                                                    "normal")
     assert np.isnan(fast.rel_error) and np.isnan(fast.value) and fast.truth == 12
+
+
+# -- the exact path: shapes, empty vectors, longdouble, signs ---------------------------------
+
+def test_matrix_result_fast_path_equals_the_exact_one():
+    """A 3 x 4 float16 matrix (the fast path flattens it): 2**-20 exact is its one subnormal,
+    its largest error 2**-8 at 0.5 + 2**-8."""
+    values = np.full((3, 4), 0.5, dtype=np.float16)
+    truths = [mpf(0.5)] * 12
+    values[1, 2], truths[6] = 2.0 ** -20, mpmath.ldexp(1, -20)
+    truths[9] = 0.5 + mpmath.ldexp(1, -8)
+    slow, fast = both(values, truths, F16)
+    assert (slow.outcome, slow.truth_class) == ("subnormal", "subnormal")
+    # 2**-8 / (0.5 + 2**-8) = 1 / 129
+    assert slow.rel_error == 1 / 129
+    assert fast == slow
+
+
+def test_empty_result():
+    """No elements: nothing went wrong, the truth norm is 0 and so are the errors."""
+    m = measure(np.zeros(0, dtype=np.float16), [], F16)
+    assert (m.outcome, m.truth_class) == ("ok", "zero")
+    assert (m.value, m.truth, m.rel_error, m.ulp_error) == (0.0, 0.0, 0.0, 0.0)
+    assert m.truth_log10 == m.value_log10 == -np.inf
+
+
+def test_sizes_must_match():
+    with pytest.raises(ValueError, match="^value has 3 elements, truth 2$"):
+        measure(np.zeros(3, dtype=np.float16), [mpf(0), mpf(0)], F16)
+    with pytest.raises(ValueError):
+        rel_error([mpf(1), mpf(2)], [mpf(1)])
+
+
+def test_errors_of_empty_vectors_are_zero():
+    assert rel_error([], []) == 0.0
+    assert ulp_error([], [], F16) == 0.0
+
+
+@needs_x87
+def test_longdouble_scalar_beyond_float64_shows_inf_without_a_warning():
+    """2**2000 is a longdouble value: its float64 column is inf (no overflow warning), its
+    log10 is 2000 log10(2), and it is ok."""
+    x = np.ldexp(np.longdouble(1), 2000)
+    m = measure(np.asarray(x), [mpmath.ldexp(1, 2000)], FORMATS["longdouble"])
+    assert m.value == np.inf and m.outcome == "ok" and m.rel_error == 0.0
+    assert m.value_log10 == pytest.approx(2000 * math.log10(2), rel=1e-15)
+
+
+@needs_x87
+def test_longdouble_vector_is_measured_exactly():
+    """1 + 2**-63 against a truth of 1 + 2**-62: an error of 2**-63, a longdouble ulp at 1
+    (ulp_error 1), lost if the value went through float64."""
+    one_and_a_bit = np.longdouble(1) + np.ldexp(np.longdouble(1), -63)
+    values = np.array([one_and_a_bit, np.longdouble(0.5)])
+    with mpmath.workprec(80):
+        truths = [1 + mpmath.ldexp(1, -62), mpf(0.5)]
+    m = measure(values, truths, FORMATS["longdouble"])
+    assert m.ulp_error == 1.0 and m.outcome == "ok"
+
+
+def test_negative_truth_beyond_max_overflows():
+    """-4 * max rounds to -inf: overflows, like +4 * max."""
+    for name in ("float16", "float8_e4m3fn"):
+        fmt = FORMATS[name]
+        big = mpmath.mpf(float(fmt.max)) * 4
+        assert truth_class(-big, fmt) == truth_class(big, fmt) == "overflows"
