@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from fpstudy.formats import FORMATS
-from fpstudy.metrics import measure, rel_error, truth_class, ulp_error
+from fpstudy.metrics import measure, rel_error, truth_class, ulp_error, value_outcome
 from fpstudy.truth import approximation
 
 mpf = mpmath.mpf
@@ -164,16 +164,18 @@ def test_all_nan_vector_measures_without_a_warning():
 # -- the exact path: shapes, empty vectors, longdouble, signs ---------------------------------
 
 def test_matrix_result_fast_path_equals_the_exact_one():
-    """A 3 x 4 float16 matrix (the fast path flattens it): 2**-20 exact is its one subnormal,
-    its largest error 2**-8 at 0.5 + 2**-8."""
-    values = np.full((3, 4), 0.5, dtype=np.float16)
-    truths = [mpf(0.5)] * 12
+    """A 3 x 4 float16 matrix (the fast path flattens it, measures 3 of its elements): 0.25
+    everywhere, 0.5 at [0, 3] (the largest value and truth), 2**-20 exact at [1, 2] (the one
+    subnormal), 0.25 for 0.25 + 2**-9 at [2, 1] (the only error)."""
+    values = np.full((3, 4), 0.25, dtype=np.float16)
+    truths = [mpf(0.25)] * 12
+    values[0, 3], truths[3] = 0.5, mpf(0.5)
     values[1, 2], truths[6] = 2.0 ** -20, mpmath.ldexp(1, -20)
-    truths[9] = 0.5 + mpmath.ldexp(1, -8)
+    truths[9] = 0.25 + mpmath.ldexp(1, -9)
     slow, fast = both(values, truths, F16)
     assert (slow.outcome, slow.truth_class) == ("subnormal", "subnormal")
-    # 2**-8 / (0.5 + 2**-8) = 1 / 129
-    assert slow.rel_error == 1 / 129
+    assert slow.rel_error == 2.0 ** -8          # 2**-9 / 0.5
+    assert slow.value == 0.5 and slow.truth == 0.5
     assert fast == slow
 
 
@@ -225,3 +227,31 @@ def test_negative_truth_beyond_max_overflows():
         fmt = FORMATS[name]
         big = mpmath.mpf(float(fmt.max)) * 4
         assert truth_class(-big, fmt) == truth_class(big, fmt) == "overflows"
+
+
+def test_value_at_max_for_a_truth_beyond_it_is_an_overflow():
+    """A saturated (or directed) rounding gives +-max where the truth overflows: that is an
+    overflow. max for a truth of max, and a finite value below max, are not."""
+    for name in ("float16", "float8_e4m3fn"):
+        fmt = FORMATS[name]
+        top = mpf(float(fmt.max))
+        assert value_outcome(top, 4 * top, fmt) == "overflow"
+        assert value_outcome(-top, -4 * top, fmt) == "overflow"
+        assert value_outcome(top, top, fmt) == "ok"
+        assert value_outcome(mpf(1), 4 * top, fmt) == "ok"
+
+
+def test_logs_of_one():
+    """log10 of a value and a truth of exactly 1 is 0 (not -inf, which is log10 of 0)."""
+    m = measure(np.array(1.0, dtype=np.float16), [mpf(1)], F16)
+    assert (m.value_log10, m.truth_log10) == (0.0, 0.0)
+    m = measure(np.array([1.0, -0.5], dtype=np.float16), [mpf(1), mpf(-0.5)], F16)
+    assert (m.value_log10, m.truth_log10) == (0.0, 0.0)
+
+
+@needs_x87
+def test_longdouble_vector_beyond_float64_shows_inf_without_a_warning():
+    x = np.ldexp(np.longdouble(1), 2000)
+    m = measure(np.array([x, np.longdouble(1)]), [mpmath.ldexp(1, 2000), mpf(1)],
+                FORMATS["longdouble"])
+    assert m.value == np.inf and m.outcome == "ok" and m.rel_error == 0.0
