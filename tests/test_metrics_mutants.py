@@ -11,6 +11,7 @@ limits (smallest normal 2**-126) and float16's (2**-14).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import mpmath
 import numpy as np
@@ -255,3 +256,20 @@ def test_longdouble_vector_beyond_float64_shows_inf_without_a_warning():
     m = measure(np.array([x, np.longdouble(1)]), [mpmath.ldexp(1, 2000), mpf(1)],
                 FORMATS["longdouble"])
     assert m.value == np.inf and m.outcome == "ok" and m.rel_error == 0.0
+
+
+def test_largest_error_ranked_with_the_truths_second_part():
+    """float64, truths of more than 53 bits (hi + lo): 1 + 2**-52 computed for
+    1 + 2**-53 - 2**-60 errs by 2**-53 + 2**-60; 0.75 + 2**-53 computed for
+    0.75 - 2**-54 + 2**-61 errs by 1.5 * 2**-53 - 2**-61, the larger error though the
+    smaller truth and value. The sign of lo decides which is larger."""
+    fill_v, fill_t = filler(8)
+    values = np.array(fill_v + [1 + 2.0 ** -52, 0.75 + 2.0 ** -53])
+    with mpmath.workprec(100):
+        truths = fill_t + [1 + mpmath.ldexp(1, -53) - mpmath.ldexp(1, -60),
+                           0.75 - mpmath.ldexp(1, -54) + mpmath.ldexp(1, -61)]
+    slow, fast = both(values, truths, FORMATS["float64"])
+    err = Fraction(3, 2 ** 54) - Fraction(1, 2 ** 61)
+    norm = 1 + Fraction(1, 2 ** 53) - Fraction(1, 2 ** 60)
+    assert slow.rel_error == pytest.approx(float(err / norm), rel=2.0 ** -50)
+    assert fast == slow
