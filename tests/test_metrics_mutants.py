@@ -273,3 +273,26 @@ def test_largest_error_ranked_with_the_truths_second_part():
     norm = 1 + Fraction(1, 2 ** 53) - Fraction(1, 2 ** 60)
     assert slow.rel_error == pytest.approx(float(err / norm), rel=2.0 ** -50)
     assert fast == slow
+
+
+@pytest.mark.parametrize("dtype, name", [(np.float16, "float16"), (np.float64, "float64")])
+def test_fast_path_measures_a_handful_of_elements(monkeypatch, dtype, name):
+    """1000 distinct exact results k/1024 and one error (k = 500 for a truth 2**-20 higher):
+    with the approximation, the exact outcome is computed for the few elements that decide a
+    column (the largest truth and value, the largest error), as measure's docstring says,
+    not for all 1000; the measurement is the exact one."""
+    import fpstudy.metrics as metrics
+
+    calls = []
+    original = metrics.value_outcome
+    monkeypatch.setattr(metrics, "value_outcome",
+                        lambda v, t, fmt: calls.append(v) or original(v, t, fmt))
+    values = (np.arange(1, 1001) / 1024).astype(dtype)
+    truths = [mpf(k) / 1024 for k in range(1, 1001)]
+    truths[499] += mpmath.ldexp(1, -20)
+    fmt = FORMATS[name]
+    fast = measure(values, truths, fmt, approximation(truths))
+    assert 1 <= len(calls) <= 4
+    calls.clear()
+    assert fast == measure(values, truths, fmt) and len(calls) == 1000
+    assert fast.rel_error == pytest.approx(2.0 ** -20 / (1000 / 1024), rel=1e-15)
