@@ -93,3 +93,13 @@ def test_runs_keep_a_group_whose_key_is_missing():
     table = runs(pd.DataFrame(rows), "step")
     assert len(table) == 4 and table["width"].isna().sum() == 2
     assert np.isnan(table["max_rel_error"].iloc[1])    # a run with no finite error
+
+
+def test_runs_of_no_records_still_have_the_summary_columns():
+    """An empty records frame (nothing was run) gives an empty table with the group columns
+    and the run columns, so summary.csv keeps its header."""
+    columns = list(pd.DataFrame(along(["ok"], [0.0])).columns)
+    table = runs(pd.DataFrame(columns=columns), "step")
+    assert len(table) == 0
+    assert list(table.columns)[-5:] == ["outcome", "start", "stop", "points", "max_rel_error"]
+    assert "dtype" in table.columns and "case" in table.columns

@@ -33,6 +33,8 @@ EXTRA_TESTS = {
                    "tests/test_activations.py"],
     # the predictions a case makes from the grid's sweep values (sigmoid_saturation)
     "summarize": ["tests/test_activations.py"],
+    # the config loader checks every parameter through Param.check
+    "params": ["tests/test_config.py"],
 }
 # Test files left out of every selection: they run make or subprocesses on the real tree.
 NEVER = {"tests/test_make.py", "tests/test_fuzz_config.py"}

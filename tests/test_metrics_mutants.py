@@ -1,0 +1,298 @@
+"""fpstudy.metrics' fast path on the vectors its mutants showed untested.
+
+`measure(..., approx)` lets numpy pick the elements that can decide a column and measures only
+those; the answer must be the one measured on every element. These vectors are built so that
+the worst outcome's culprit (the element of largest truth among those with the worst outcome,
+whose truth class is reported) is neither the first such element, nor the largest truth of the
+vector, nor the largest error: only the severity ranking finds it. Classes are from float32's
+limits (smallest normal 2**-126) and float16's (2**-14).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import pytest
+
+from fpstudy.formats import FORMATS
+from fpstudy.metrics import measure, rel_error, truth_class, ulp_error, value_outcome
+from fpstudy.truth import approximation
+
+mpf = mpmath.mpf
+F32, F16 = FORMATS["float32"], FORMATS["float16"]
+needs_x87 = pytest.mark.skipif(np.finfo(np.longdouble).nmant != 63,
+                               reason="longdouble is not x87 extended precision")
+
+
+def both(values, truths, fmt):
+    """The measurement without and with the fast path; they must agree."""
+    slow = measure(values, truths, fmt)
+    fast = measure(values, truths, fmt, approximation(truths))
+    return slow, fast
+
+
+def filler(n):
+    """n elements 0.5, measured exactly (value = truth), the smallest in the vector."""
+    return [0.5] * n, [mpf(0.5)] * n
+
+
+def test_culprit_of_several_nans_is_the_largest_truth_not_the_first():
+    """NaN at 2**-130 (a subnormal truth in float32) first, NaN at 1 (normal) second, the
+    largest truth 10**6 elsewhere: the outcome is nan and its class that of the NaN at 1."""
+    fill_v, fill_t = filler(8)
+    values = np.array([np.nan, np.nan, 1e6] + fill_v, dtype=np.float32)
+    truths = [mpmath.ldexp(1, -130), mpf(1), mpf(10 ** 6)] + fill_t
+    slow, fast = both(values, truths, F32)
+    assert (slow.outcome, slow.truth_class) == ("nan", "normal")
+    assert (fast.outcome, fast.truth_class) == ("nan", "normal")
+
+
+def test_culprit_of_several_infs_is_the_largest_truth_not_the_first():
+    fill_v, fill_t = filler(8)
+    values = np.array([np.inf, np.inf, 1e6] + fill_v, dtype=np.float32)
+    truths = [mpmath.ldexp(1, -130), mpf(1), mpf(10 ** 6)] + fill_t
+    slow, fast = both(values, truths, F32)
+    assert (slow.outcome, slow.truth_class) == ("overflow", "normal")
+    assert (fast.outcome, fast.truth_class) == ("overflow", "normal")
+
+
+def test_nan_outranks_inf_in_the_fast_path():
+    """An inf with a larger truth (100) than every NaN must not push the NaN at 1 out."""
+    fill_v, fill_t = filler(8)
+    values = np.array([np.nan, np.nan, np.inf, 1e6] + fill_v, dtype=np.float32)
+    truths = [mpmath.ldexp(1, -130), mpf(1), mpf(100), mpf(10 ** 6)] + fill_t
+    slow, fast = both(values, truths, F32)
+    assert (slow.outcome, slow.truth_class) == ("nan", "normal")
+    assert (fast.outcome, fast.truth_class) == ("nan", "normal")
+
+
+def test_an_exact_zero_does_not_hide_a_subnormal():
+    """float16: 0 for a truth of 0 is ok; 2**-20 is subnormal (below 2**-14) and exact; the
+    largest truth and error are at 1 (value 1, truth 1 + 2**-12). The outcome is subnormal."""
+    fill_v, fill_t = filler(8)
+    values = np.array([0.0, 2.0 ** -20, 1.0] + fill_v, dtype=np.float16)
+    truths = [mpf(0), mpmath.ldexp(1, -20), 1 + mpmath.ldexp(1, -12)] + fill_t
+    slow, fast = both(values, truths, F16)
+    assert (slow.outcome, slow.truth_class) == ("subnormal", "subnormal")
+    assert (fast.outcome, fast.truth_class) == ("subnormal", "subnormal")
+    assert fast == slow
+
+
+def test_culprit_among_subnormal_results():
+    """float16: 2**-20 for itself (subnormal class) first; 2**-15 for 2**-14 - 2**-30, which
+    rounds to the normal 2**-14 (normal class), second. The outcome is subnormal, of class
+    normal (an avoidable one), though neither holds the largest truth or error (1 + 2**-12,
+    computed as 1). The smallest normal 2**-14 for itself, a larger truth, is ok: it must not
+    count as subnormal."""
+    fill_v, fill_t = filler(8)
+    values = np.array([2.0 ** -20, 2.0 ** -15, 2.0 ** -14, 1.0] + fill_v, dtype=np.float16)
+    truths = [mpmath.ldexp(1, -20), mpmath.ldexp(1, -14) - mpmath.ldexp(1, -30),
+              mpmath.ldexp(1, -14), 1 + mpmath.ldexp(1, -12)] + fill_t
+    slow, fast = both(values, truths, F16)
+    assert (slow.outcome, slow.truth_class) == ("subnormal", "normal")
+    assert fast == slow
+
+
+def test_underflow_outranks_a_subnormal_of_larger_truth():
+    """float16: 0 for 2**-30 (class underflows) first, 0 for 2**-16 (class subnormal)
+    second, 2**-15 exact (subnormal, a larger truth): the outcome is underflow, of class
+    subnormal."""
+    fill_v, fill_t = filler(8)
+    values = np.array([0.0, 0.0, 2.0 ** -15, 1.0] + fill_v, dtype=np.float16)
+    truths = [mpmath.ldexp(1, -30), mpmath.ldexp(1, -16), mpmath.ldexp(1, -15),
+              1 + mpmath.ldexp(1, -12)] + fill_t
+    slow, fast = both(values, truths, F16)
+    assert (slow.outcome, slow.truth_class) == ("underflow", "subnormal")
+    assert fast == slow
+
+
+def test_largest_value_is_measured_even_when_it_decides_nothing_else():
+    """float16: 2 computed for 2 - 2**-11, and 2 - 2**-10 computed for 2 - 2**-12, which has
+    the larger truth and the larger error (3 * 2**-12 against 2**-11): value_log10 is
+    log10 of the largest value, 2."""
+    fill_v, fill_t = filler(8)
+    values = np.array([2.0, 2 - 2.0 ** -10] + fill_v, dtype=np.float16)
+    truths = [2 - mpmath.ldexp(1, -11), 2 - mpmath.ldexp(1, -12)] + fill_t
+    slow, fast = both(values, truths, F16)
+    assert slow.value_log10 == float(mpmath.log10(2))
+    assert fast == slow
+
+
+def test_each_column_decided_by_a_different_element():
+    """float16: the largest truth is at 1 + 2**-13 (computed as 1), the largest value
+    1 + 2**-10 (for 1), the largest error 2**-8 (0.5 for 0.5 + 2**-8), the worst outcome at
+    2**-20 (subnormal, exact). truth, rel_error = 2**-8 / (1 + 2**-13), ulp_error (ulp 2**-10
+    at the largest truth: 4), value_log10 and the outcome each need their own element."""
+    fill_v, fill_t = filler(8)
+    values = np.array(fill_v + [1.0, 1 + 2.0 ** -10, 0.5, 2.0 ** -20], dtype=np.float16)
+    truths = fill_t + [1 + mpmath.ldexp(1, -13), mpf(1), 0.5 + mpmath.ldexp(1, -8),
+                       mpmath.ldexp(1, -20)]
+    slow, fast = both(values, truths, F16)
+    assert (slow.outcome, slow.truth_class) == ("subnormal", "subnormal")
+    assert slow.truth == 1 + 2.0 ** -13
+    assert slow.rel_error == float(mpmath.mpf(2) ** -8 / (1 + mpmath.mpf(2) ** -13))
+    assert slow.ulp_error == 4.0
+    assert slow.value_log10 == float(mpmath.log10(1 + mpmath.mpf(2) ** -10))
+    assert fast == slow
+
+
+def test_an_error_far_below_the_truths_is_still_measured():
+    """float64: 1 computed for 1 + 2**-70 is the only error (2**-70, relative 2**-71 of the
+    largest truth 2): the fast path keeps it however small it is against the truths."""
+    fill_v, fill_t = filler(8)
+    values = np.array(fill_v + [1.0, 2.0])
+    with mpmath.workprec(80):  # 1 + 2**-70 needs 71 bits
+        truths = fill_t + [1 + mpmath.ldexp(1, -70), mpf(2)]
+    slow, fast = both(values, truths, FORMATS["float64"])
+    assert slow.rel_error == 2.0 ** -71
+    assert fast == slow
+
+
+def test_all_nan_vector_measures_without_a_warning():
+    """Every element NaN: nan outcome and errors, and no numpy warning on the way (the tests
+    turn warnings into errors; nanmax of an all-NaN array warns)."""
+    values = np.full(12, np.nan, dtype=np.float32)
+    truths = [mpf(k + 1) for k in range(12)]
+    slow, fast = both(values, truths, F32)
+    assert (fast.outcome, fast.truth_class) == (slow.outcome, slow.truth_class) == ("nan",
+                                                                                   "normal")
+    assert np.isnan(fast.rel_error) and np.isnan(fast.value) and fast.truth == 12
+
+
+# -- the exact path: shapes, empty vectors, longdouble, signs ---------------------------------
+
+def test_matrix_result_fast_path_equals_the_exact_one():
+    """A 3 x 4 float16 matrix (the fast path flattens it, measures 3 of its elements): 0.25
+    everywhere, 0.5 at [0, 3] (the largest value and truth), 2**-20 exact at [1, 2] (the one
+    subnormal), 0.25 for 0.25 + 2**-9 at [2, 1] (the only error)."""
+    values = np.full((3, 4), 0.25, dtype=np.float16)
+    truths = [mpf(0.25)] * 12
+    values[0, 3], truths[3] = 0.5, mpf(0.5)
+    values[1, 2], truths[6] = 2.0 ** -20, mpmath.ldexp(1, -20)
+    truths[9] = 0.25 + mpmath.ldexp(1, -9)
+    slow, fast = both(values, truths, F16)
+    assert (slow.outcome, slow.truth_class) == ("subnormal", "subnormal")
+    assert slow.rel_error == 2.0 ** -8          # 2**-9 / 0.5
+    assert slow.value == 0.5 and slow.truth == 0.5
+    assert fast == slow
+
+
+def test_empty_result():
+    """No elements: nothing went wrong, the truth norm is 0 and so are the errors."""
+    m = measure(np.zeros(0, dtype=np.float16), [], F16)
+    assert (m.outcome, m.truth_class) == ("ok", "zero")
+    assert (m.value, m.truth, m.rel_error, m.ulp_error) == (0.0, 0.0, 0.0, 0.0)
+    assert m.truth_log10 == m.value_log10 == -np.inf
+
+
+def test_sizes_must_match():
+    with pytest.raises(ValueError, match="^value has 3 elements, truth 2$"):
+        measure(np.zeros(3, dtype=np.float16), [mpf(0), mpf(0)], F16)
+    with pytest.raises(ValueError):
+        rel_error([mpf(1), mpf(2)], [mpf(1)])
+
+
+def test_errors_of_empty_vectors_are_zero():
+    assert rel_error([], []) == 0.0
+    assert ulp_error([], [], F16) == 0.0
+
+
+@needs_x87
+def test_longdouble_scalar_beyond_float64_shows_inf_without_a_warning():
+    """2**2000 is a longdouble value: its float64 column is inf (no overflow warning), its
+    log10 is 2000 log10(2), and it is ok."""
+    x = np.ldexp(np.longdouble(1), 2000)
+    m = measure(np.asarray(x), [mpmath.ldexp(1, 2000)], FORMATS["longdouble"])
+    assert m.value == np.inf and m.outcome == "ok" and m.rel_error == 0.0
+    assert m.value_log10 == pytest.approx(2000 * math.log10(2), rel=1e-15)
+
+
+@needs_x87
+def test_longdouble_vector_is_measured_exactly():
+    """1 + 2**-63 against a truth of 1 + 2**-62: an error of 2**-63, a longdouble ulp at 1
+    (ulp_error 1), lost if the value went through float64."""
+    one_and_a_bit = np.longdouble(1) + np.ldexp(np.longdouble(1), -63)
+    values = np.array([one_and_a_bit, np.longdouble(0.5)])
+    with mpmath.workprec(80):
+        truths = [1 + mpmath.ldexp(1, -62), mpf(0.5)]
+    m = measure(values, truths, FORMATS["longdouble"])
+    assert m.ulp_error == 1.0 and m.outcome == "ok"
+
+
+def test_negative_truth_beyond_max_overflows():
+    """-4 * max rounds to -inf: overflows, like +4 * max."""
+    for name in ("float16", "float8_e4m3fn"):
+        fmt = FORMATS[name]
+        big = mpmath.mpf(float(fmt.max)) * 4
+        assert truth_class(-big, fmt) == truth_class(big, fmt) == "overflows"
+
+
+def test_value_at_max_for_a_truth_beyond_it_is_an_overflow():
+    """A saturated (or directed) rounding gives +-max where the truth overflows: that is an
+    overflow. max for a truth of max, and a finite value below max, are not."""
+    for name in ("float16", "float8_e4m3fn"):
+        fmt = FORMATS[name]
+        top = mpf(float(fmt.max))
+        assert value_outcome(top, 4 * top, fmt) == "overflow"
+        assert value_outcome(-top, -4 * top, fmt) == "overflow"
+        assert value_outcome(top, top, fmt) == "ok"
+        assert value_outcome(mpf(1), 4 * top, fmt) == "ok"
+
+
+def test_logs_of_one():
+    """log10 of a value and a truth of exactly 1 is 0 (not -inf, which is log10 of 0)."""
+    m = measure(np.array(1.0, dtype=np.float16), [mpf(1)], F16)
+    assert (m.value_log10, m.truth_log10) == (0.0, 0.0)
+    m = measure(np.array([1.0, -0.5], dtype=np.float16), [mpf(1), mpf(-0.5)], F16)
+    assert (m.value_log10, m.truth_log10) == (0.0, 0.0)
+
+
+@needs_x87
+def test_longdouble_vector_beyond_float64_shows_inf_without_a_warning():
+    x = np.ldexp(np.longdouble(1), 2000)
+    m = measure(np.array([x, np.longdouble(1)]), [mpmath.ldexp(1, 2000), mpf(1)],
+                FORMATS["longdouble"])
+    assert m.value == np.inf and m.outcome == "ok" and m.rel_error == 0.0
+
+
+def test_largest_error_ranked_with_the_truths_second_part():
+    """float64, truths of more than 53 bits (hi + lo): 1 + 2**-52 computed for
+    1 + 2**-53 - 2**-60 errs by 2**-53 + 2**-60; 0.75 + 2**-53 computed for
+    0.75 - 2**-54 + 2**-61 errs by 1.5 * 2**-53 - 2**-61, the larger error though the
+    smaller truth and value. The sign of lo decides which is larger."""
+    fill_v, fill_t = filler(8)
+    values = np.array(fill_v + [1 + 2.0 ** -52, 0.75 + 2.0 ** -53])
+    with mpmath.workprec(100):
+        truths = fill_t + [1 + mpmath.ldexp(1, -53) - mpmath.ldexp(1, -60),
+                           0.75 - mpmath.ldexp(1, -54) + mpmath.ldexp(1, -61)]
+    slow, fast = both(values, truths, FORMATS["float64"])
+    err = Fraction(3, 2 ** 54) - Fraction(1, 2 ** 61)
+    norm = 1 + Fraction(1, 2 ** 53) - Fraction(1, 2 ** 60)
+    assert slow.rel_error == pytest.approx(float(err / norm), rel=2.0 ** -50)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("dtype, name", [(np.float16, "float16"), (np.float64, "float64")])
+def test_fast_path_measures_a_handful_of_elements(monkeypatch, dtype, name):
+    """1000 distinct exact results k/1024 and one error (k = 500 for a truth 2**-20 higher):
+    with the approximation, the exact outcome is computed for the few elements that decide a
+    column (the largest truth and value, the largest error), as measure's docstring says,
+    not for all 1000; the measurement is the exact one."""
+    import fpstudy.metrics as metrics
+
+    calls = []
+    original = metrics.value_outcome
+    monkeypatch.setattr(metrics, "value_outcome",
+                        lambda v, t, fmt: calls.append(v) or original(v, t, fmt))
+    values = (np.arange(1, 1001) / 1024).astype(dtype)
+    truths = [mpf(k) / 1024 for k in range(1, 1001)]
+    truths[499] += mpmath.ldexp(1, -20)
+    fmt = FORMATS[name]
+    fast = measure(values, truths, fmt, approximation(truths))
+    assert 1 <= len(calls) <= 4
+    calls.clear()
+    assert fast == measure(values, truths, fmt) and len(calls) == 1000
+    assert fast.rel_error == pytest.approx(2.0 ** -20 / (1000 / 1024), rel=1e-15)
