@@ -351,7 +351,7 @@ def run(exp: Experiment, jobs: int = 1, executor: str = "local", scheduler: str 
     if executor == "dask":
         results = _run_dask(work, scheduler)
     elif jobs > 1 and len(work) > 1:
-        results = _run_pool(work, _costs(exp), jobs, exp.name, progress)
+        results = _run_pool(work, _costs(exp), jobs, exp.name, progress, _truth_groups(exp))
     else:
         results = list(_progress(map(run_point, work), len(work), exp.name, progress))
     return results
@@ -370,24 +370,43 @@ def _costs(exp: Experiment) -> list[float]:
     return costs
 
 
-def chunks(costs: list[float], jobs: int, per_job: int = 16, most: int = 64) -> list[list[int]]:
+def _truth_groups(exp: Experiment) -> list:
+    """Each grid point's truth group: the values of the parameters its truth depends on.
+    Points of one group (an impl, an accumulation apart) share their truths through the
+    runner's cache, so a pool keeps them in one batch rather than proving them twice."""
+    names = [k for k, prm in exp.case.PARAMS.items() if prm.truth]
+    return [repr([(k, column_value(p[k])) for k in names if k in p]) for p in exp.points]
+
+
+def chunks(costs: list[float], jobs: int, per_job: int = 16, most: int = 64,
+           groups: list | None = None) -> list[list[int]]:
     """Grid point indices in batches for `jobs` workers, dearest first (largest-processing-
     time order, so one expensive point does not start last and leave a core idle), each batch
     at most 1/(jobs * per_job) of the total cost or one point, and at most `most` points: the
     thousands of cheap points of a fine grid travel in batches, not one message each.
 
+    Points of one of `groups` (a key per point) travel together, as one unit of their summed
+    cost (they share truths).
+
     >>> chunks([1, 1, 100, 1], jobs=2)
     [[2], [0, 1, 3]]
+    >>> chunks([5, 5, 5, 5], jobs=2, groups=["a", "b", "a", "b"])
+    [[0, 2], [1, 3]]
     """
-    order = sorted(range(len(costs)), key=lambda i: -costs[i])  # stable: ties in grid order
+    units: dict = {}
+    for i in range(len(costs)):
+        units.setdefault(i if groups is None else groups[i], []).append(i)
+    members = list(units.values())
+    cost = [sum(costs[i] for i in m) for m in members]
+    order = sorted(range(len(members)), key=lambda u: -cost[u])  # stable: ties in grid order
     budget = sum(costs) / (jobs * per_job)
     out, batch, spent = [], [], 0.0
-    for i in order:
-        if batch and (spent + costs[i] > budget or len(batch) >= most):
+    for u in order:
+        if batch and (spent + cost[u] > budget or len(batch) >= most):
             out.append(batch)
             batch, spent = [], 0.0
-        batch.append(i)
-        spent += costs[i]
+        batch += members[u]
+        spent += cost[u]
     if batch:
         out.append(batch)
     return out
@@ -398,10 +417,10 @@ def run_points(batch: list[PointJob]) -> list[PointResult]:
 
 
 def _run_pool(work: list[PointJob], costs: list[float], jobs: int, name: str,
-              progress: bool) -> list[PointResult]:
+              progress: bool, groups: list | None = None) -> list[PointResult]:
     """run_point of every job in a pool of `jobs` processes, batched by `chunks`; the results
     in the order of `work`."""
-    batches = chunks(costs, jobs)
+    batches = chunks(costs, jobs, groups=groups)
     results: list = [None] * len(work)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         done = pool.map(run_points, [[work[i] for i in b] for b in batches])

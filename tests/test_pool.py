@@ -60,3 +60,26 @@ def test_a_point_with_many_records_keeps_them_as_frames_with_the_same_records(tm
     assert [len(f) for f in point.frames] == [5, 5, 5, 5] and len(point.values) == 1
     framed = fpstudy.run_experiment(exp, progress=False).records
     assert len(tuples) == 2 * 3 * 7 and framed.equals(tuples)
+
+
+@given(st.lists(st.tuples(st.floats(1, 1e6), st.integers(0, 5)), min_size=1, max_size=100))
+def test_points_that_share_truths_travel_together(points):
+    costs = [c for c, _ in points]
+    groups = [g for _, g in points]
+    batches = runner.chunks(costs, 2, groups=groups)
+    assert sorted(i for b in batches for i in b) == list(range(len(points)))
+    where = {i: k for k, b in enumerate(batches) for i in b}
+    for g in set(groups):
+        assert len({where[i] for i, h in enumerate(groups) if h == g}) == 1
+
+
+def test_truth_groups_leave_out_what_the_truth_does_not_depend_on(tmp_path):
+    from fpstudy.config import parse
+
+    exp = parse({"case": "softmax", "grid": {"n": [10, 20], "impl": ["naive", "max_shift"]}},
+                tmp_path / "g.toml")
+    groups = runner._truth_groups(exp)
+    by_n = {}
+    for point, g in zip(exp.points, groups, strict=True):
+        by_n.setdefault(point["n"], set()).add(g)
+    assert all(len(v) == 1 for v in by_n.values()) and by_n[10] != by_n[20]
