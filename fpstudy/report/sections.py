@@ -32,6 +32,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .. import results as _results
+from ..data import sha256_of
 from .tables import Cell
 
 SECTION_FILE = "report_section.json"
@@ -58,14 +59,6 @@ class Drawn:
 
 def section_path(directory: Path) -> Path:
     return Path(directory) / SECTION_FILE
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 PACKAGE = Path(__file__).resolve().parent.parent  # fpstudy/
@@ -100,7 +93,7 @@ def section_key(directory: Path) -> str:
     p = _results.paths(Path(directory).parent, Path(directory).name)
     digest = hashlib.sha256(code_key().encode())
     for part in ("meta", "records", "summary"):
-        digest.update(f"\n{part} {_sha256(p[part])}".encode())
+        digest.update(f"\n{part} {sha256_of(p[part])}".encode())
     return digest.hexdigest()
 
 
@@ -117,7 +110,7 @@ def cached(directory: Path, key: str) -> Drawn | None:
                                 for name, sweep, cells in kept["overview"]],
                       markdown=kept["markdown"], html=kept["html"], figures=kept["figures"])
         for rel, sha in drawn.figures.items():
-            if _sha256(directory.parent / rel) != sha:
+            if sha256_of(directory.parent / rel) != sha:
                 return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):  # missing, half-kept
         return None  # or foreign: draw it again
@@ -142,7 +135,7 @@ def draw(directory: Path, key: str | None = None) -> Drawn:
                   overview=tables.overview_rows(study),
                   markdown=render.section_markdown(section, results),
                   html=render.section_html(section, results),
-                  figures={_relative(p, results): _sha256(p) for p in files})
+                  figures={_relative(p, results): sha256_of(p) for p in files})
     kept = {"version": SECTION_VERSION, "key": key, "name": drawn.name, "dtypes": drawn.dtypes,
             "overview": [[vars(name), sweep, {d: vars(c) for d, c in cells.items()}]
                          for name, sweep, cells in drawn.overview],
