@@ -49,6 +49,16 @@ _FZERO, _FINF, _FNINF = libmp.fzero, libmp.finf, libmp.fninf
 _ENDS_BITS = 256  # a ball's ends have at most this many bits, or prec/4 (see ArbEngine.ends)
 
 
+def _at_precision(name: str):
+    """The engine method x -> x.<name>() evaluated at the engine's precision."""
+    def method(self, x):
+        _ctx.prec = self.prec
+        return getattr(x, name)()
+    method.__name__ = name
+    method.__doc__ = f"arb's rigorous {name}, at the engine's precision."
+    return method
+
+
 class ArbEngine:
     """Ball arithmetic at `prec` bits with python-flint's arb (see the module docstring)."""
 
@@ -167,43 +177,20 @@ class ArbEngine:
 
     # -- elementary functions ------------------------------------------------------------------
 
-    def exp(self, x):
-        _ctx.prec = self.prec
-        return x.exp()
-
-    def log(self, x):
-        _ctx.prec = self.prec
-        return x.log()
-
-    def sqrt(self, x):
-        _ctx.prec = self.prec
-        return x.sqrt()
-
-    def log1p(self, x):
-        """log(1 + x), as tight relative to a tiny x as x itself."""
-        _ctx.prec = self.prec
-        return x.log1p()
-
-    def expm1(self, x):
-        _ctx.prec = self.prec
-        return x.expm1()
-
-    def tanh(self, x):
-        _ctx.prec = self.prec
-        return x.tanh()
+    # arb's own rigorous functions, each at this engine's precision (flint's is global)
+    exp = _at_precision("exp")
+    log = _at_precision("log")
+    sqrt = _at_precision("sqrt")
+    log1p = _at_precision("log1p")  # as tight relative to a tiny x as x itself
+    expm1 = _at_precision("expm1")
+    tanh = _at_precision("tanh")
+    erf = _at_precision("erf")
+    erfc = _at_precision("erfc")
 
     def sigmoid(self, x):
         """1 / (1 + exp(-x)): x appears once, so the ball is not widened by dependency."""
         _ctx.prec = self.prec
         return 1 / (1 + (-x).exp())
-
-    def erf(self, x):
-        _ctx.prec = self.prec
-        return x.erf()
-
-    def erfc(self, x):
-        _ctx.prec = self.prec
-        return x.erfc()
 
     def pi(self):
         _ctx.prec = self.prec
