@@ -39,24 +39,17 @@ def filler(n):
     return [0.5] * n, [mpf(0.5)] * n
 
 
-def test_culprit_of_several_nans_is_the_largest_truth_not_the_first():
-    """NaN at 2**-130 (a subnormal truth in float32) first, NaN at 1 (normal) second, the
-    largest truth 10**6 elsewhere: the outcome is nan and its class that of the NaN at 1."""
+@pytest.mark.parametrize("bad, outcome", [(np.nan, "nan"), (np.inf, "overflow")])
+def test_culprit_of_several_nans_or_infs_is_the_largest_truth_not_the_first(bad, outcome):
+    """NaN (or inf) at 2**-130 (a subnormal truth in float32) first, at 1 (normal) second,
+    the largest truth 10**6 elsewhere: the outcome is nan (overflow) and its class that of
+    the one at 1."""
     fill_v, fill_t = filler(8)
-    values = np.array([np.nan, np.nan, 1e6] + fill_v, dtype=np.float32)
+    values = np.array([bad, bad, 1e6] + fill_v, dtype=np.float32)
     truths = [mpmath.ldexp(1, -130), mpf(1), mpf(10 ** 6)] + fill_t
     slow, fast = both(values, truths, F32)
-    assert (slow.outcome, slow.truth_class) == ("nan", "normal")
-    assert (fast.outcome, fast.truth_class) == ("nan", "normal")
-
-
-def test_culprit_of_several_infs_is_the_largest_truth_not_the_first():
-    fill_v, fill_t = filler(8)
-    values = np.array([np.inf, np.inf, 1e6] + fill_v, dtype=np.float32)
-    truths = [mpmath.ldexp(1, -130), mpf(1), mpf(10 ** 6)] + fill_t
-    slow, fast = both(values, truths, F32)
-    assert (slow.outcome, slow.truth_class) == ("overflow", "normal")
-    assert (fast.outcome, fast.truth_class) == ("overflow", "normal")
+    assert (slow.outcome, slow.truth_class) == (outcome, "normal")
+    assert (fast.outcome, fast.truth_class) == (outcome, "normal")
 
 
 def test_nan_outranks_inf_in_the_fast_path():
