@@ -694,6 +694,7 @@ def test_one_formats_exact_inputs_at_a_time(tmp_path, monkeypatch):
         made.append(weakref.ref(out))
         return out
     monkeypatch.setattr(truth, "raw_mpfs", raw_mpfs)
+    monkeypatch.setattr(runner, "_TRUTHS", runner.OrderedDict())  # nothing proven before
     path = tmp_path / "w.toml"
     path.write_text('case = "deep_product"\ndtypes = ["float16", "bfloat16", "float32"]\n'
                     '[grid]\ninit = "gaussian"\nwidth = 3\nmax_depth = 4\n')
