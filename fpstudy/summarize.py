@@ -65,7 +65,7 @@ def _predictions(table: pd.DataFrame, exp: Experiment) -> list:
     out = []
     for row in table.itertuples(index=False):
         rowd = row._asdict()
-        ident = tuple((k, rowd["impl"] if k == "impl" else rowd[k]) for k in param_keys)
+        ident = tuple((k, rowd[k]) for k in param_keys)
         point = by_columns.get(ident)
         if point is None:
             out.append(np.nan)

@@ -103,3 +103,165 @@ def test_runs_of_no_records_still_have_the_summary_columns():
     assert len(table) == 0
     assert list(table.columns)[-5:] == ["outcome", "start", "stop", "points", "max_rel_error"]
     assert "dtype" in table.columns and "case" in table.columns
+
+
+# --------------------------------------------------------------------------- summarize
+
+def fake_experiment(predict=None, grid=None, extra=()):
+    """An experiment of a made-up case swept over `depth`, with a `scale` and an `impl`
+    parameter, whose predictions are whatever the test says they are."""
+    from types import SimpleNamespace
+
+    from fpstudy.config import Experiment
+    from fpstudy.params import Param
+
+    case = SimpleNamespace(NAME="fake", SWEEP="depth", EXTRA_COLUMNS=extra,
+                           PARAMS={"depth": Param("int", 1), "scale": Param("float", 1.0),
+                                   "impl": Param("impl", "a", choices=("a", "b"))})
+    if predict is not None:
+        case.predict = predict
+    grid = grid or {"depth": [3, 1, 2], "scale": [0.5, 2.0], "impl": ["a"]}
+    return Experiment(path=None, name="e", case=case, description="", dtypes=["float16"],
+                      seed=0, truth_precision=192, max_precision=4096, grid=grid)
+
+
+def point_records(outcomes, scale=2.0, impl="a", dtype="float16", quantity="y", **over):
+    """One record per sweep value 1, 2, ... with the given outcomes."""
+    return [record(0, 0.0, outcome=o, depth=d, scale=scale, impl=impl, dtype=dtype,
+                   quantity=quantity, rounding="nearest_even", **over)
+            for d, o in enumerate(outcomes, start=1)]
+
+
+def summarized(exp, rows):
+    from fpstudy.summarize import summarize
+
+    frame = pd.DataFrame(rows, columns=list(record(0, 0.0, depth=1, scale=1.0)))
+    return summarize(frame.drop(columns=["step"]), exp)
+
+
+def test_a_case_without_predictions_predicts_nothing():
+    table = summarized(fake_experiment(), point_records(["ok", "overflow"]))
+    assert list(table["outcome"]) == ["ok", "overflow"]
+    assert table["predicted_start"].isna().all()
+
+
+def test_each_run_gets_the_start_predicted_for_its_point_format_and_quantity():
+    calls = []
+
+    def predict(point, fmt):
+        calls.append((dict(point), fmt.name))
+        if point["scale"] == 2.0:
+            return {"y": {"overflow": 7, "nan": 9}, "z": {"overflow": 5}}
+        return {}
+
+    exp = fake_experiment(predict)
+    rows = (point_records(["ok", "overflow", "nan"]) + point_records(["ok", "overflow"], scale=0.5)
+            + point_records(["overflow"], quantity="z"))
+    table = summarized(exp, rows)
+    got = {(r.scale, r.quantity, r.outcome): r.predicted_start for r in table.itertuples()}
+    assert got[(2.0, "y", "overflow")] == 7 and got[(2.0, "y", "nan")] == 9
+    assert got[(2.0, "z", "overflow")] == 5
+    assert math.isnan(got[(2.0, "y", "ok")])            # nothing predicted for ok
+    assert math.isnan(got[(0.5, "y", "overflow")])      # nothing predicted at this point
+    # once per (point, format, rule), whatever the number of rows and quantities; the point is
+    # one of the grid's own (at any of its sweep values), and the format the row's
+    assert sorted(((p.pop("depth") in (1, 2, 3), p, f) for p, f in calls),
+                  key=lambda c: c[1]["scale"]) == [
+        (True, {"scale": 0.5, "impl": "a"}, "float16"),
+        (True, {"scale": 2.0, "impl": "a"}, "float16")]
+
+
+def test_the_kth_run_of_an_outcome_gets_the_kth_predicted_start():
+    exp = fake_experiment(lambda point, fmt: {"y": {"nan": (1, 6), "ok": 2}})
+    rows = point_records(["nan", "ok", "nan", "ok", "nan"])
+    table = summarized(exp, rows)
+    assert list(table["outcome"]) == ["nan", "ok", "nan", "ok", "nan"]
+    starts = list(table["predicted_start"])
+    assert starts[0] == 1 and starts[2] == 6 and math.isnan(starts[4])  # a third run: none
+    assert starts[1] == starts[3] == 2  # a single start is given to every run
+
+
+def test_runs_are_counted_per_group_for_tuple_starts():
+    exp = fake_experiment(lambda point, fmt: {"y": {"nan": (1, 6)}})
+    rows = point_records(["nan", "ok"]) + point_records(["nan", "ok"], impl="b")
+    exp.grid["impl"] = ["a", "b"]
+    table = summarized(exp, rows)
+    nan_rows = table[table["outcome"] == "nan"]
+    assert list(nan_rows["impl"]) == ["a", "b"] and list(nan_rows["predicted_start"]) == [1, 1]
+
+
+def test_the_impl_of_the_row_picks_the_point():
+    exp = fake_experiment(lambda point, fmt: {"y": {"overflow": 4 if point["impl"] == "b"
+                                                    else 8}})
+    exp.grid["impl"] = ["a", "b"]
+    table = summarized(exp, point_records(["overflow"], impl="b")
+                       + point_records(["overflow"], impl="a"))
+    assert dict(zip(table["impl"], table["predicted_start"], strict=True)) == {"b": 4, "a": 8}
+
+
+def test_a_row_of_no_grid_point_has_no_prediction():
+    exp = fake_experiment(lambda point, fmt: {"y": {"overflow": 3}})
+    table = summarized(exp, point_records(["overflow"], scale=9.0))
+    assert table["predicted_start"].isna().all()
+
+
+def test_sweep_values_are_passed_sorted_when_the_case_takes_them():
+    seen = []
+
+    def predict(point, fmt, sweep_values=None):
+        seen.append(sweep_values)
+        return {"y": {"overflow": sweep_values[-1]}}
+
+    table = summarized(fake_experiment(predict), point_records(["overflow"]))
+    assert seen == [[1, 2, 3]] and list(table["predicted_start"]) == [3]
+
+
+def test_sweep_values_are_not_passed_when_the_sweep_is_not_a_grid_axis():
+    seen = []
+
+    def predict(point, fmt, sweep_values="not given"):
+        seen.append(sweep_values)
+        return {}
+
+    summarized(fake_experiment(predict, grid={"scale": [2.0], "impl": ["a"]}),
+               point_records(["overflow"]))
+    assert seen == ["not given"]
+
+
+def test_a_rule_reaches_a_case_that_takes_it_and_silences_one_that_does_not():
+    from fpstudy.rounding import Rule
+
+    rules = []
+
+    def with_rule(point, fmt, rule=None):
+        rules.append(rule)
+        return {"y": {"overflow": 5}}
+
+    def without_rule(point, fmt):
+        return {"y": {"overflow": 5}}
+
+    rows = point_records(["overflow"]) + [
+        {**r, "subnormals": "flush"} for r in point_records(["overflow"])]
+    table = summarized(fake_experiment(with_rule), rows)
+    assert list(table["predicted_start"]) == [5, 5]
+    # IEEE's default rule is not passed (a case need not take `rule` to predict it)
+    assert rules == [None, Rule(subnormals="flush")]
+    table = summarized(fake_experiment(without_rule), rows)
+    by_rule = dict(zip(table["subnormals"], table["predicted_start"], strict=True))
+    assert by_rule["gradual"] == 5 and math.isnan(by_rule["flush"])
+
+
+def test_summarize_keeps_the_case_extra_columns_out_of_its_groups():
+    exp = fake_experiment(extra=("argmax",))
+    rows = [{**r, "argmax": i} for i, r in enumerate(point_records(["ok", "ok", "overflow"]))]
+    table = summarized(exp, rows)
+    assert list(table["outcome"]) == ["ok", "overflow"] and list(table["points"]) == [2, 1]
+    assert "argmax" not in table.columns
+
+
+def test_summarize_of_no_records_has_the_summary_columns():
+    from fpstudy.schema import SUMMARY_COLUMNS
+
+    rows = point_records(["ok"])
+    table = summarized(fake_experiment(lambda p, f: {"y": {"ok": 1}}), rows[:0])
+    assert table.empty and list(table.columns)[-len(SUMMARY_COLUMNS):] == list(SUMMARY_COLUMNS)
