@@ -67,8 +67,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
+        tmp = _temporary(path)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; results are for sharing
         write(Path(tmp))
         os.replace(tmp, path)
@@ -100,26 +99,59 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_texts(texts: dict[Path, str]) -> None:
     """Write several text files that belong together (report.md and report.html): every one
     to a temporary file first, and only when all are written rename them in place, so a
-    failed write (a full disk) changes none of them."""
+    failed write (a full disk) changes none of them. If a rename fails after an earlier one
+    succeeded, the files already replaced get their previous contents back (kept as hard
+    links until the end): both or neither."""
     written: dict[Path, str] = {}
+    kept: dict[Path, str | None] = {}  # path -> a link to its previous file (None: none)
     current = None
     try:
         for path, text in texts.items():
             current = path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            os.close(fd)
-            written[path] = tmp
+            written[path] = tmp = _temporary(path)
             os.chmod(tmp, 0o666 & ~_umask())
             Path(tmp).write_text(text, encoding="utf-8")
         for path, tmp in written.items():
             current = path
+            kept[path] = _keep(path)
             os.replace(tmp, path)
     except OSError as e:
+        for path, old in kept.items():
+            if path == current:
+                break
+            try:
+                if old is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    os.replace(old, path)
+            except OSError:
+                pass  # the error below names the write that failed
         raise cannot_write(current, e) from e
     finally:
-        for tmp in written.values():
+        for tmp in [*written.values(), *(old for old in kept.values() if old)]:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _keep(path: Path) -> str | None:
+    """A copy of the file at `path` beside it (a hard link where the file system has them),
+    or None when there is no file there."""
+    if not path.is_file():
+        return None
+    old = _temporary(path, ".old")
+    try:
+        os.unlink(old)
+        os.link(path, old)
+    except OSError:
+        shutil.copy2(path, old)
+    return old
+
+
+def _temporary(path: Path, suffix: str = ".tmp") -> str:
+    """A new empty hidden file beside `path` (its name)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    return tmp
 
 
 def check_writable(results: Path) -> None:
@@ -131,16 +163,29 @@ def check_writable(results: Path) -> None:
     """
     results = Path(results)
     probe = results
-    while not probe.exists():
-        if probe.is_symlink():  # a dangling link: makedirs would fail on it
-            raise ResultsError(f"--results {results}: {probe} is a broken symbolic link")
-        if probe.parent == probe:
-            break
-        probe = probe.parent
+    try:
+        while not probe.exists():
+            if probe.is_symlink():  # a dangling link: makedirs would fail on it
+                raise ResultsError(f"--results {results}: {probe} is a broken symbolic link")
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+    except PermissionError:  # a directory on the way that may not be searched: the nearest
+        locked = probe.parent  # ancestor that can be seen
+        while locked.parent != locked and not _visible(locked):
+            locked = locked.parent
+        raise ResultsError(f"--results {results}: no permission to look into {locked}") from None
     if probe.exists() and not probe.is_dir():
         raise ResultsError(f"--results {results}: {probe} is a file, not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ResultsError(f"--results {results}: no permission to write in {probe}")
+
+
+def _visible(path: Path) -> bool:
+    try:
+        return path.exists()
+    except PermissionError:
+        return False
 
 
 def write_experiment(results: Path, name: str, records: pd.DataFrame, summary: pd.DataFrame,
@@ -236,7 +281,11 @@ def swap_in(stage: Path, final: Path) -> None:
                 continue
             try:
                 os.rename(stage, final)
-            except OSError:
+            except OSError as e:
+                if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    # another run's directory landed in between: ours replaces it next time
+                    shutil.rmtree(old, ignore_errors=True)
+                    continue
                 _restore(old, final)
                 raise
             shutil.rmtree(old, ignore_errors=True)

@@ -207,6 +207,30 @@ def test_a_pair_whose_second_file_cannot_be_written_changes_neither(tmp_path):
     assert md.read_text() == "old md" and hidden(tmp_path) == []
 
 
+def test_a_pair_whose_second_rename_fails_puts_the_first_file_back(tmp_path):
+    """report.md is replaced, then report.html cannot be (a directory is in the way): report.md
+    gets its old contents back, and a report.md that did not exist is removed again."""
+    md, html = tmp_path / "report.md", tmp_path / "report.html"
+    html.mkdir()
+    md.write_text("old md")
+    with pytest.raises(ResultsError) as e:
+        results.atomic_write_texts({md: "new md", html: "new html"})
+    assert str(e.value).startswith(f"{html}: cannot write: ")
+    assert md.read_text() == "old md" and html.is_dir() and hidden(tmp_path) == []
+    md.unlink()
+    with pytest.raises(ResultsError):
+        results.atomic_write_texts({md: "new md", html: "new html"})
+    assert not md.exists() and hidden(tmp_path) == []
+
+
+def test_a_pair_replaces_both_files_when_every_rename_succeeds(tmp_path):
+    md, html = tmp_path / "report.md", tmp_path / "report.html"
+    md.write_text("old md")
+    results.atomic_write_texts({md: "new md", html: "new html"})
+    assert (md.read_text(), html.read_text()) == ("new md", "new html")
+    assert hidden(tmp_path) == []
+
+
 def test_a_pair_whose_first_target_is_a_directory_changes_neither(tmp_path):
     """The rename fails (a directory named report.html is in the way): the error names it."""
     html, md = tmp_path / "report.html", tmp_path / "report.md"
@@ -244,6 +268,24 @@ def test_a_directory_this_user_may_not_write_into_is_refused(tmp_path, monkeypat
         assert str(e.value) == f"--results {locked / 'res'}: no permission to write in {locked}"
     finally:
         locked.chmod(0o755)
+
+
+def test_a_directory_on_the_way_that_may_not_be_searched_is_refused(tmp_path, monkeypatch):
+    """Looking for the nearest existing ancestor inside a directory without x permission
+    raises PermissionError (as for a non-root user): a one-line error naming it, not a crash."""
+    locked = tmp_path / "locked"
+    (locked / "a").mkdir(parents=True)
+    real_exists = Path.exists
+
+    def exists(self, *args, **kwargs):
+        if locked in self.parents:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_exists(self, *args, **kwargs)
+    monkeypatch.setattr(Path, "exists", exists)
+    with pytest.raises(ResultsError) as e:
+        results.check_writable(locked / "a" / "res")
+    assert str(e.value) == (f"--results {locked / 'a' / 'res'}: no permission to look into "
+                            f"{locked}")
 
 
 # -- results/<name>/ ---------------------------------------------------------------------------
@@ -534,7 +576,7 @@ def test_two_renames_that_fail_halfway_put_the_old_results_back(tmp_path, monkey
 
 def test_two_renames_overtaken_by_another_run_leave_one_whole_result(tmp_path, monkeypatch):
     """Between moving the old directory aside and moving ours in, another run puts its own in
-    place: the folder holds one whole result, the one the exit status says, and nothing else."""
+    place: ours replaces it in turn, the run succeeds, and nothing else is left."""
     res = tmp_path / "res"
     write(res, "old")
     monkeypatch.setattr(results, "_exchange", lambda a, b: False)
@@ -547,12 +589,8 @@ def test_two_renames_overtaken_by_another_run_leave_one_whole_result(tmp_path, m
             (res / "exp" / "meta.json").write_text(json.dumps({"tag": "other"}))
         return real(src, dst)
     monkeypatch.setattr(os, "rename", rename)
-    try:
-        write(res, "new")
-        expected = "new"
-    except ResultsError:
-        expected = "other"
-    assert tag_of(res / "exp") == expected and hidden(res) == []
+    write(res, "new")  # both runs finish (README: "two runs at once both finish")
+    assert overtaken and tag_of(res / "exp") == "new" and hidden(res) == []
 
 
 # -- reading results ---------------------------------------------------------------------------
