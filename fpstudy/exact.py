@@ -34,10 +34,9 @@ def to_mpf(x) -> mpmath.mpf:
             return MPF_NAN if np.isnan(x) else (MPF_INF if x > 0 else -MPF_INF)
         num, den = x.as_integer_ratio()
         return _make_mpf(libmp.from_man_exp(num, 1 - den.bit_length()))
-    f = float(x)  # exact for every format up to float64
-    if f != f or f in (np.inf, -np.inf):
-        return MPF_NAN if f != f else (MPF_INF if f > 0 else -MPF_INF)
-    return _make_mpf(libmp.from_float(f, 53, "n"))
+    # float(x) is exact for every format up to float64; from_float keeps all of its 53 bits
+    # and gives mpmath's NaN and infinities for them
+    return _make_mpf(libmp.from_float(float(x)))
 
 
 def to_mpf_list(arr) -> list:
@@ -46,13 +45,7 @@ def to_mpf_list(arr) -> list:
     if arr.dtype.itemsize > 8 and arr.dtype.kind == "f":
         return [to_mpf(v) for v in arr.ravel()]
     from_float = libmp.from_float
-    out = []
-    for f in arr.astype(np.float64).ravel().tolist():
-        if f != f or f in (np.inf, -np.inf):
-            out.append(MPF_NAN if f != f else (MPF_INF if f > 0 else -MPF_INF))
-        else:
-            out.append(_make_mpf(from_float(f, 53, "n")))
-    return out
+    return [_make_mpf(from_float(f)) for f in arr.astype(np.float64).ravel().tolist()]
 
 
 def raw_mpfs(arr) -> list:
@@ -94,7 +87,7 @@ def to_mpf_array(arr) -> np.ndarray:
     """The exact mpf of every element, as an object array of the same shape."""
     arr = np.asarray(arr)
     out = np.empty(arr.shape, dtype=object)
-    out.ravel()[:] = to_mpf_list(arr) if arr.size else []
+    out.ravel()[:] = to_mpf_list(arr)
     return out
 
 
