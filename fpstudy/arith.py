@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import crmath
-from .exact import rational_array, to_fraction
+from .exact import rational_array
 from .formats import Format
 from .rounding import NEAREST, Rule, div_residual, flush_operands, round_wide, to_storage, two_sum
 
@@ -58,7 +58,8 @@ def round_with_flags(x, fmt: Format, rule: Rule = NEAREST, rng=None, residual=No
     """(x + residual rounded to `fmt` by `rule` as an array of its dtype, the flags raised)."""
     x = np.asarray(x)
     if x.dtype == object:  # exact rationals (a config's decimals): rounded once, exactly
-        return rational_array(x, fmt, rule, rng), set()
+        flags: set = set()
+        return rational_array(x, fmt, rule, rng, flags), flags
     if x.dtype.kind in "iub":
         x = x.astype(np.float64)
     if rule.is_default and residual is None and fmt.storage == "native" and (
@@ -155,10 +156,6 @@ class Arith:
         x = np.asarray(x)
         if x.dtype.kind in "iub":
             x = x.astype(np.float64)
-        if x.dtype == object:
-            r, _ = round_with_flags(x, self.fmt, self.rule, self.rng)
-            self._rational_flags(x, r)
-            return r
         return self._round(x)
 
     def const(self, value: float) -> np.ndarray:
@@ -169,16 +166,6 @@ class Arith:
         r, flags = round_with_flags(exact, self.fmt, self.rule, self.rng, residual)
         self.flags.update(flags)
         return r
-
-    def _rational_flags(self, exact: np.ndarray, rounded: np.ndarray) -> None:
-        """Flags of rounding exact rationals: overflow (beyond max: inf, NaN or clamped),
-        underflow (tiny and inexact)."""
-        top = to_fraction(self.fmt.max)
-        for q, v in zip(exact.reshape(-1), rounded.reshape(-1), strict=True):
-            if not np.isfinite(v) or abs(q) > top and abs(to_fraction(v)) == top:
-                self.flags.add("overflow")
-            elif abs(v) < self.fmt.smallest_normal and to_fraction(v) != q:
-                self.flags.add("underflow")
 
     def _fpu(self, kind: str, bits: int) -> None:
         for bit, name in _FPU_BITS.items():

@@ -169,8 +169,22 @@ def round_rational(q: Fraction, fmt: Format, rule: Rule = NEAREST,
     >>> round_rational(Fraction(500), FORMATS["float8_e4m3fn"], Rule(overflow="saturate"))
     Fraction(448, 1)
     """
+    return rounded_rational(q, fmt, rule, draw)[0]
+
+
+def rounded_rational(q: Fraction, fmt: Format, rule: Rule = NEAREST,
+                     draw: float | None = None) -> tuple[Fraction | float, frozenset]:
+    """(`round_rational`'s value, the IEEE flags the rounding raises): overflow where q rounded
+    with an unbounded exponent lies beyond max (whatever the rule then makes of it), underflow
+    where the rounded result is below the smallest normal and inexact (a flushed nonzero
+    result included), as `fpstudy.rounding.round_wide` judges them for floats.
+
+    >>> F16 = FORMATS["float16"]
+    >>> [sorted(rounded_rational(Fraction(q), F16)[1]) for q in (65505, 65520, 2**-25)]
+    [[], ['overflow'], ['underflow']]
+    """
     if q == 0:
-        return Fraction(0)
+        return Fraction(0), frozenset()
     sign, a = (q < 0), abs(q)
     num, den = a.numerator, a.denominator
     e = num.bit_length() - den.bit_length()  # floor(log2 a) is e or e - 1
@@ -180,7 +194,7 @@ def round_rational(q: Fraction, fmt: Format, rule: Rule = NEAREST,
         e = fmt.max_exponent + 1
         a = Fraction(2) ** e  # rounds exactly like a (beyond max in every direction)
     if rule.is_default and e < fmt.min_exponent - fmt.precision - 1:
-        return Fraction(0)
+        return Fraction(0), _UNDERFLOW
     quantum = max(e, fmt.min_exponent) - (fmt.precision - 1)
     scaled = a / Fraction(2) ** quantum
     m, rem = divmod(scaled.numerator, scaled.denominator)
@@ -201,35 +215,52 @@ def round_rational(q: Fraction, fmt: Format, rule: Rule = NEAREST,
             up = Fraction(draw) < position
         m += int(up)
     value = Fraction(m) * Fraction(2) ** quantum
+    flags = frozenset()
     if value > to_fraction(fmt.max):
+        flags = _OVERFLOW
         clamp = bool(overflow_to_max(sign, rule)) or (not fmt.has_inf and not fmt.has_nan)
         value = to_fraction(fmt.max) if clamp else np.inf
-    elif value < to_fraction(fmt.smallest_normal) and (rule.flush or not fmt.has_subnormals):
-        value = Fraction(0)
-    return -value if sign else value
+    elif value < to_fraction(fmt.smallest_normal):
+        if rule.flush or not fmt.has_subnormals:
+            if position != 0 or value != 0:
+                flags = _UNDERFLOW
+            value = Fraction(0)
+        elif position != 0:
+            flags = _UNDERFLOW
+    return (-value if sign else value), flags
+
+
+_OVERFLOW, _UNDERFLOW = frozenset({"overflow"}), frozenset({"underflow"})
 
 
 def rational_array(values: np.ndarray, fmt: Format, rule: Rule = NEAREST,
-                   rng: np.random.Generator | None = None) -> np.ndarray:
+                   rng: np.random.Generator | None = None,
+                   flags: set | None = None) -> np.ndarray:
     """An object array of exact rationals rounded once to `fmt` by `rule`, as an array of its
-    dtype (a stochastic rule draws one number from `rng` per element)."""
+    dtype (a stochastic rule draws one number from `rng` per element); the flags raised are
+    added to `flags`."""
     flat = values.reshape(-1)
     cache: dict = {}
+    raised: set = set()
     draws = rng.random(flat.size) if rule.stochastic else None
     out = np.empty(flat.size, dtype=np.longdouble if fmt.dtype.itemsize > 8 else np.float64)
     for i, q in enumerate(flat):
         if draws is not None:
-            r = round_rational(Fraction(q), fmt, rule, float(draws[i]))
+            r, f = rounded_rational(Fraction(q), fmt, rule, float(draws[i]))
         else:
-            r = cache.get(q)
-            if r is None:
-                r = cache[q] = round_rational(Fraction(q), fmt, rule)
+            hit = cache.get(q)
+            if hit is None:
+                hit = cache[q] = rounded_rational(Fraction(q), fmt, rule)
+            r, f = hit
+        raised |= f
         if isinstance(r, float):
             out[i] = r
         else:
             out[i] = _to_wide(r, out.dtype)
             if r == 0 and Fraction(q) < 0:
                 out[i] = -out[i]
+    if flags is not None:
+        flags |= raised
     return to_storage(out.reshape(values.shape), fmt)
 
 

@@ -213,15 +213,10 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
     err, norm = _abs_error(values, truths)  # rel_error and ulp_error share them
     if value_array.ndim == 0:
         exact_truth = truth[0]
-        with np.errstate(all="ignore"):  # a longdouble past float64's range shows as inf
-            shown_value = float(np.asarray(value_array, dtype=np.float64))
     else:
         exact_truth = max((abs(t) for t in truths), default=mpmath.mpf(0))  # every distinct one
-        with np.errstate(all="ignore"):
-            wide = np.abs(value_array.astype(np.float64))
-        shown_value = float(np.nan if np.isnan(wide).any() else wide.max(initial=0.0))
     return Measurement(
-        value=shown_value,
+        value=_shown(value_array),
         value_log10=value_log10,
         truth=float(exact_truth),
         truth_log10=float(mpmath.log10(abs(exact_truth))) if exact_truth != 0 else -np.inf,
@@ -274,8 +269,7 @@ def _deciding_elements(v: np.ndarray, approx, fmt: Format) -> np.ndarray:
             lower = max(err.max(), (np.where(tiny & ~quiet, a, 0.0) - loose).max())
             keep |= near & (err >= lower * (1 - _WINDOW) - np.abs(hi).max() * 2.0 ** -95)
             keep |= tiny & ~quiet & (a + loose >= lower * (1 - _WINDOW))
-        else:
-            keep[np.argmax(nan if nan.any() else inf)] = True
+        # (a NaN or inf is kept by the worst outcome's rule above)
         if not nan.all():
             keep[np.nanargmax(a)] = True  # one largest value: ties (all inf) share its log10
     return np.flatnonzero(keep)
@@ -283,10 +277,15 @@ def _deciding_elements(v: np.ndarray, approx, fmt: Format) -> np.ndarray:
 
 def _replace_shown(m: Measurement, value_array: np.ndarray) -> Measurement:
     """A subset's measurement with `value` (the infinity norm) taken from the whole array."""
+    return Measurement(**{**m.__dict__, "value": _shown(value_array)})
+
+
+def _shown(value_array: np.ndarray) -> float:
+    """The `value` column: a scalar with its sign, else the infinity norm (NaN if an element
+    is), as a float (a longdouble past float64's range shows as inf)."""
     with np.errstate(all="ignore"):
-        wide = np.abs(value_array.astype(np.float64))
-    shown = float(np.nan if np.isnan(wide).any() else wide.max(initial=0.0))
-    return Measurement(**{**m.__dict__, "value": shown})
+        wide = value_array.astype(np.float64)
+        return float(wide if wide.ndim == 0 else np.abs(wide).max(initial=0.0))
 
 
 def _log10_norm(values: list) -> float:

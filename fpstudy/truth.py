@@ -430,18 +430,18 @@ def _exponent(m) -> int:
     return exp + bc - 1
 
 
-_CRITICAL: dict[str, frozenset] = {}
+_CRITICAL: dict[str, tuple[Format, frozenset]] = {}  # name -> (the format, its binades)
 
 
 def _critical_exponents(fmt: Format) -> frozenset:
     """The binades in which a class boundary of `fmt` lies (rounding to 0, to the smallest
     normal, beyond max)."""
     found = _CRITICAL.get(fmt.name)
-    if found is None:
+    if found is None or found[0] is not fmt:  # (two formats may share a name in a process)
         lowest = fmt.min_exponent - fmt.precision  # half the smallest subnormal
-        found = _CRITICAL[fmt.name] = frozenset(
-            {lowest - 1, lowest, fmt.min_exponent - 1, fmt.max_exponent - 1, fmt.max_exponent})
-    return found
+        found = _CRITICAL[fmt.name] = (fmt, frozenset(
+            {lowest - 1, lowest, fmt.min_exponent - 1, fmt.max_exponent - 1, fmt.max_exponent}))
+    return found[1]
 
 
 def agree(a: list, b: list, tolerance_bits: int) -> bool:

@@ -19,6 +19,7 @@ from fpstudy.arith import Arith, round_array
 from fpstudy.exact import round_rational
 from fpstudy.formats import FORMATS
 from fpstudy.params import Number, exact_array
+from fpstudy.rounding import Rule
 
 F16 = FORMATS["float16"]
 # every finite float16 as (Fraction, bit pattern), sorted by value: the independent reference
@@ -111,3 +112,52 @@ def test_round_array_of_rationals_matches_numpy_on_floats():
     with np.errstate(over="ignore"):
         want = np.array([0.1, -2.5, 1e-7, 65519.0, 70000.0]).astype(np.float16)  # hardware
     np.testing.assert_array_equal(got, want)
+
+
+# -- the flags of rounding an exact rational ---------------------------------------------------
+
+def _flags_of_rational(q, fmt, rule):
+    ar = Arith(fmt, rule=rule)
+    ar.asarray(np.array([q], dtype=object))
+    return ar.flags
+
+
+# float16: max = 65504 = (2 - 2**-10) * 2**15, its ulp 32; the smallest normal 2**-14, the
+# smallest subnormal 2**-24. Overflow is judged on the rounding with an unbounded exponent.
+@pytest.mark.parametrize(("q", "rule", "flags"), [
+    (Fraction(65505), Rule(), set()),                         # nearer 65504 than 65536
+    (Fraction(65519), Rule(), set()),                         # below max + ulp/2 = 65520
+    (Fraction(65520), Rule(), {"overflow"}),                  # the tie: to even, 2**16
+    (Fraction(65505), Rule(overflow="saturate"), set()),      # rounds to max: no overflow
+    (Fraction(65520), Rule(overflow="saturate"), {"overflow"}),
+    (Fraction(65535), Rule(rounding="toward_zero"), set()),   # truncated to max
+    (Fraction(65536), Rule(rounding="toward_zero"), {"overflow"}),
+    (Fraction(65505), Rule(rounding="upward"), {"overflow"}),  # up to 2**16
+    (Fraction(-65505), Rule(rounding="upward"), set()),        # up is toward -max
+    (Fraction(-65505), Rule(rounding="downward"), {"overflow"}),
+    (Fraction(2 ** 100), Rule(), {"overflow"}),
+    (Fraction(1, 2 ** 24), Rule(), set()),                   # the smallest subnormal: exact
+    (Fraction(3, 2 ** 26), Rule(), {"underflow"}),           # 0.75 of it: inexact
+    (Fraction(1, 2 ** 25), Rule(), {"underflow"}),           # the tie, to 0
+    (Fraction(1, 2 ** 200), Rule(), {"underflow"}),          # far below: still flagged
+    (Fraction(1, 2 ** 24), Rule(subnormals="flush"), {"underflow"}),  # flushed nonzero
+    (Fraction(1, 2 ** 14), Rule(subnormals="flush"), set()),  # the smallest normal
+    (Fraction(1, 3), Rule(), set()),                          # inexact but normal
+])
+def test_a_rational_raises_the_flags_ieee_says(q, rule, flags):
+    assert _flags_of_rational(q, F16, rule) == flags
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.floats(allow_nan=False, allow_infinity=False, width=64),
+       st.sampled_from(["float16", "bfloat16", "float8_e4m3fn", "float8_e5m2", "float32"]),
+       st.sampled_from([Rule(), Rule(overflow="saturate"), Rule(rounding="toward_zero"),
+                        Rule(rounding="upward"), Rule(rounding="downward"),
+                        Rule(subnormals="flush")]))
+def test_a_rational_raises_the_flags_its_float64_raises(x, name, rule):
+    """A float64 given exactly as a Fraction raises what the same float64 raises through the
+    floating-point path (`fpstudy.rounding.round_wide`), an independent implementation."""
+    fmt = FORMATS[name]
+    ar = Arith(fmt, rule=rule)
+    ar.asarray(np.array([x]))
+    assert _flags_of_rational(Fraction(x), fmt, rule) == ar.flags

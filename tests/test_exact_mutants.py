@@ -386,13 +386,13 @@ def test_rational_array_rounds_each_distinct_rational_once(monkeypatch):
     import fpstudy.exact as exact
 
     calls = []
-    original = exact.round_rational
+    original = exact.rounded_rational
 
     def counting(q, *args):
         calls.append(q)
         return original(q, *args)
 
-    monkeypatch.setattr(exact, "round_rational", counting)
+    monkeypatch.setattr(exact, "rounded_rational", counting)
     values = np.full(1000, Fraction(1, 3), dtype=object)
     got = rational_array(values, F16)
     assert calls == [Fraction(1, 3)]
