@@ -65,13 +65,14 @@ def prepare(module: str) -> Path:
         shutil.copytree(ROOT / name, work / name, ignore=ignore)
     shutil.copytree(ROOT / "experiments", work / "experiments",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "README.md", work / "README.md")   # the schema tests read its tables
+    for name in ("README.md", "Makefile"):  # the schema tests read README's tables; test_data
+        shutil.copy(ROOT / name, work / name)  # reads the Makefile's data rules
     selection = tests_for(module)
     table = "\n".join([
         "", "[tool.mutmut]",
         'source_paths = ["fpstudy"]',
         f'only_mutate = ["fpstudy/{module}.py"]',
-        'also_copy = ["experiments", "examples", "README.md"]',
+        'also_copy = ["experiments", "examples", "README.md", "Makefile"]',
         # -p no:randomly etc. are not installed; -x stops a mutant's run at its first failure.
         'pytest_add_cli_args = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow"]',
         f"pytest_add_cli_args_test_selection = {json.dumps(selection)}",
