@@ -20,7 +20,7 @@ from .config import Experiment
 from .formats import FORMATS
 from .metrics import OUTCOMES
 from .params import column_value
-from .rounding import NEAREST, RULE_AXES, Rule
+from .rounding import RULE_AXES, Rule
 from .schema import SUMMARY_COLUMNS, extra_columns, group_columns
 
 
@@ -29,10 +29,10 @@ def runs(records: pd.DataFrame, sweep: str, extra=()) -> pd.DataFrame:
     keys = group_columns(records.columns, sweep, extra)
     out = []
     for key, group in records.groupby(keys, sort=False, dropna=False):
-        g = group.sort_values(sweep, kind="stable")
+        g = group.sort_values(sweep)  # (one record per sweep value in a group)
         outcome = g["outcome"].to_numpy()
         cut = np.flatnonzero(outcome[1:] != outcome[:-1]) + 1
-        bounds = zip(np.r_[0, cut], np.r_[cut, len(g)], strict=True)
+        bounds = np.stack([np.r_[0, cut], np.r_[cut, len(g)]], axis=1)
         sweep_values = g[sweep].to_numpy()
         rel = g["rel_error"].to_numpy()
         for lo, hi in bounds:
@@ -63,14 +63,13 @@ def _predictions(table: pd.DataFrame, exp: Experiment) -> list:
                   for p in exp.points}
     param_keys = [k for k in exp.case.PARAMS if k != exp.case.SWEEP]
     out = []
-    for row in table.itertuples(index=False):
-        rowd = row._asdict()
+    for rowd in table.to_dict("records"):
         ident = tuple((k, rowd[k]) for k in param_keys)
         point = by_columns.get(ident)
         if point is None:
             out.append(np.nan)
             continue
-        rule = Rule(*(rowd.get(k, getattr(NEAREST, k)) for k in RULE_AXES))
+        rule = Rule(*(rowd[k] for k in RULE_AXES))
         ck = (ident, rowd["dtype"], rule)
         if ck not in cache:
             cache[ck] = _call_predict(predict, point, FORMATS[rowd["dtype"]], exp, rule)

@@ -135,7 +135,8 @@ def point_records(outcomes, scale=2.0, impl="a", dtype="float16", quantity="y", 
 def summarized(exp, rows):
     from fpstudy.summarize import summarize
 
-    frame = pd.DataFrame(rows, columns=list(record(0, 0.0, depth=1, scale=1.0)))
+    columns = [*record(0, 0.0, depth=1, scale=1.0), *exp.case.EXTRA_COLUMNS]
+    frame = pd.DataFrame(rows, columns=columns)
     return summarize(frame.drop(columns=["step"]), exp)
 
 
@@ -200,9 +201,21 @@ def test_the_impl_of_the_row_picks_the_point():
 
 
 def test_a_row_of_no_grid_point_has_no_prediction():
+    """A row whose point is not in the grid gets NaN (a float column, not None), and the
+    rows after it still get theirs."""
     exp = fake_experiment(lambda point, fmt: {"y": {"overflow": 3}})
-    table = summarized(exp, point_records(["overflow"], scale=9.0))
-    assert table["predicted_start"].isna().all()
+    table = summarized(exp, point_records(["overflow"], scale=9.0)
+                       + point_records(["overflow"], scale=2.0))
+    assert list(table["scale"]) == [9.0, 2.0]
+    assert table["predicted_start"].dtype == np.float64
+    assert math.isnan(table["predicted_start"].iloc[0]) and table["predicted_start"].iloc[1] == 3
+
+
+def test_no_start_for_an_outcome_is_nan_not_none():
+    exp = fake_experiment(lambda point, fmt: {"y": {"overflow": 3, "nan": None}})
+    table = summarized(exp, point_records(["ok", "overflow", "nan"]))
+    assert table["predicted_start"].dtype == np.float64
+    assert [math.isnan(v) for v in table["predicted_start"]] == [True, False, True]
 
 
 def test_sweep_values_are_passed_sorted_when_the_case_takes_them():
