@@ -6,6 +6,7 @@ numbers in the same order. Vectors are measured normwise in the infinity norm.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
@@ -127,7 +128,7 @@ def _relative(err, norm, value: list) -> float:
     if err is None:
         return _special(value)
     if norm == 0:
-        return 0.0 if err == 0 else float("inf")
+        return 0.0 if err == 0 else math.inf
     with mpmath.workprec(_ERROR_PREC):
         return float(err / norm)
 
@@ -145,7 +146,7 @@ def _in_ulps(err, norm, value: list, fmt: Format) -> float:
 
 
 def _special(value: list) -> float:
-    return float("nan") if any(mpmath.isnan(v) for v in value) else float("inf")
+    return math.nan if any(mpmath.isnan(v) for v in value) else math.inf
 
 
 def _abs_error(value: list, truth: list):
@@ -188,24 +189,23 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
         raise ValueError(f"value has {value_array.size} elements, truth {len(truth)}")
     if approx is not None and value_array.ndim > 0 and value_array.dtype.itemsize <= 8 \
             and value_array.size > _FEW:
-        keep = _deciding_elements(value_array.reshape(-1), approx, fmt)
+        keep = _deciding_elements(value_array.ravel(), approx, fmt)
         if keep.size < value_array.size:
             return _replace_shown(
-                measure(value_array.reshape(-1)[keep], [truth[i] for i in keep], fmt),
+                measure(value_array.ravel()[keep], [truth[i] for i in keep], fmt),
                 value_array)
     # Every column is a max or a worst case over elements, so each distinct (value, truth)
     # pair is measured once: a constant vector of 10**5 elements costs what one element does.
     flat = value_array.ravel()
-    keys = flat.tolist() if flat.dtype.itemsize <= 8 else list(flat)
-    # (keyed by the truths' raw tuples, which hash in C, not by mpf's own hash)
-    pairs = list(dict.fromkeys(zip(keys, (t._mpf_ for t in truth), strict=True)))
+    # (keyed by the values as Python floats, or longdouble scalars, and the truths' raw
+    # tuples: they hash in C, not by mpf's own hash)
+    pairs = list(dict.fromkeys(zip(flat.tolist(), (t._mpf_ for t in truth), strict=True)))
     values = to_mpf_list(np.array([v for v, _ in pairs], dtype=value_array.dtype))
     truths = [_make_mpf(t) for _, t in pairs]
-    outcomes = [value_outcome(v, t, fmt) for v, t in zip(values, truths, strict=True)]
+    outcomes = [value_outcome(values[i], truths[i], fmt) for i in range(len(pairs))]
     if outcomes:
         worst = max(outcomes, key=_SEVERITY.__getitem__)
-        culprit = max((abs(t), i) for i, (o, t) in enumerate(zip(outcomes, truths, strict=True))
-                      if o == worst)[1]
+        culprit = max((abs(truths[i]), i) for i, o in enumerate(outcomes) if o == worst)[1]
         cls = truth_class(truths[culprit], fmt)
     else:
         worst, cls = "ok", "zero"
@@ -219,7 +219,7 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
         value=_shown(value_array),
         value_log10=value_log10,
         truth=float(exact_truth),
-        truth_log10=float(mpmath.log10(abs(exact_truth))) if exact_truth != 0 else -np.inf,
+        truth_log10=float(mpmath.log10(abs(exact_truth))),  # log10(0) is -inf
         rel_error=_relative(err, norm, values),
         ulp_error=_in_ulps(err, norm, values, fmt),
         outcome=worst,
@@ -292,8 +292,6 @@ def _log10_norm(values: list) -> float:
     """log10 of max|v_i| from the exact values: finite where float64 would say inf or 0
     (a longdouble result past float64's range); inf, NaN and 0 give inf, NaN and -inf."""
     if any(mpmath.isnan(v) for v in values):
-        return float("nan")
+        return math.nan
     norm = max((abs(v) for v in values), default=mpmath.mpf(0))
-    if mpmath.isinf(norm):
-        return float("inf")
-    return float(mpmath.log10(norm)) if norm != 0 else -np.inf
+    return float(mpmath.log10(norm))  # log10 of 0 and inf are -inf and inf

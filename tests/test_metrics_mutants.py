@@ -289,3 +289,71 @@ def test_fast_path_measures_a_handful_of_elements(monkeypatch, dtype, name):
     calls.clear()
     assert fast == measure(values, truths, fmt) and len(calls) == 1000
     assert fast.rel_error == pytest.approx(2.0 ** -20 / (1000 / 1024), rel=1e-15)
+
+
+# -- truth_class decides by the binade away from the class boundaries ---------------------------
+
+def _binade_classes(fmt):
+    """Every binade 2**k .. 2**(k+1) around fmt's range, with whether its class is fixed by the
+    binade alone: below half the smallest subnormal (2**(emin - p)) every number rounds to 0;
+    from there up to the smallest normal's binade (2**(emin - 1)) it stays subnormal; from the
+    smallest normal 2**emin up to max's binade (2**emax) it stays normal. The binades that hold
+    a boundary (emin - p, emin - 1, emax - 1 and emax, where max + ulp/2 lies) need rounding."""
+    emin, emax, p = fmt.min_exponent, fmt.max_exponent, fmt.precision
+    for k in range(emin - p - 4, emax + 4):
+        if k < emin - p:
+            yield k, "underflows"
+        elif emin - p < k < emin - 1:
+            yield k, "subnormal"
+        elif emin <= k < emax - 1:
+            yield k, "normal"
+        else:
+            yield k, None
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"])
+def test_truth_class_rounds_only_in_the_binades_of_a_boundary(name, monkeypatch):
+    """The exact rounding (slow) runs only for a truth in a binade that holds a class boundary;
+    elsewhere the binade answers, with the class the limits give."""
+    import fpstudy.metrics as metrics
+
+    fmt = FORMATS[name]
+    rounded = []
+    real = metrics._rounded_class
+    monkeypatch.setattr(metrics, "_rounded_class",
+                        lambda t, f: rounded.append(t) or real(t, f))
+    for k, expected in _binade_classes(fmt):
+        for x in (mpf(2) ** k * mpf(1.5), -mpf(2) ** k * mpf(1.25)):
+            rounded.clear()
+            got = truth_class(x, fmt)
+            if expected is None:
+                assert rounded == [x], (k, x)
+            else:
+                assert (got, rounded) == (expected, []), (k, x)
+
+
+def test_a_format_without_subnormals_always_rounds():
+    """The binade shortcut assumes a subnormal range; for a user format without subnormals
+    (flushed) every truth is rounded exactly."""
+    import fpstudy.metrics as metrics
+    from fpstudy.formats import user_format
+
+    fmt = user_format("nosub_mutants", 5, 7, subnormals=False)
+    calls = []
+    real = metrics._rounded_class
+    try:
+        metrics._rounded_class = lambda t, f: calls.append(t) or real(t, f)
+        tiny = mpf(2) ** (fmt.min_exponent - 30)  # far below: would be "underflows" by binade
+        truth_class(tiny, fmt)
+        assert truth_class(mpf(3), fmt) == "normal" and calls == [tiny, mpf(3)]
+    finally:
+        metrics._rounded_class = real
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([mpf("inf"), mpf(1)], math.inf), ([mpf(1), mpf("nan")], math.nan),
+    ([mpf("-inf"), mpf("nan")], math.nan)])
+def test_errors_of_a_non_finite_value_are_inf_or_nan(values, expected):
+    truths = [mpf(1), mpf(2)]
+    for got in (rel_error(values, truths), ulp_error(values, truths, F16)):
+        assert (math.isnan(got) if math.isnan(expected) else got == expected), got
