@@ -221,10 +221,8 @@ def rounded_rational(q: Fraction, fmt: Format, rule: Rule = NEAREST,
         clamp = bool(overflow_to_max(sign, rule)) or (not fmt.has_inf and not fmt.has_nan)
         value = to_fraction(fmt.max) if clamp else np.inf
     elif value < to_fraction(fmt.smallest_normal):
-        if rule.flush or not fmt.has_subnormals:
-            if position != 0 or value != 0:
-                flags = _UNDERFLOW
-            value = Fraction(0)
+        if rule.flush or not fmt.has_subnormals:  # a nonzero q flushed: always inexact
+            flags, value = _UNDERFLOW, Fraction(0)
         elif position != 0:
             flags = _UNDERFLOW
     return (-value if sign else value), flags

@@ -118,7 +118,7 @@ def test_round_array_of_rationals_matches_numpy_on_floats():
 
 def _flags_of_rational(q, fmt, rule):
     ar = Arith(fmt, rule=rule)
-    ar.asarray(np.array([q], dtype=object))
+    ar.asarray(q if isinstance(q, np.ndarray) else np.array([q], dtype=object))
     return ar.flags
 
 
@@ -161,3 +161,11 @@ def test_a_rational_raises_the_flags_its_float64_raises(x, name, rule):
     ar = Arith(fmt, rule=rule)
     ar.asarray(np.array([x]))
     assert _flags_of_rational(Fraction(x), fmt, rule) == ar.flags
+
+
+def test_the_flags_of_every_element_of_a_rational_array_are_kept():
+    """An overflow (70000 > 65520 = float16's max + ulp/2) and an underflow (2**-26, below
+    half the smallest subnormal) anywhere in the array, whatever follows them."""
+    q = np.array([[Fraction(70000), Fraction(1)], [Fraction(1, 2 ** 26), Fraction(3)]],
+                 dtype=object)
+    assert _flags_of_rational(q, F16, Rule()) == {"overflow", "underflow"}
