@@ -45,6 +45,9 @@ SLOW = {"tests/test_reliability.py", "tests/test_arb.py", "tests/test_activation
         "tests/test_contract.py", "tests/test_report.py"}
 LEAVE_OUT = {module: SLOW
              for module in ("truth", "config", "metrics", "summarize", "exact", "arith")}
+# Nearly every test loads a config: config's selection keeps the files that test the loader.
+LEAVE_OUT["config"] = SLOW | {f"tests/test_{name}.py" for name in (
+    "crmath", "gradients", "mlp", "pool", "rules_runs", "softmax", "summarize", "training")}
 
 
 def tests_for(module: str) -> list[str]:
