@@ -57,6 +57,8 @@ def round_array(x, fmt: Format, rule: Rule = NEAREST,
 def round_with_flags(x, fmt: Format, rule: Rule = NEAREST, rng=None, residual=None):
     """(x + residual rounded to `fmt` by `rule` as an array of its dtype, the flags raised)."""
     x = np.asarray(x)
+    if x.dtype.kind in "iu" and ((x > 2 ** 53) | (x < -2 ** 53)).any():
+        x = x.astype(object)  # integers float64 cannot hold: rounded once, exactly, below
     if x.dtype == object:  # exact rationals (a config's decimals): rounded once, exactly
         flags: set = set()
         return rational_array(x, fmt, rule, rng, flags), flags
@@ -151,12 +153,9 @@ class Arith:
     # -- conversions -------------------------------------------------------------------------
 
     def asarray(self, x) -> np.ndarray:
-        """An input (float64, exact in a wider format, or an object array of exact rationals)
-        rounded to the format by the rule, flags noted."""
-        x = np.asarray(x)
-        if x.dtype.kind in "iub":
-            x = x.astype(np.float64)
-        return self._round(x)
+        """An input (float64, exact in a wider format, integers, or an object array of exact
+        rationals) rounded once to the format by the rule, flags noted."""
+        return self._round(np.asarray(x))
 
     def const(self, value: float) -> np.ndarray:
         """A constant in the format (a 0-d array), so no operand ever promotes."""

@@ -169,3 +169,18 @@ def test_the_flags_of_every_element_of_a_rational_array_are_kept():
     q = np.array([[Fraction(70000), Fraction(1)], [Fraction(1, 2 ** 26), Fraction(3)]],
                  dtype=object)
     assert _flags_of_rational(q, F16, Rule()) == {"overflow", "underflow"}
+
+
+def test_integers_past_2_to_the_53_are_rounded_once():
+    """2**60 + 2**36 + 1 lies just above the midpoint 2**60 + 2**36 of float32's neighbours
+    2**60 and 2**60 + 2**37 (p = 24: ulp 2**37 there), so it rounds up; through float64 first
+    (ulp 2**8) it would become the midpoint itself, a tie, and go to the even 2**60."""
+    x = np.array([2 ** 60 + 2 ** 36 + 1, -(2 ** 60 + 2 ** 36 + 1)])
+    assert round_array(x, FORMATS["float32"]).tolist() == [2 ** 60 + 2 ** 37,
+                                                           -(2 ** 60 + 2 ** 37)]
+    ar = Arith(FORMATS["float16"])
+    assert ar.asarray(np.array([3, 2 ** 62])).tolist() == [3, np.inf]
+    assert ar.flags == {"overflow"}
+    if np.finfo(np.longdouble).nmant == 63:  # x87: 64 bits hold 2**53 + 1
+        got = round_array(np.array([2 ** 53 + 1]), FORMATS["longdouble"])
+        assert Fraction(int(got[0])) == 2 ** 53 + 1
