@@ -98,14 +98,28 @@ def float16_class(q: Fraction) -> str:
     # a user format: p = 7, emax = 15, emin = -14 (IEEE bias); smallest subnormal 2**-20
     (user_format("fp12_mutants", 7, 15), {-22, -21, -15, 15, 16}),
 ], ids=["float16", "bfloat16", "fp12"])
-def test_critical_binades_of_a_format(fmt, expected):
+def test_critical_binades_of_a_format(fmt, expected, monkeypatch):
+    monkeypatch.setattr(truth, "_CRITICAL", {})  # computed here, not by an earlier caller
     assert _critical_exponents(fmt) == frozenset(expected)
     assert _critical_exponents(fmt) == frozenset(expected)  # the second time from the cache
 
 
-def test_every_float16_binade_outside_the_critical_ones_holds_one_class():
+def test_two_formats_of_one_name_each_get_their_own_binades(monkeypatch):
+    """p = 7 and p = 11 with emax = 15: half the smallest subnormal is 2**(-14 - 7) and
+    2**(-14 - 11); a cache by name alone would give the second the first one's binades."""
+    monkeypatch.setattr(truth, "_CRITICAL", {})
+    from fpstudy.formats import Format
+    a = user_format("dup_mutants", 7, 15)
+    b = Format(**{**a.__dict__, "precision": 11})
+    assert _critical_exponents(a) == {-22, -21, -15, 15, 16}
+    assert _critical_exponents(b) == {-26, -25, -15, 15, 16}
+    assert _critical_exponents(a) == {-22, -21, -15, 15, 16}
+
+
+def test_every_float16_binade_outside_the_critical_ones_holds_one_class(monkeypatch):
     """A binade [2**e, 2**(e+1)) whose two ends fall in different classes (by the hand-derived
     thresholds) must be critical: skipping it would miss a class boundary."""
+    monkeypatch.setattr(truth, "_CRITICAL", {})
     critical = _critical_exponents(F16)
     changes = set()
     for e in range(-40, 25):
