@@ -22,7 +22,8 @@ from fpstudy.errors import ConfigError
 from fpstudy.formats import FORMATS
 
 CASE = 'case = "deep_product"\n'
-ALL_CASES, ALL_FORMATS = ", ".join(CASES), ", ".join(FORMATS)
+ALL_CASES = ", ".join(CASES)
+ALL_FORMATS = "<every format>"  # filled in when the test runs: a test may register formats
 RULES = {"rounding": "nearest_even, toward_zero, upward, downward, stochastic",
          "subnormals": "gradual, flush", "overflow": "inf, saturate"}
 
@@ -131,7 +132,7 @@ def test_each_refusal_is_one_line_naming_file_key_and_what_is_allowed(tmp_path, 
     path.write_text(text)
     with pytest.raises(ConfigError) as e:
         load(path)
-    assert str(e.value) == f"{path}: {line}"
+    assert str(e.value) == f"{path}: {line}".replace(ALL_FORMATS, ", ".join(FORMATS))
 
 
 def test_the_boundary_values_are_allowed(tmp_path):
