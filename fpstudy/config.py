@@ -242,7 +242,7 @@ def parse(raw: dict, path: Path) -> Experiment:
     if cap < start:
         fail("truth.max_precision", f"{cap} is below truth.precision = {start}")
     engine = truth.get("engine", DEFAULT_ENGINE)
-    if engine not in ENGINES:
+    if not isinstance(engine, str) or engine not in ENGINES:
         fail("truth.engine", f"{shown(engine)} is not an engine; choose from {', '.join(ENGINES)}")
     if not engine_available(engine):
         fail("truth.engine", engine_missing(engine))
