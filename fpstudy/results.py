@@ -68,7 +68,6 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = _temporary(path)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; results are for sharing
         write(Path(tmp))
         os.replace(tmp, path)
     except OSError as e:
@@ -110,7 +109,6 @@ def atomic_write_texts(texts: dict[Path, str]) -> None:
             current = path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             written[path] = tmp = _temporary(path)
-            os.chmod(tmp, 0o666 & ~_umask())
             Path(tmp).write_text(text, encoding="utf-8")
         for path, tmp in written.items():
             current = path
@@ -148,9 +146,15 @@ def _keep(path: Path) -> str | None:
 
 
 def _temporary(path: Path, suffix: str = ".tmp") -> str:
-    """A new empty hidden file beside `path` (its name)."""
+    """A new empty hidden file beside `path` (its name), with the mode the umask gives a new
+    file (mkstemp makes it 0600; results are for sharing)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+    except OSError:
+        os.unlink(tmp)
+        raise
     return tmp
 
 
