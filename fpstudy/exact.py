@@ -239,7 +239,7 @@ def rational_array(values: np.ndarray, fmt: Format, rule: Rule = NEAREST,
     added to `flags`."""
     flat = values.reshape(-1)
     cache: dict = {}
-    raised: set = set()
+    raised = set() if flags is None else flags
     draws = rng.random(flat.size) if rule.stochastic else None
     out = np.empty(flat.size, dtype=np.longdouble if fmt.dtype.itemsize > 8 else np.float64)
     for i, q in enumerate(flat):
@@ -257,8 +257,6 @@ def rational_array(values: np.ndarray, fmt: Format, rule: Rule = NEAREST,
             out[i] = _to_wide(r, out.dtype)
             if r == 0 and Fraction(q) < 0:
                 out[i] = -out[i]
-    if flags is not None:
-        flags |= raised
     return to_storage(out.reshape(values.shape), fmt)
 
 
