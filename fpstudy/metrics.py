@@ -13,8 +13,9 @@ from functools import cache
 
 import mpmath
 import numpy as np
+from mpmath import libmp
 
-from .exact import round_to_format, to_mpf, to_mpf_list, ulp
+from .exact import raw_mpfs, round_to_format, to_mpf
 from .formats import FORMATS, Format
 
 _make_mpf = mpmath.mp.make_mpf
@@ -36,6 +37,42 @@ def rounded_outcome(value: mpmath.mpf, fmt: Format) -> str:
     """
     return OUTCOME_OF_CLASS[truth_class(value, fmt)]
 _ERROR_PREC = 192  # differences of exact numbers need only a few correct bits of the error
+# Every column below is computed on mpmath's raw numbers (sign, man, exp, bc) with the libmp
+# operations mpmath's own numbers would call, at the same precisions and roundings, but
+# without making an mpf object per step: the values are those of mpmath's arithmetic at its
+# default 53 bits, and computing them costs a fraction. `_SHOWN` is that default precision
+# (norms are shown as floats: a truth's norm is |t| rounded to it).
+_SHOWN = 53
+_LOG_PREC = _SHOWN + 20  # mpmath.log10(x) is ln(x) / ln(10), each at 20 bits more
+_LN10 = libmp.mpf_ln(libmp.from_int(10), _LOG_PREC, "n")
+_ZERO, _NAN = libmp.fzero, libmp.fnan
+_NOT_FINITE = (libmp.finf, libmp.fninf, libmp.fnan)
+
+
+def _log10(m) -> float:
+    """float(mpmath.log10(x)) at 53 bits for a raw x >= 0 (NaN, 0 and inf included), by the
+    same operations: two logarithms at 73 bits, their quotient at 53, rounded to a float.
+
+    >>> _log10(libmp.from_int(1000)), _log10(libmp.fzero)
+    (3.0, -inf)
+    """
+    quotient = libmp.mpf_div(libmp.mpf_ln(m, _LOG_PREC, "n"), _LN10, _SHOWN, "n")
+    return libmp.to_float(quotient, rnd="n")
+
+
+def _float(m) -> float:
+    """float() of a raw mpf (to nearest, as mpmath does)."""
+    return libmp.to_float(m, rnd="n")
+
+
+def _largest(raws, prec: int = 0):
+    """max |x| over raw numbers (0 for none), each |x| rounded to `prec` bits (0: exact)."""
+    best = _ZERO
+    for m in raws:
+        a = libmp.mpf_abs(m, prec, "n")
+        if libmp.mpf_gt(a, best):
+            best = a
+    return best
 
 
 def value_outcome(value: mpmath.mpf, truth: mpmath.mpf, fmt: Format) -> str:
@@ -46,18 +83,24 @@ def value_outcome(value: mpmath.mpf, truth: mpmath.mpf, fmt: Format) -> str:
     directed rounding clamped it); underflow: 0 where the truth is not 0 (flushed included);
     subnormal: a nonzero value below the smallest normal; ok otherwise.
     """
-    if mpmath.isnan(value):
+    return _outcome(value._mpf_, truth._mpf_, fmt)
+
+
+def _outcome(v, t, fmt: Format) -> str:
+    """value_outcome of raw numbers (|value| compared exactly: a longdouble of 64 bits just
+    below the smallest normal is subnormal, not rounded up to it)."""
+    if v == _NAN:
         return "nan"
-    if mpmath.isinf(value):
+    if v in _NOT_FINITE:
         return "overflow"
-    if abs(value) == _max_mpf(fmt.name) and truth_class(truth, fmt) == "overflows":
+    if v == _ZERO:
+        return "underflow" if t != _ZERO else "ok"
+    a = libmp.mpf_abs(v)
+    if a == _max_raw(fmt.name) and truth_class(_make_mpf(t), fmt) == "overflows":
         return "overflow"
-    if value == 0:
-        return "underflow" if truth != 0 else "ok"
-    if abs(value) < _smallest_normal_mpf(fmt.name):
+    if libmp.mpf_lt(a, _smallest_normal_raw(fmt.name)):
         return "subnormal"
     return "ok"
-
 
 def truth_class(truth: mpmath.mpf, fmt: Format) -> str:
     """Where the exact number lies for `fmt`: the class of its correctly rounded value.
@@ -101,13 +144,13 @@ def _rounded_class(truth, fmt: Format) -> str:
 
 
 @cache
-def _max_mpf(name: str) -> mpmath.mpf:
-    return to_mpf(FORMATS[name].max)
+def _max_raw(name: str) -> tuple:
+    return to_mpf(FORMATS[name].max)._mpf_
 
 
 @cache
-def _smallest_normal_mpf(name: str) -> mpmath.mpf:
-    return to_mpf(FORMATS[name].smallest_normal)
+def _smallest_normal_raw(name: str) -> tuple:
+    return to_mpf(FORMATS[name].smallest_normal)._mpf_
 
 
 def rel_error(value: list, truth: list) -> float:
@@ -121,42 +164,49 @@ def rel_error(value: list, truth: list) -> float:
     >>> rel_error([mpmath.mpf(3)], [mpmath.mpf(2)])
     0.5
     """
-    return _relative(*_abs_error(value, truth), value)
+    values, truths = [v._mpf_ for v in value], [t._mpf_ for t in truth]
+    return _relative(_abs_error(values, truths), _norm(truths), values)
 
 
-def _relative(err, norm, value: list) -> float:
+def _relative(err, norm, values: list) -> float:
     if err is None:
-        return _special(value)
-    if norm == 0:
-        return 0.0 if err == 0 else math.inf
-    with mpmath.workprec(_ERROR_PREC):
-        return float(err / norm)
+        return _special(values)
+    if norm == _ZERO:
+        return 0.0 if err == _ZERO else math.inf
+    return _float(libmp.mpf_div(err, norm, _ERROR_PREC, "n"))
 
 
 def ulp_error(value: list, truth: list, fmt: Format) -> float:
     """max|v_i - t_i| in units of the format's ulp at max|t_i| (the smallest subnormal at 0)."""
-    return _in_ulps(*_abs_error(value, truth), value, fmt)
+    values, truths = [v._mpf_ for v in value], [t._mpf_ for t in truth]
+    return _in_ulps(_abs_error(values, truths), _norm(truths), values, fmt)
 
 
-def _in_ulps(err, norm, value: list, fmt: Format) -> float:
+def _in_ulps(err, norm, values: list, fmt: Format) -> float:
     if err is None:
-        return _special(value)
-    with mpmath.workprec(_ERROR_PREC):
-        return float(err / ulp(norm, fmt))
+        return _special(values)
+    e = fmt.min_exponent
+    if norm != _ZERO and norm not in _NOT_FINITE:
+        e = max(norm[2] + norm[3] - 1, e)
+    # the ulp, 2**(e - p + 1), as the raw number (sign, man, exp, bc)
+    return _float(libmp.mpf_div(err, (0, 1, e - fmt.precision + 1, 1), _ERROR_PREC, "n"))
 
 
-def _special(value: list) -> float:
-    return math.nan if any(mpmath.isnan(v) for v in value) else math.inf
+def _special(values: list) -> float:
+    return math.nan if _NAN in values else math.inf
 
 
-def _abs_error(value: list, truth: list):
-    """(max|v_i - t_i|, max|t_i|), or (None, None) when a value is not finite."""
-    if any(not mpmath.isfinite(v) for v in value):
-        return None, None
-    with mpmath.workprec(_ERROR_PREC):
-        err = max((abs(v - t) for v, t in zip(value, truth, strict=True)), default=mpmath.mpf(0))
-    norm = max((abs(t) for t in truth), default=mpmath.mpf(0))
-    return err, norm
+def _abs_error(values: list, truths: list):
+    """max|v_i - t_i| of raw numbers at _ERROR_PREC bits, None when a value is not finite."""
+    if any(v in _NOT_FINITE for v in values):
+        return None
+    return _largest(libmp.mpf_sub(v, t, _ERROR_PREC, "n")
+                    for v, t in zip(values, truths, strict=True))
+
+
+def _norm(truths: list):
+    """max|t_i| of raw numbers, rounded to _SHOWN bits: the norm the errors are relative to."""
+    return _largest(truths, _SHOWN)
 
 
 @dataclass(frozen=True)
@@ -196,30 +246,36 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
                 value_array)
     # Every column is a max or a worst case over elements, so each distinct (value, truth)
     # pair is measured once: a constant vector of 10**5 elements costs what one element does.
-    flat = value_array.ravel()
     # (keyed by the values as Python floats, or longdouble scalars, and the truths' raw
     # tuples: they hash in C, not by mpf's own hash)
-    pairs = list(dict.fromkeys(zip(flat.tolist(), (t._mpf_ for t in truth), strict=True)))
-    values = to_mpf_list(np.array([v for v, _ in pairs], dtype=value_array.dtype))
-    truths = [_make_mpf(t) for _, t in pairs]
-    outcomes = [value_outcome(values[i], truths[i], fmt) for i in range(len(pairs))]
+    pairs = list(dict.fromkeys(zip(value_array.ravel().tolist(), (t._mpf_ for t in truth),
+                                   strict=True)))
+    truths = [t for _, t in pairs]
+    if value_array.dtype.itemsize <= 8:  # a Python float, exactly the format's value
+        from_float = libmp.from_float
+        values = [from_float(v) for v, _ in pairs]
+    else:
+        values = raw_mpfs(np.array([v for v, _ in pairs], dtype=value_array.dtype))
+    outcomes = [_outcome(v, t, fmt) for v, t in zip(values, truths, strict=True)]
     if outcomes:
         worst = max(outcomes, key=_SEVERITY.__getitem__)
-        culprit = max((abs(truths[i]), i) for i, o in enumerate(outcomes) if o == worst)[1]
-        cls = truth_class(truths[culprit], fmt)
+        # the largest truth (|t| rounded to _SHOWN bits; the last of equals) with that outcome
+        culprit, largest = 0, None
+        for i, o in enumerate(outcomes):
+            if o == worst:
+                a = libmp.mpf_abs(truths[i], _SHOWN, "n")
+                if largest is None or libmp.mpf_ge(a, largest):
+                    culprit, largest = i, a
+        cls = truth_class(_make_mpf(truths[culprit]), fmt)
     else:
         worst, cls = "ok", "zero"
-    value_log10 = _log10_norm(values)
-    err, norm = _abs_error(values, truths)  # rel_error and ulp_error share them
-    if value_array.ndim == 0:
-        exact_truth = truth[0]
-    else:
-        exact_truth = max((abs(t) for t in truths), default=mpmath.mpf(0))  # every distinct one
+    err, norm = _abs_error(values, truths), _norm(truths)  # shared by both errors
+    exact_truth = truth[0]._mpf_ if value_array.ndim == 0 else norm
     return Measurement(
         value=_shown(value_array),
-        value_log10=value_log10,
-        truth=float(exact_truth),
-        truth_log10=float(mpmath.log10(abs(exact_truth))),  # log10(0) is -inf
+        value_log10=math.nan if _NAN in values else _log10(_largest(values, _SHOWN)),
+        truth=_float(exact_truth),
+        truth_log10=_log10(libmp.mpf_abs(exact_truth, _SHOWN, "n")),  # log10(0) is -inf
         rel_error=_relative(err, norm, values),
         ulp_error=_in_ulps(err, norm, values, fmt),
         outcome=worst,
@@ -286,12 +342,3 @@ def _shown(value_array: np.ndarray) -> float:
     with np.errstate(all="ignore"):
         wide = value_array.astype(np.float64)
         return float(wide if wide.ndim == 0 else np.abs(wide).max(initial=0.0))
-
-
-def _log10_norm(values: list) -> float:
-    """log10 of max|v_i| from the exact values: finite where float64 would say inf or 0
-    (a longdouble result past float64's range); inf, NaN and 0 give inf, NaN and -inf."""
-    if any(mpmath.isnan(v) for v in values):
-        return math.nan
-    norm = max((abs(v) for v in values), default=mpmath.mpf(0))
-    return float(mpmath.log10(norm))  # log10 of 0 and inf are -inf and inf

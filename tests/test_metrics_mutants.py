@@ -277,8 +277,8 @@ def test_fast_path_measures_a_handful_of_elements(monkeypatch, dtype, name):
     import fpstudy.metrics as metrics
 
     calls = []
-    original = metrics.value_outcome
-    monkeypatch.setattr(metrics, "value_outcome",
+    original = metrics._outcome
+    monkeypatch.setattr(metrics, "_outcome",
                         lambda v, t, fmt: calls.append(v) or original(v, t, fmt))
     values = (np.arange(1, 1001) / 1024).astype(dtype)
     truths = [mpf(k) / 1024 for k in range(1, 1001)]
