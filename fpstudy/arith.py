@@ -27,6 +27,8 @@ every operation through an `Arith`:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import crmath
@@ -88,6 +90,13 @@ def round_with_flags(x, fmt: Format, rule: Rule = NEAREST, rng=None, residual=No
 def _conversion_flags(source: np.ndarray, rounded: np.ndarray, fmt: Format) -> set:
     """Flags of a rounding judged from the values: overflow (finite in, not finite out),
     underflow (tiny and inexact); ml_dtypes raises none of its own."""
+    if source.ndim == 0 and source.dtype.itemsize <= 8:  # one value: Python floats, exactly
+        s, r = float(source), float(rounded)
+        if not math.isfinite(s):
+            return set()
+        if not math.isfinite(r):
+            return {"overflow"}
+        return {"underflow"} if r != s and abs(r) < float(fmt.smallest_normal) else set()
     flags = set()
     with np.errstate(all="ignore"):
         finite_in = np.isfinite(source)

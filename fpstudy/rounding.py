@@ -24,6 +24,7 @@ x in x's own type (an error-free transformation's error term: `two_sum`, `div_re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class Rule:
                 raise ValueError(f"{axis} must be one of {', '.join(allowed)}, "
                                  f"not {getattr(self, axis)!r}")
 
-    @property
+    @cached_property  # asked for at every operation
     def is_default(self) -> bool:
         """IEEE's default: nearest-even, gradual underflow, overflow to inf."""
         return self == NEAREST

@@ -556,3 +556,31 @@ def test_integer_inputs_are_rounded_like_floats():
     got = ar.asarray(np.array([1, 2049, -70000]))  # 2049: a tie, to even 2048
     assert got.dtype == np.float16 and f16_values(got) == [1, 2048, -math.inf]
     assert ar.flags == {"overflow"}
+
+
+# -- the flags of one value rounded: judged with Python floats, except for longdouble ----------
+
+@pytest.mark.parametrize("shape", [(), (1,)])
+def test_scalar_and_vector_conversions_flag_alike(shape):
+    """A value and a one-element vector give the same flags: float16's max (none), 2**16
+    (overflow), 2**-25 + 2**-40 (underflow: tiny and inexact), 2**-24 (none: exact), NaN and inf
+    (none: not finite in)."""
+    from fpstudy.arith import round_with_flags
+    f16 = FORMATS["float16"]
+    cases = [(65504.0, set()), (65536.0, {"overflow"}), (2.0 ** -25 + 2.0 ** -40, {"underflow"}),
+             (2.0 ** -24, set()), (math.nan, set()), (-math.inf, set())]
+    for value, flags in cases:
+        assert round_with_flags(np.full(shape, value), f16)[1] == flags, value
+
+
+def test_a_longdouble_value_is_judged_in_longdouble():
+    """A longdouble 0-d value that float64 cannot hold (2**-16000 is 0 in float64, 2**16000 is
+    inf) rounded to float16: underflow and overflow, judged in longdouble, not after a float()
+    that would call the first exact and the second not finite."""
+    from fpstudy.arith import round_with_flags
+    if FORMATS["longdouble"].precision <= 53:
+        pytest.skip("longdouble is float64 here")
+    f16 = FORMATS["float16"]
+    one = np.longdouble(1)
+    assert round_with_flags(np.array(np.ldexp(one, -16000)), f16)[1] == {"underflow"}
+    assert round_with_flags(np.array(np.ldexp(one, 16000)), f16)[1] == {"overflow"}
