@@ -102,13 +102,15 @@ def _outcome(v, t, fmt: Format) -> str:
         return "subnormal"
     return "ok"
 
+
 def truth_class(truth: mpmath.mpf, fmt: Format) -> str:
     """Where the exact number lies for `fmt`: the class of its correctly rounded value.
 
     zero; underflows (rounds to 0: below half the smallest subnormal, or a tie to it);
     subnormal; overflows (rounds beyond max); normal.
     """
-    if truth == 0:
+    m = getattr(truth, "_mpf_", None)
+    if m == _ZERO or m is None and truth == 0:
         return "zero"
     binade = _binade(truth)
     if binade is not None and fmt.has_subnormals:
