@@ -290,14 +290,16 @@ def _assess(enclosures: list, formats: tuple[Format, ...], ends=None) -> _Assess
     zero = libmp.fzero
     cache: dict = {}
     mids, parts = [], []
-    max_rad, norm = zero, zero
+    max_rad = zero
     decided = in_range = rounded = True
     lacks = 0.0
     for a, b in (x._mpi_ for x in enclosures) if ends is None else map(ends, enclosures):
-        key = (a, b)
+        # an exact end pair (a dyadic truth) is one object, alive in `enclosures` meanwhile:
+        # keyed by identity (hashing a significand of 10**5 bits costs more than the rest)
+        key = id(a) if a is b else (a, b)
         hit = cache.get(key)
         if hit is None:
-            if a == b:  # exact (a dyadic truth): kept exactly
+            if a is b or a == b:  # exact (a dyadic truth): kept exactly
                 mid, rad, ok, done = a, zero, True, True
             else:
                 middle = libmp.mpf_shift(libmp.mpf_add(a, b, 0), -1)  # exact
@@ -309,20 +311,23 @@ def _assess(enclosures: list, formats: tuple[Format, ...], ends=None) -> _Assess
                                     libmp.mpf_sub(mid, a, 53, "u")))
                 if ok and not done:
                     lacks = max(lacks, _exponent(rad) - _exponent(middle) + REPORTED_BITS + 4)
+                if libmp.mpf_gt(rad, max_rad):
+                    max_rad = rad
             split = _split(mid)
-            hit = cache[key] = (_make_mpf(mid), rad, ok, libmp.mpf_abs(mid), split, done)
-            if libmp.mpf_gt(rad, max_rad):
-                max_rad = rad
-            if libmp.mpf_gt(hit[3], norm):
-                norm = hit[3]
+            hit = cache[key] = (_make_mpf(mid), mid, ok, split, done)
             in_range = in_range and split is not None
         mids.append(hit[0])
-        parts.append(hit[4])
+        parts.append(hit[3])
         decided = decided and hit[2]
-        rounded = rounded and hit[5]
+        rounded = rounded and hit[4]
     approx = None
     if in_range:
         approx = _columns(parts)
+    norm = zero  # max |mid|: it only matters to a radius (an exact truth's bound is 0)
+    if max_rad != zero:
+        for hit in cache.values():
+            if libmp.mpf_gt(libmp.mpf_abs(hit[1]), norm):
+                norm = libmp.mpf_abs(hit[1])
     return _Assessment(mids, _ratio_up(max_rad, norm), decided, max_rad, approx, rounded,
                        lacks)
 
