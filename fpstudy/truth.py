@@ -349,6 +349,8 @@ def _reported(a, b, middle, formats: tuple[Format, ...]) -> tuple:
     if ra != libmp.mpf_pos(b, REPORTED_BITS, "n"):
         return middle, False
     same_binade = _exponent(ra) == _exponent(a)
+    if same_binade and _exponent(a) not in _all_critical(formats):
+        return ra, True  # one binade holding no class boundary of any format
     for fmt in formats:
         if same_binade and _exponent(a) not in _critical_exponents(fmt):
             continue  # one binade holding no class boundary of this format
@@ -422,6 +424,8 @@ def _decided(a, b, formats: tuple[Format, ...]) -> bool:
     if a in (libmp.finf, libmp.fninf, libmp.fnan) or b in (libmp.finf, libmp.fninf, libmp.fnan):
         return False
     ea, eb = _exponent(a), _exponent(b)
+    if ea == eb and ea not in _all_critical(formats):
+        return True  # one binade that holds no class boundary of any format
     for fmt in formats:
         if ea == eb and ea not in _critical_exponents(fmt):
             continue  # one binade that holds no class boundary of this format
@@ -436,6 +440,19 @@ def _exponent(m) -> int:
 
 
 _CRITICAL: dict[str, tuple[Format, frozenset]] = {}  # name -> (the format, its binades)
+_ALL_CRITICAL: dict[tuple, tuple] = {}  # ids of formats -> (the formats, their binades)
+
+
+def _all_critical(formats: tuple[Format, ...]) -> frozenset:
+    """The binades holding a class boundary of any of `formats` (asked for every element of
+    a truth: one set lookup instead of one per format)."""
+    formats = tuple(formats)
+    key = tuple(map(id, formats))
+    found = _ALL_CRITICAL.get(key)
+    if found is None:  # the formats are kept in the entry, so their ids are not reused
+        found = _ALL_CRITICAL[key] = (formats, frozenset().union(
+            *map(_critical_exponents, formats)))
+    return found[1]
 
 
 def _critical_exponents(fmt: Format) -> frozenset:
