@@ -58,13 +58,17 @@ $(EXAMPLE_DATA) &: examples/train_mlp.py | $(READY)
 data_files = $(foreach f,$(shell $(PYTHON) -m fpstudy.dataspec $(1)),\
                $(if $(filter $(f),$(EXAMPLE_DATA)),$(f),$(wildcard $(f))))
 .SECONDEXPANSION:
+# The run draws its report section too (--draw: in the same process, which has imported the
+# numerics and holds the results already), so the section is newer than meta.json and the rule
+# below has nothing to do unless the report code changed.
 $(RESULTS)/%/meta.json: experiments/%.toml $(NUMERICS) $$(call data_files,experiments/$$*.toml) \
                         $(wildcard $(TRUTH_STAMP)) | $(READY)
-	$(FPSTUDY) run $< --results $(RESULTS) $(if $(TRUTH),--truth-engine $(TRUTH))
+	$(FPSTUDY) run $< --results $(RESULTS) --draw $(if $(TRUTH),--truth-engine $(TRUTH))
 
 # One experiment's part of the report (its figures and tables), drawn as soon as its results
-# are there, so under make -j it is drawn while other experiments still run; kept in
-# report_section.json (rewritten, or touched when still valid) for the report to reuse.
+# are there (by the run itself, above, or here when only the report code changed), so under
+# make -j it is drawn while other experiments still run; kept in report_section.json
+# (rewritten, or touched when still valid) for the report to reuse.
 SECTIONS    := $(NAMES:%=$(RESULTS)/%/report_section.json)
 $(RESULTS)/%/report_section.json: $(RESULTS)/%/meta.json $(REPORT_CODE) | $(READY)
 	$(FPSTUDY) report --results $(RESULTS) --only $*

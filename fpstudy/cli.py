@@ -57,6 +57,10 @@ def cmd_run(args) -> int:
         if unproven:
             print(f"  {unproven} records whose truth is not proven (truth_settled = false): "
                   "raise [truth] max_precision")
+        if args.draw:  # its report section, in this process (what `report --only` draws)
+            from .report import write_report
+            for path in write_report(Path(args.results), only=[exp.name]):
+                print(path)
     return 0
 
 
@@ -293,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "config's [truth] engine: " + ", ".join(ENGINES) + " (arb needs "
                           "pip install 'fpstudy[arb]'); default: the config's, else "
                           f"{DEFAULT_ENGINE}")
+    run.add_argument("--draw", action="store_true",
+                     help="after each run, draw its report section (figures and tables, as "
+                          "`fpstudy report --only NAME` does), in the same process")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="write results/report.md and report.html")

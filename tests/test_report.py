@@ -659,3 +659,28 @@ def test_the_report_says_how_truths_were_proven(results):
     # the deep product's powers of s are exact dyadic numbers: 2 formats x 2 scales x 40
     assert "truth proven for 160 exact" in text
     assert "not proven" not in text
+
+
+def test_run_draw_draws_the_section_that_report_only_would(tmp_path, draws, run_cli):
+    """`fpstudy run --draw` draws the experiment's section right after its run, in the same
+    process: the same section `report --only` draws (its figures byte for byte), so a
+    `report --only` after it finds the section kept and draws nothing."""
+    from fpstudy.report.sections import SECTION_FILE
+
+    config = next(c for c in CONFIGS if c.stem == "report_deep_product")
+    drawn_by_run = tmp_path / "by_run"
+    status, out, _ = run_cli("run", config, "--results", drawn_by_run, "--draw")
+    section = drawn_by_run / "report_deep_product" / SECTION_FILE
+    assert status == 0 and draws == ["report_deep_product"] and section.is_file()
+    assert str(section) in out.splitlines()
+    status, out, _ = run_cli("report", "--results", drawn_by_run, "--only",
+                             "report_deep_product")
+    assert status == 0 and draws == ["report_deep_product"] and out == ""  # nothing drawn
+    drawn_apart = tmp_path / "apart"
+    assert run_cli("run", config, "--results", drawn_apart)[0] == 0
+    assert not (drawn_apart / "report_deep_product" / SECTION_FILE).exists()
+    assert run_cli("report", "--results", drawn_apart, "--only", "report_deep_product")[0] == 0
+    figures = sorted((drawn_by_run / "report_deep_product" / "figures").glob("*.png"))
+    assert figures and all(
+        f.read_bytes() == (drawn_apart / "report_deep_product" / "figures" / f.name).read_bytes()
+        for f in figures)
