@@ -103,6 +103,9 @@ def evaluate(name: str, x, fmt: Format, rule: Rule = NEAREST,
     size = cols[0].size
     if size == 1:  # a scalar (a grid point's z): nothing to deduplicate
         first, inverse = np.zeros(1, int), np.zeros(1, int)
+    elif size and len(cols) == 1 and wide_type is np.float64:  # by bit pattern, fast
+        _, first, inverse = np.unique(cols[0].view(np.uint64), return_index=True,
+                                      return_inverse=True)
     elif size:
         bits = np.concatenate([c.view(np.uint8).reshape(size, -1) for c in cols], axis=1)
         _, first, inverse = np.unique(bits, axis=0, return_index=True, return_inverse=True)
@@ -115,8 +118,11 @@ def evaluate(name: str, x, fmt: Format, rule: Rule = NEAREST,
     low, high, position, special, inexacts = [], [], [], [], []
     ctx_down = _context(fmt, "downward" if stochastic else rule.rounding)
     ctx_up = _context(fmt, "upward")
-    for i in first:
-        args = [_exact_mpfr(c[i]) for c in cols]
+    if wide_type is np.float64:  # Python floats: exact, and mpfr takes them at once
+        operand_lists = [[gmpy2.mpfr(v, 53) for v in c[first].tolist()] for c in cols]
+    else:
+        operand_lists = [[_exact_mpfr(v) for v in c[first]] for c in cols]
+    for args in zip(*operand_lists, strict=True):
         with gmpy2.context(ctx_down) as ctx_now:  # a copy: its flags are this call's alone
             r = func(*args)
             inexact, invalid, divzero = ctx_now.inexact, ctx_now.invalid, ctx_now.divzero
