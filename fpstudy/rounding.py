@@ -23,6 +23,7 @@ x in x's own type (an error-free transformation's error term: `two_sum`, `div_re
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -100,6 +101,11 @@ def round_wide(x, fmt, rule: Rule = NEAREST, rng: np.random.Generator | None = N
     frac alone cannot: at 0 (exact or just below n) and at the tie 1/2.
     """
     x = np.asarray(x)
+    if x.ndim == 0 and x.dtype.itemsize <= 8 and np.ndim(residual) == 0:
+        one = _round_one(float(x), 0.0 if residual is None else float(residual), fmt, rule,
+                         rng)
+        if one is not None:
+            return np.array(one[0]), one[1]
     if x.dtype not in (np.float64, np.longdouble):
         x = x.astype(np.float64)
     wide = x.dtype.type
@@ -146,6 +152,64 @@ def round_wide(x, fmt, rule: Rule = NEAREST, rng: np.random.Generator | None = N
         magnitude = np.where(beyond, np.where(clamp, wide(fmt.max), wide(np.inf)), magnitude)
         out = np.where(finite, np.where(negative, -magnitude, magnitude), x)
     return out, flags
+
+
+def _round_one(x: float, res: float, fmt, rule: Rule, rng) -> tuple[float, set] | None:
+    """round_wide of one finite float64 value and residual, step for step in Python floats
+    (a rounding in a loop of scalar operations costs a few microseconds, not forty numpy
+    calls); None where it would leave float64's range on the way (or x, res is not finite):
+    the array path then decides. Draws what the array path draws, from the same generator."""
+    if not (math.isfinite(x) and math.isfinite(res)):
+        return None
+    if x == 0 and res != 0:  # the exact value is the residual alone
+        x, res = res, 0.0
+    negative = math.copysign(1.0, x) < 0
+    a = abs(x)
+    ra = -res if negative else res
+    # the exact magnitude lies strictly between nextafter(a, 0) and a when ra < 0: its binade
+    quantum = max(math.frexp(math.nextafter(a, 0.0) if ra < 0 else a)[1] - 1,
+                  fmt.min_exponent) - (fmt.precision - 1)
+    try:
+        y = math.ldexp(a, -quantum)
+        n = float(math.floor(y))
+        frac = y - n
+        r = math.ldexp(ra, -quantum)
+        if frac == 0 and r < 0:  # just below the integer n: between n - 1 and n
+            n, frac = n - 1, 1.0
+        exact = frac == 0 and r == 0
+        mode = rule.rounding
+        if mode == "nearest_even":
+            up = frac > 0.5 or (frac == 0.5 and (r > 0 or r == 0 and math.fmod(n, 2) == 1))
+        elif mode == "toward_zero":
+            up = False
+        elif mode == "upward":
+            up = not exact and not negative
+        elif mode == "downward":
+            up = not exact and negative
+        else:  # stochastic, as _round_up: one draw, whether or not it is needed
+            if rng is None:
+                raise ValueError("stochastic rounding needs a random generator")
+            up = (rng.random() - frac) < r  # never when exact: a draw is >= 0
+        magnitude = math.ldexp(n + up, quantum)
+    except OverflowError:
+        return None
+    flags = set()
+    beyond = magnitude > float(fmt.max)
+    tiny = magnitude < float(fmt.smallest_normal)
+    if beyond:
+        flags.add("overflow")
+    if rule.flush or not fmt.has_subnormals:
+        inexact_tiny = tiny and (not exact or magnitude != 0)
+        if tiny:
+            magnitude = 0.0
+    else:
+        inexact_tiny = tiny and not exact
+    if inexact_tiny:
+        flags.add("underflow")
+    if beyond:
+        clamp = bool(overflow_to_max(negative, rule)) or (not fmt.has_inf and not fmt.has_nan)
+        magnitude = float(fmt.max) if clamp else math.inf
+    return (-magnitude if negative else magnitude), flags
 
 
 def _round_up(rule: Rule, n, frac, r, exact, negative, rng):

@@ -577,3 +577,60 @@ def test_stochastic_functions_place_the_draw_exactly(name, draw):
             if want > ref.max:
                 continue  # overflow: tested with the deterministic rules
             assert Fraction(abs(g)) == want and (g < 0) == (q < 0), (function, v, g, want)
+
+
+# -- one value: the scalar path against the array path ------------------------------------------
+
+_ONE_FORMATS = ["float16", "bfloat16", "float8_e4m3fn", "float8_e5m2", "float6_e2m3fn",
+                "float32"]
+_ALL_RULES = [Rule(r, s, o) for r in ROUNDINGS for s in ("gradual", "flush")
+              for o in ("inf", "saturate")]
+
+
+def _edge_floats(fmt) -> list[float]:
+    """0, the subnormal range and its ties, the smallest normal, 1 and its ties, max and
+    the tie past it, in float64, with both signs."""
+    tiny, normal, top = (float(fmt.smallest_subnormal), float(fmt.smallest_normal),
+                         float(fmt.max))
+    ulp_top = 2.0 ** (fmt.max_exponent - fmt.precision)
+    out = [0.0, tiny / 2, tiny, 1.5 * tiny, normal - tiny / 2, normal, 1.0,
+           1 + 2.0 ** -fmt.precision, 1 + 3 * 2.0 ** -fmt.precision, top, top + ulp_top / 2,
+           top + ulp_top, 1e300]
+    return out + [-v for v in out]
+
+
+@pytest.mark.parametrize("name", _ONE_FORMATS)
+def test_one_value_rounds_as_an_array_of_one(name):
+    """round_wide of a 0-d value (done in Python floats) equals round_wide of the same value
+    as a one-element array (numpy), bit for bit (signed zeros, NaN) with the same flags, for
+    every rule, with and without a residual, drawing the same numbers under stochastic
+    rounding."""
+    fmt = FORMATS[name]
+    rng = np.random.default_rng(7)
+    values = _edge_floats(fmt) + list(rng.standard_normal(40) * 2.0 ** rng.integers(-30, 30, 40))
+    values += [math.nan, math.inf, -math.inf]
+    residuals = [None, 0.0, 2.0 ** -60, -(2.0 ** -60), -0.0]
+    for rule in _ALL_RULES:
+        for k, (x, res) in enumerate(itertools.product(values, residuals)):
+            if res is not None and x != 0:
+                res = res * abs(x)  # well below half an ulp of x
+            one, many = np.random.default_rng(k), np.random.default_rng(k)
+            got, flags = round_wide(np.float64(x), fmt, rule, one,
+                                    None if res is None else np.float64(res))
+            want, want_flags = round_wide(np.array([x]), fmt, rule, many,
+                                          None if res is None else np.array([res]))
+            assert got.shape == () and got.dtype == np.float64
+            assert np.float64(got).tobytes() == want[0].tobytes() or \
+                (np.isnan(got) and np.isnan(want[0])), (name, rule, x, res, got, want)
+            assert flags == want_flags, (name, rule, x, res)
+            assert one.random() == many.random()  # the same draws were taken
+
+
+def test_a_residual_alone_is_rounded_as_the_value():
+    """x = 0 with a residual: the exact value is the residual (2**-30 in float16: underflow to
+    0 under nearest, the smallest subnormal upward)."""
+    f16 = FORMATS["float16"]
+    assert round_wide(np.float64(0.0), f16, Rule("upward"), None, np.float64(2.0 ** -30)) \
+        == (np.float64(2.0 ** -24), {"underflow"})
+    assert round_wide(np.float64(0.0), f16, Rule(), None, np.float64(2.0 ** -30)) \
+        == (np.float64(0.0), {"underflow"})
