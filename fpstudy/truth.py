@@ -294,9 +294,10 @@ def _assess(enclosures: list, formats: tuple[Format, ...], ends=None) -> _Assess
     decided = in_range = rounded = True
     lacks = 0.0
     for a, b in (x._mpi_ for x in enclosures) if ends is None else map(ends, enclosures):
-        # an exact end pair (a dyadic truth) is one object, alive in `enclosures` meanwhile:
-        # keyed by identity (hashing a significand of 10**5 bits costs more than the rest)
-        key = id(a) if a is b else (a, b)
+        # equal enclosures share one entry, and so one midpoint object (a constant vector of
+        # a million elements holds one); an exact end pair (a dyadic truth) is keyed by its
+        # one end, its significand hashed once, not twice
+        key = a if a is b else (a, b)
         hit = cache.get(key)
         if hit is None:
             if a is b or a == b:  # exact (a dyadic truth): kept exactly
