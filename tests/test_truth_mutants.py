@@ -766,3 +766,16 @@ def test_settle_reads_arb_balls_and_their_midpoints_through_the_engine():
     assert set(runs) == {"ArbEngine"} and len(runs) > 1
     assert t.settled == {"y": True}
     assert [fraction(v._mpf_) for v in t.values["y"]] == [round_128(CANCEL_TRUTH)]
+
+
+def test_equal_elements_share_one_midpoint():
+    """Elements equal in value but computed apart (distinct objects) share one midpoint
+    object, exact (dyadic) or enclosed: a constant vector of a million elements holds one
+    number, not a million (the million-record benchmark's peak memory depends on it)."""
+    def f(ex):
+        three, one = ex.point(3.0), ex.point(1.0)
+        return {"x": [three * one, one * three, three + 0 * one]}
+    for exact_first in (True, False):
+        t = truth.settle(f, exact_first=exact_first)
+        a, b, c = t.values["x"]
+        assert a == 3 and a is b and b is c, exact_first
