@@ -351,7 +351,9 @@ def run(exp: Experiment, jobs: int = 1, executor: str = "local", scheduler: str 
     if executor == "dask":
         results = _run_dask(work, scheduler)
     elif jobs > 1 and len(work) > 1:
-        results = _run_pool(work, _costs(exp), jobs, exp.name, progress, _truth_groups(exp))
+        with no_cycle_collection():  # unpickling the records makes objects, not cycles
+            results = _run_pool(work, _costs(exp), jobs, exp.name, progress,
+                                _truth_groups(exp))
     else:
         results = list(_progress(map(run_point, work), len(work), exp.name, progress))
     return results
