@@ -36,6 +36,8 @@ def rounded_outcome(value: mpmath.mpf, fmt: Format) -> str:
     'subnormal'
     """
     return OUTCOME_OF_CLASS[truth_class(value, fmt)]
+
+
 _ERROR_PREC = 192  # differences of exact numbers need only a few correct bits of the error
 # Every column below is computed on mpmath's raw numbers (sign, man, exp, bc) with the libmp
 # operations mpmath's own numbers would call, at the same precisions and roundings, but
@@ -109,8 +111,7 @@ def truth_class(truth: mpmath.mpf, fmt: Format) -> str:
     zero; underflows (rounds to 0: below half the smallest subnormal, or a tie to it);
     subnormal; overflows (rounds beyond max); normal.
     """
-    m = getattr(truth, "_mpf_", None)
-    if m == _ZERO or m is None and truth == 0:
+    if truth._mpf_ == _ZERO:  # (mpf's own == would convert 0 first)
         return "zero"
     binade = _binade(truth)
     if binade is not None and fmt.has_subnormals:
@@ -301,6 +302,8 @@ def _distinct(flat: np.ndarray, truth: list) -> np.ndarray:
     key.imag = np.fromiter(map(id, truth), dtype=np.float64, count=len(truth))  # < 2**53
     first = np.unique(key, return_index=True, equal_nan=False)[1]
     return np.sort(first)
+
+
 _WINDOW = 2.0 ** -40  # the float approximations are good to ~2**-100: a generous margin
 _LOG2_WINDOW = 2.0 ** -30  # the same margin for log2|truth| (good to ~2**-50)
 _FAR = 899  # beyond 2**+-_FAR a truth has no (hi, lo) pair, only its log2 magnitude

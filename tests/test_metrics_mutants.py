@@ -357,3 +357,33 @@ def test_errors_of_a_non_finite_value_are_inf_or_nan(values, expected):
     truths = [mpf(1), mpf(2)]
     for got in (rel_error(values, truths), ulp_error(values, truths, F16)):
         assert (math.isnan(got) if math.isnan(expected) else got == expected), got
+
+
+def test_a_constant_vector_is_measured_once(monkeypatch):
+    """10**4 equal elements with one truth: numpy finds the one distinct (value, truth) pair and
+    the exact outcome is computed once, with or without the approximation; two different
+    truths of one value are two pairs, never merged."""
+    import fpstudy.metrics as metrics
+
+    calls = []
+    original = metrics._outcome
+    monkeypatch.setattr(metrics, "_outcome",
+                        lambda v, t, fmt: calls.append(v) or original(v, t, fmt))
+    values = np.full(10_000, 0.5, dtype=np.float16)
+    truth = mpmath.mpf(1) / 2 + mpmath.ldexp(1, -30)
+    for approx in (None, approximation([truth] * 10_000)):
+        calls.clear()
+        m = measure(values, [truth] * 10_000, F16, approx)
+        assert len(calls) == 1 and m.truth == float(truth) and m.outcome == "ok"
+    calls.clear()
+    other = mpmath.mpf(1) / 2 - mpmath.ldexp(1, -20)
+    m = measure(values, [truth] * 5_000 + [other] * 5_000, F16)
+    assert len(calls) == 2 and m.rel_error == float(mpmath.ldexp(1, -20) / truth)
+
+
+@pytest.mark.parametrize("special", ["inf", "-inf", "nan"])
+def test_truth_class_of_a_number_that_is_not_finite_is_refused(special):
+    """A truth is a finite number: inf or NaN is refused (round_to_format's ValueError), not
+    read off its raw exponent as some class."""
+    with pytest.raises(ValueError, match="finite"):
+        truth_class(mpmath.mpf(special), F16)
