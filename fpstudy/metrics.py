@@ -45,8 +45,9 @@ _ERROR_PREC = 192  # differences of exact numbers need only a few correct bits o
 # default 53 bits, and computing them costs a fraction. `_SHOWN` is that default precision
 # (norms are shown as floats: a truth's norm is |t| rounded to it).
 _SHOWN = 53
+_NEAREST = libmp.round_nearest  # every rounding here is to nearest, ties to even
 _LOG_PREC = _SHOWN + 20  # mpmath.log10(x) is ln(x) / ln(10), each at 20 bits more
-_LN10 = libmp.mpf_ln(libmp.from_int(10), _LOG_PREC, "n")
+_LN10 = libmp.mpf_ln(libmp.from_int(10), _LOG_PREC, _NEAREST)
 _ZERO, _NAN = libmp.fzero, libmp.fnan
 _NOT_FINITE = (libmp.finf, libmp.fninf, libmp.fnan)
 
@@ -58,20 +59,20 @@ def _log10(m) -> float:
     >>> _log10(libmp.from_int(1000)), _log10(libmp.fzero)
     (3.0, -inf)
     """
-    quotient = libmp.mpf_div(libmp.mpf_ln(m, _LOG_PREC, "n"), _LN10, _SHOWN, "n")
-    return libmp.to_float(quotient, rnd="n")
+    quotient = libmp.mpf_div(libmp.mpf_ln(m, _LOG_PREC, _NEAREST), _LN10, _SHOWN, _NEAREST)
+    return libmp.to_float(quotient, rnd=_NEAREST)
 
 
 def _float(m) -> float:
     """float() of a raw mpf (to nearest, as mpmath does)."""
-    return libmp.to_float(m, rnd="n")
+    return libmp.to_float(m, rnd=_NEAREST)
 
 
 def _largest(raws, prec: int = 0):
     """max |x| over raw numbers (0 for none), each |x| rounded to `prec` bits (0: exact)."""
     best = _ZERO
     for m in raws:
-        a = libmp.mpf_abs(m, prec, "n")
+        a = libmp.mpf_abs(m, prec, _NEAREST)
         if libmp.mpf_gt(a, best):
             best = a
     return best
@@ -176,7 +177,7 @@ def _relative(err, norm, values: list) -> float:
         return _special(values)
     if norm == _ZERO:
         return 0.0 if err == _ZERO else math.inf
-    return _float(libmp.mpf_div(err, norm, _ERROR_PREC, "n"))
+    return _float(libmp.mpf_div(err, norm, _ERROR_PREC, _NEAREST))
 
 
 def ulp_error(value: list, truth: list, fmt: Format) -> float:
@@ -192,7 +193,7 @@ def _in_ulps(err, norm, values: list, fmt: Format) -> float:
     if norm != _ZERO and norm not in _NOT_FINITE:
         e = max(norm[2] + norm[3] - 1, e)
     # the ulp, 2**(e - p + 1), as the raw number (sign, man, exp, bc)
-    return _float(libmp.mpf_div(err, (0, 1, e - fmt.precision + 1, 1), _ERROR_PREC, "n"))
+    return _float(libmp.mpf_div(err, (0, 1, e - fmt.precision + 1, 1), _ERROR_PREC, _NEAREST))
 
 
 def _special(values: list) -> float:
@@ -203,7 +204,7 @@ def _abs_error(values: list, truths: list):
     """max|v_i - t_i| of raw numbers at _ERROR_PREC bits, None when a value is not finite."""
     if any(v in _NOT_FINITE for v in values):
         return None
-    return _largest(libmp.mpf_sub(v, t, _ERROR_PREC, "n")
+    return _largest(libmp.mpf_sub(v, t, _ERROR_PREC, _NEAREST)
                     for v, t in zip(values, truths, strict=True))
 
 
@@ -267,7 +268,7 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
         culprit, largest = 0, None
         for i, o in enumerate(outcomes):
             if o == worst:
-                a = libmp.mpf_abs(truths[i], _SHOWN, "n")
+                a = libmp.mpf_abs(truths[i], _SHOWN, _NEAREST)
                 if largest is None or libmp.mpf_ge(a, largest):
                     culprit, largest = i, a
         cls = truth_class(_make_mpf(truths[culprit]), fmt)
@@ -279,7 +280,7 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
         value=_shown(value_array),
         value_log10=math.nan if _NAN in values else _log10(_largest(values, _SHOWN)),
         truth=_float(exact_truth),
-        truth_log10=_log10(libmp.mpf_abs(exact_truth, _SHOWN, "n")),  # log10(0) is -inf
+        truth_log10=_log10(libmp.mpf_abs(exact_truth, _SHOWN, _NEAREST)),  # log10(0) is -inf
         rel_error=_relative(err, norm, values),
         ulp_error=_in_ulps(err, norm, values, fmt),
         outcome=worst,
