@@ -84,9 +84,10 @@ MEASURES = (
     Column("truth_log10", "float",
            "log10 of the exact result's magnitude (finite for any nonzero truth, −inf for 0)"),
     Column("rel_error", "float",
-           "normwise ‖value − truth‖∞ / ‖truth‖∞ from the exact values (inf for an inf value, "
-           "NaN for a NaN value)"),
-    Column("ulp_error", "float", "‖value − truth‖∞ in units of the format's ulp at ‖truth‖∞"),
+           "normwise ‖value − truth‖∞ / ‖truth‖∞ from the exact values (the difference to 192 "
+           "bits, ‖truth‖∞ to 53, as in `truth`; inf for an inf value, NaN for a NaN value)"),
+    Column("ulp_error", "float", "‖value − truth‖∞ in units of the format's ulp at ‖truth‖∞ "
+           "(the same two numbers)"),
     Column("outcome", "str",
            "ok, subnormal, underflow (0 where the truth is not), overflow (±inf where the "
            "truth is finite, or ±max where the truth overflows the format), nan; for a vector "
