@@ -112,8 +112,8 @@ def settle(
         except NotDyadic:
             pass
         else:
-            assessed = {k: _assess(v, formats) for k, v in result.items()}
             bits = max((x.m[3] for v in result.values() for x in v), default=0)
+            assessed = _assess_all(result, formats)
             return Truth({k: a.mids for k, a in assessed.items()},
                          {k: 0.0 for k in assessed}, {k: True for k in assessed},
                          max(bits, 1), {k: a.approx for k, a in assessed.items()
@@ -276,6 +276,15 @@ class _GuessingEngine(Engine):
         except Undecided:
             a, b = x._mpi_
             return libmp.mpf_sign(libmp.mpf_add(a, b, 0))
+
+
+def _assess_all(result: dict, formats: tuple[Format, ...]) -> dict:
+    """_assess of every exact quantity, each one's numbers let go once assessed (`result` is
+    emptied): a deep product's exact values and their midpoints are not all held at once."""
+    assessed = {}
+    for key in list(result):
+        assessed[key] = _assess(result.pop(key), formats)
+    return assessed
 
 
 def _assess(enclosures: list, formats: tuple[Format, ...], ends=None) -> _Assessment:
