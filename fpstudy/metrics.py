@@ -289,6 +289,46 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
 
 
 _FEW = 8  # below this many elements the exact path is as fast
+_WINDOW_ROWS = 4096  # results measured together by measure_all (bounds what they hold)
+_KEPT_MANY = 64  # past this many deciding elements, measure's own deduplication goes first
+
+
+def measure_all(items, fmt: Format):
+    """measure(array, truth, fmt, approx) of every (array, truth, approx) of `items`, yielded
+    in order, the same Measurements. The vectors of one size that have an approximation are
+    taken _WINDOW_ROWS at a time and numpy picks their deciding elements all at once (one
+    call instead of one per result: a deep product's 16-vector costs its exact part alone)."""
+    window = []
+    for item in items:
+        window.append(item)
+        if len(window) == _WINDOW_ROWS:
+            yield from _measure_window(window, fmt)
+            window = []
+    yield from _measure_window(window, fmt)
+
+
+def _measure_window(items: list, fmt: Format) -> list:
+    out: list = [None] * len(items)
+    groups: dict = {}
+    for i, (array, truth, approx) in enumerate(items):
+        array = np.asarray(array)
+        if approx is not None and array.ndim > 0 and array.dtype.itemsize <= 8 \
+                and array.size > _FEW:
+            groups.setdefault((array.size, array.dtype), []).append(i)
+        else:
+            out[i] = measure(array, truth, fmt, approx)
+    for members in groups.values():
+        values = np.stack([np.asarray(items[i][0]).ravel() for i in members])
+        mask = _deciding_mask(values, np.stack([np.asarray(items[i][2]) for i in members]), fmt)
+        for row, i in enumerate(members):
+            array, truth, approx = items[i]
+            keep = np.flatnonzero(mask[row])
+            if keep.size > _KEPT_MANY:  # ties (a constant vector): deduplicate first
+                out[i] = measure(array, truth, fmt, approx)
+            else:
+                out[i] = _replace_shown(measure(values[row][keep], [truth[k] for k in keep],
+                                                fmt), np.asarray(array))
+    return out
 
 
 def _distinct(flat: np.ndarray, truth: list) -> np.ndarray:
@@ -311,15 +351,26 @@ _FAR = 899  # beyond 2**+-_FAR a truth has no (hi, lo) pair, only its log2 magni
 
 
 def _deciding_elements(v: np.ndarray, approx, fmt: Format) -> np.ndarray:
-    """Indices (ascending) of the elements that can decide some column: the worst outcome's
-    largest truths, the largest errors, the largest truths, the largest values, the first
-    non-finite value. Every max is taken with a margin far wider than the approximation.
+    """Indices (ascending) of the elements of the vector v that can decide some column (see
+    `_deciding_mask`)."""
+    return np.flatnonzero(_deciding_mask(v[None], np.asarray(approx)[None], fmt)[0])
+
+
+def _deciding_mask(v: np.ndarray, approx, fmt: Format) -> np.ndarray:
+    """For each row of the (R, n) values v with its (R, n, 4) approximation: which elements can
+    decide some column. The worst outcome's largest truths, the largest errors, the largest
+    truths, the largest values, the first non-finite value. Every max is taken with a margin
+    far wider than the approximation.
 
     A truth below 2**-900 has no (hi, lo) pair: its error is |value| to within 2**-899, which
     the error's margin covers. One above 2**900 is always kept, and its error (unknown) is left
     out of the others' comparison."""
-    hi, lo, zero, log2_abs = np.asarray(approx, dtype=np.float64).T
+    approx = np.asarray(approx, dtype=np.float64)
+    hi, lo, zero, log2_abs = (approx[..., k] for k in range(4))
     is_zero = zero != 0
+
+    def row_max(x):
+        return x.max(axis=-1, keepdims=True)
     with np.errstate(all="ignore"):
         w = v.astype(np.float64)  # exact for every format up to float64
         a = np.abs(w)
@@ -328,28 +379,30 @@ def _deciding_elements(v: np.ndarray, approx, fmt: Format) -> np.ndarray:
             w == 0, np.where(is_zero, 0, 2), np.where(a < float(fmt.smallest_normal), 1, 0))))
         huge = log2_abs > _FAR
         keep = huge.copy()
-        worst = severity == severity.max()
-        keep |= worst & (log2_abs >= log2_abs[worst].max() - _LOG2_WINDOW)
-        keep |= log2_abs >= log2_abs.max() - _LOG2_WINDOW
-        finite = ~(nan | inf)
-        if finite.all():
-            # the largest error: an element is kept when its error can reach the largest
-            # lower bound of an error. In range the error is known to ~2**-100 relative; a
-            # tiny truth's error is |value| to within 2**-899, or, computed as 0, |truth|
-            # itself: those underflow, the worst outcome of a finite vector, and the largest
-            # of them is kept above; a huge truth is kept anyway.
-            tiny = log2_abs < -_FAR
-            quiet = tiny & (w == 0)
-            near = ~tiny & ~huge
-            err = np.where(near, np.abs((w - hi) - lo), 0.0)
-            loose = 2.0 ** -_FAR
-            lower = max(err.max(), (np.where(tiny & ~quiet, a, 0.0) - loose).max())
-            keep |= near & (err >= lower * (1 - _WINDOW) - np.abs(hi).max() * 2.0 ** -95)
-            keep |= tiny & ~quiet & (a + loose >= lower * (1 - _WINDOW))
-        # (a NaN or inf is kept by the worst outcome's rule above)
-        if not nan.all():
-            keep[np.nanargmax(a)] = True  # one largest value: ties (all inf) share its log10
-    return np.flatnonzero(keep)
+        worst = severity == row_max(severity)
+        keep |= worst & (log2_abs >= row_max(np.where(worst, log2_abs, -np.inf))
+                         - _LOG2_WINDOW)
+        keep |= log2_abs >= row_max(log2_abs) - _LOG2_WINDOW
+        # Rows of finite values only: the largest error. An element is kept when its error
+        # can reach the largest lower bound of an error. In range the error is known to
+        # ~2**-100 relative; a tiny truth's error is |value| to within 2**-899, or, computed
+        # as 0, |truth| itself: those underflow, the worst outcome of a finite vector, and the
+        # largest of them is kept above; a huge truth is kept anyway.
+        finite_rows = ~row_max(nan | inf)
+        tiny = log2_abs < -_FAR
+        quiet = tiny & (w == 0)
+        near = ~tiny & ~huge
+        err = np.where(near, np.abs((w - hi) - lo), 0.0)
+        loose = 2.0 ** -_FAR
+        lower = np.maximum(row_max(err), row_max(np.where(tiny & ~quiet, a, 0.0) - loose))
+        keep |= finite_rows & near & (err >= lower * (1 - _WINDOW)
+                                      - row_max(np.abs(hi)) * 2.0 ** -95)
+        keep |= finite_rows & tiny & ~quiet & (a + loose >= lower * (1 - _WINDOW))
+        # (a NaN or inf is kept by the worst outcome's rule above); one largest value in every
+        # row not all NaN (the first: ties, all inf, share its log10)
+        rows = np.flatnonzero(~nan.all(axis=-1))
+        keep[rows, np.argmax(np.where(nan, -np.inf, a)[rows], axis=-1)] = True
+    return keep
 
 
 def _replace_shown(m: Measurement, value_array: np.ndarray) -> Measurement:

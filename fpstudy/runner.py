@@ -26,7 +26,7 @@ from .cases import get_case
 from .config import Experiment, applies
 from .errors import ConfigError, PointTimeout, UserError
 from .formats import FORMATS, register, user_format
-from .metrics import measure
+from .metrics import measure_all
 from .params import column_value
 from .rounding import NEAREST, Rule
 from .schema import extra_columns, record_columns
@@ -271,10 +271,12 @@ def _run_one(job, case, raw, truths, fixed, formats, dtype, rule, trial, seconds
     order = record_columns(case)
     rule_columns = {"rounding": rule.rounding, "subnormals": rule.subnormals,
                     "overflow": rule.overflow, "trial": trial}
-    for i, (quantity, sweep_value, array, flags, more) in enumerate(emitted):
+    measurements = measure_all(((e[2], truth.values[e[:2]], truth.approx.get(e[:2]))
+                               for e in emitted), fmt)
+    for i, m in enumerate(measurements):
+        quantity, sweep_value, array, flags, more = emitted[i]
         emitted[i] = None  # each emitted array is let go once it is a record
         tkey = (quantity, sweep_value)
-        m = measure(array, truth.values[tkey], fmt, truth.approx.get(tkey))
         row = {
             **fixed, "dtype": dtype, "quantity": quantity, case.SWEEP: sweep_value,
             **rule_columns,

@@ -199,3 +199,31 @@ def test_longdouble_just_below_the_smallest_normal_is_subnormal():
     m = measure(np.array(below), [truth], fmt)
     assert (m.outcome, m.truth_class, m.rel_error) == ("subnormal", "subnormal", 0.0)
 
+
+
+def test_measure_all_equals_measure_one_by_one(monkeypatch):
+    """measure_all (vectors of one size with an approximation picked together by numpy, in
+    windows) yields, in order, exactly what measure gives for each result: a mix of sizes,
+    scalars, results without an approximation and constant vectors (many ties), across
+    window boundaries."""
+    import fpstudy.metrics as metrics
+
+    monkeypatch.setattr(metrics, "_WINDOW_ROWS", 7)
+    rng = random.Random("measure_all")
+    for name in ("float16", "bfloat16", "float32", "float64"):
+        fmt = FORMATS[name]
+        items = []
+        for k in range(40):
+            size = rng.choice([1, 9, 9, 16, 16, 100])
+            array, truths = _case(rng, name, size)
+            if k % 5 == 0:  # a constant vector: every element ties
+                array = np.full(size, array[0])
+                truths = [truths[0]] * size
+            if size == 1 and k % 2:
+                array = array.reshape(())
+            approx = approximation(truths) if k % 7 else None
+            items.append((array, truths, approx))
+        expected = [_columns(measure(a, t, fmt, ap)) for a, t, ap in items]
+        got = [_columns(m) for m in metrics.measure_all(iter(items), fmt)]
+        assert len(got) == len(expected)
+        assert all(_same(g, e) for g, e in zip(got, expected, strict=True)), name
