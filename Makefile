@@ -16,10 +16,13 @@ ifneq ($(strip $(TRUTH)),$(strip $(shell cat $(TRUTH_STAMP) 2>/dev/null)))
 endif
 
 EXPERIMENTS := $(wildcard experiments/*.toml)
-# The dearest experiments first (as measured), so that under make -j the long ones do not
-# start last and leave a core idle at the end; the rest in name order.
+# The experiments dearest first (their run and report section as measured, 2026-11-29), so
+# that under make -j the long ones do not start last and leave a core idle at the end; any
+# other (a new config) after them, in name order.
 DEAREST     := softmax_random deep_product_random sigmoid_saturation softmax_mixed_precision \
-               softmax_constant
+               softmax_constant softmax_trained training mlp_trained rounding_training \
+               gradients activations rounding_softmax_fp8 rounding_bfloat16_sum deep_product \
+               rounding_deep_product
 ALL_NAMES   := $(basename $(notdir $(EXPERIMENTS)))
 NAMES       := $(foreach n,$(DEAREST),$(filter $(n),$(ALL_NAMES))) \
                $(filter-out $(DEAREST),$(ALL_NAMES))
