@@ -247,20 +247,26 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
         if approx is not None and keep.size > _FEW:
             keep = keep[_deciding_elements(flat[keep], np.asarray(approx)[keep], fmt)]
         if keep.size < flat.size:
-            return _replace_shown(measure(flat[keep], [truth[i] for i in keep], fmt),
-                                  value_array)
+            return _exact(flat[keep], [truth[i] for i in keep], fmt, value_array)
+    return _exact(value_array, truth, fmt, value_array)
+
+
+def _exact(part: np.ndarray, truth: list, fmt: Format, whole: np.ndarray) -> Measurement:
+    """measure's columns from the elements `part` of the result `whole` (all of them, or those
+    that decide every column) with their truths, exactly; `value` and whether the result is a
+    scalar are the whole's."""
     # Every column is a max or a worst case over elements, so each distinct (value, truth)
     # pair is measured once: a constant vector of 10**5 elements costs what one element does.
     # (keyed by the values as Python floats, or longdouble scalars, and the truths' raw
     # tuples: they hash in C, not by mpf's own hash)
-    pairs = list(dict.fromkeys(zip(value_array.ravel().tolist(), (t._mpf_ for t in truth),
+    pairs = list(dict.fromkeys(zip(part.ravel().tolist(), (t._mpf_ for t in truth),
                                    strict=True)))
     truths = [t for _, t in pairs]
-    if value_array.dtype.itemsize <= 8:  # a Python float, exactly the format's value
+    if part.dtype.itemsize <= 8:  # a Python float, exactly the format's value
         from_float = libmp.from_float
         values = [from_float(v) for v, _ in pairs]
     else:
-        values = raw_mpfs(np.array([v for v, _ in pairs], dtype=value_array.dtype))
+        values = raw_mpfs(np.array([v for v, _ in pairs], dtype=part.dtype))
     outcomes = [_outcome(v, t, fmt) for v, t in zip(values, truths, strict=True)]
     if outcomes:
         worst = max(outcomes, key=_SEVERITY.__getitem__)
@@ -275,9 +281,9 @@ def measure(value_array: np.ndarray, truth: list, fmt: Format, approx=None) -> M
     else:
         worst, cls = "ok", "zero"
     err, norm = _abs_error(values, truths), _norm(truths)  # shared by both errors
-    exact_truth = truth[0]._mpf_ if value_array.ndim == 0 else norm
+    exact_truth = truth[0]._mpf_ if whole.ndim == 0 else norm
     return Measurement(
-        value=_shown(value_array),
+        value=_shown(whole),
         value_log10=math.nan if _NAN in values else _log10(_largest(values, _SHOWN)),
         truth=_float(exact_truth),
         truth_log10=_log10(libmp.mpf_abs(exact_truth, _SHOWN, _NEAREST)),  # log10(0) is -inf
@@ -313,7 +319,7 @@ def _measure_window(items: list, fmt: Format) -> list:
     for i, (array, truth, approx) in enumerate(items):
         array = np.asarray(array)
         if approx is not None and array.ndim > 0 and array.dtype.itemsize <= 8 \
-                and array.size > _FEW:
+                and array.size > _FEW and array.size == len(truth):  # (else measure refuses)
             groups.setdefault((array.size, array.dtype), []).append(i)
         else:
             out[i] = measure(array, truth, fmt, approx)
@@ -326,8 +332,8 @@ def _measure_window(items: list, fmt: Format) -> list:
             if keep.size > _KEPT_MANY:  # ties (a constant vector): deduplicate first
                 out[i] = measure(array, truth, fmt, approx)
             else:
-                out[i] = _replace_shown(measure(values[row][keep], [truth[k] for k in keep],
-                                                fmt), np.asarray(array))
+                out[i] = _exact(values[row][keep], [truth[k] for k in keep], fmt,
+                                np.asarray(array))
     return out
 
 
@@ -403,11 +409,6 @@ def _deciding_mask(v: np.ndarray, approx, fmt: Format) -> np.ndarray:
         rows = np.flatnonzero(~nan.all(axis=-1))
         keep[rows, np.argmax(np.where(nan, -np.inf, a)[rows], axis=-1)] = True
     return keep
-
-
-def _replace_shown(m: Measurement, value_array: np.ndarray) -> Measurement:
-    """A subset's measurement with `value` (the infinity norm) taken from the whole array."""
-    return Measurement(**{**m.__dict__, "value": _shown(value_array)})
 
 
 def _shown(value_array: np.ndarray) -> float:
