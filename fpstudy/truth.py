@@ -30,6 +30,7 @@ from collections.abc import Callable, Hashable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import gmpy2
 import mpmath
 import numpy as np
 from mpmath import libmp
@@ -295,8 +296,14 @@ def _assess(enclosures: list, formats: tuple[Format, ...], ends=None) -> _Assess
 
     Radii and norms stay mpmath numbers (a float would round a radius of 2**-2000 to 0 and
     claim an exact truth); only the ratio, rounded up, becomes a float.
+
+    Most enclosures are the common case: narrow, away from 0, both ends in one binade that
+    holds no class boundary and rounding to the same REPORTED_BITS number. `_usual` assesses
+    those with integer arithmetic and one C rounding each; `_unusual` takes everything else
+    the general way. Both give what the general way gives (tests/test_truth_mutants.py).
     """
     zero = libmp.fzero
+    critical = _all_critical(formats)
     cache: dict = {}
     mids, parts = [], []
     max_rad = zero
@@ -305,23 +312,23 @@ def _assess(enclosures: list, formats: tuple[Format, ...], ends=None) -> _Assess
     for a, b in (x._mpi_ for x in enclosures) if ends is None else map(ends, enclosures):
         # equal enclosures share one entry, and so one midpoint object (a constant vector of
         # a million elements holds one); an exact end pair (a dyadic truth) is keyed by its
-        # one end, its significand hashed once, not twice
-        key = a if a is b else (a, b)
-        hit = cache.get(key)
+        # one end, its significand hashed once, not twice; a long exact number (a deep
+        # product's) has an entry of its own: it rarely recurs, and hashing it costs its length
+        if a is b and a[3] > _HASHED_BITS:
+            key, hit = len(mids), None  # (an int: never the key of another entry)
+        else:
+            key = a if a is b else (a, b)
+            hit = cache.get(key)
         if hit is None:
             if a is b or a == b:  # exact (a dyadic truth): kept exactly
-                mid, rad, ok, done = a, zero, True, True
+                mid, ok, done = a, True, True
             else:
-                middle = libmp.mpf_shift(libmp.mpf_add(a, b, 0), -1)  # exact
-                rad = libmp.mpf_sub(b, middle, 53, "u")
-                ok = _decided(a, b, formats)
-                mid, done = _reported(a, b, middle, formats) if ok else (middle, False)
-                if mid is not middle:  # the exact value lies within [a, b] of the rounded one
-                    rad = _mpf_max((libmp.mpf_sub(b, mid, 53, "u"),
-                                    libmp.mpf_sub(mid, a, 53, "u")))
-                if ok and not done:
-                    lacks = max(lacks, _exponent(rad) - _exponent(middle) + REPORTED_BITS + 4)
-                if libmp.mpf_gt(rad, max_rad):
+                found = _usual(a, b, critical)
+                if found is None:
+                    found = _unusual(a, b, formats)
+                mid, rad, ok, done, lacking = found
+                lacks = max(lacks, lacking)
+                if _may_exceed(rad, max_rad) and libmp.mpf_gt(rad, max_rad):
                     max_rad = rad
             split = _split(mid)
             hit = cache[key] = (_make_mpf(mid), mid, ok, split, done)
@@ -336,10 +343,63 @@ def _assess(enclosures: list, formats: tuple[Format, ...], ends=None) -> _Assess
     norm = zero  # max |mid|: it only matters to a radius (an exact truth's bound is 0)
     if max_rad != zero:
         for hit in cache.values():
-            if libmp.mpf_gt(libmp.mpf_abs(hit[1]), norm):
+            if _may_exceed(hit[1], norm) and libmp.mpf_gt(libmp.mpf_abs(hit[1]), norm):
                 norm = libmp.mpf_abs(hit[1])
     return _Assessment(mids, _ratio_up(max_rad, norm), decided, max_rad, approx, rounded,
                        lacks)
+
+
+_HASHED_BITS = 1024  # exact numbers longer than this are not looked up (see _assess)
+
+
+def _may_exceed(x, y) -> bool:
+    """False only where |x| < |y| is plain from the binades (both finite and nonzero): the
+    exact comparison is then skipped, as it would say no."""
+    return not (x[1] and y[1]) or x[2] + x[3] >= y[2] + y[3]
+
+
+_round = gmpy2._mpmath_normalize  # (sign, man, exp, bc, prec, rnd): mpmath's rounding, in C
+
+
+def _usual(a, b, critical: frozenset) -> tuple | None:
+    """(mid, rad, decided, rounded, lacks) of the enclosure [a, b] (a < b) in the usual case,
+    or None outside it: both ends finite and nonzero, in one binade that holds no class
+    boundary of any format (so every class is decided), and rounding to the same number at
+    REPORTED_BITS, the midpoint reported (so both have one sign: 0 is excluded). rad =
+    max(b - mid, mid - a) rounded up to 53 bits, as `_unusual` computes it, here on integers
+    over the least exponent."""
+    sa, ma, xa, ba = a
+    sb, mb, xb, bb = b
+    if not ma or not mb:  # touches 0, or an inf or NaN end (ends of two signs round apart)
+        return None
+    top = xa + ba
+    if top != xb + bb or top - 1 in critical:
+        return None
+    r = a if ba <= REPORTED_BITS else _round(sa, ma, xa, ba, REPORTED_BITS, "n")
+    if (b if bb <= REPORTED_BITS else _round(sb, mb, xb, bb, REPORTED_BITS, "n")) != r:
+        return None
+    # (r may be 2**top, rounded up out of the binade: its class is still theirs, as no class
+    # boundary is a power of two with another class just below it; see _critical_exponents)
+    _sr, mr, xr, br = r
+    low = min(xa, xb, xr)
+    ia, ib, ir = ma << (xa - low), mb << (xb - low), mr << (xr - low)
+    # |a| < |b| for positive ends, |a| > |b| for negative ones: b - r and r - a in magnitudes
+    wide = max(ib - ir, ir - ia) if not sa else max(ir - ib, ia - ir)
+    return r, _round(0, wide, low, wide.bit_length(), 53, "u"), True, True, 0.0
+
+
+def _unusual(a, b, formats: tuple[Format, ...]) -> tuple:
+    """(mid, rad, decided, rounded, lacks) of the enclosure [a, b] (a < b), in general."""
+    middle = libmp.mpf_shift(libmp.mpf_add(a, b, 0), -1)  # exact
+    rad = libmp.mpf_sub(b, middle, 53, "u")
+    ok = _decided(a, b, formats)
+    mid, done = _reported(a, b, middle, formats) if ok else (middle, False)
+    if mid is not middle:  # the exact value lies within [a, b] of the rounded one
+        rad = _mpf_max((libmp.mpf_sub(b, mid, 53, "u"), libmp.mpf_sub(mid, a, 53, "u")))
+    lacks = 0.0
+    if ok and not done:
+        lacks = _exponent(rad) - _exponent(middle) + REPORTED_BITS + 4
+    return mid, rad, ok, done, lacks
 
 
 # The truth of an enclosure is reported correctly rounded to this many bits (binary128's

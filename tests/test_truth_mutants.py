@@ -779,3 +779,96 @@ def test_equal_elements_share_one_midpoint():
         t = truth.settle(f, exact_first=exact_first)
         a, b, c = t.values["x"]
         assert a == 3 and a is b and b is c, exact_first
+
+
+# -- the usual case of _assess, on integers, against the general way and Fractions --------------
+
+def _binade(q: Fraction) -> int:
+    """e with 2**e <= |q| < 2**(e + 1), from the integers (no float to overflow)."""
+    n, d = abs(q.numerator), q.denominator
+    e = n.bit_length() - d.bit_length()
+    return e if Fraction(n, d) >= TWO ** e else e - 1
+
+
+def _round_fraction(q: Fraction, bits: int, mode: str) -> Fraction:
+    """q (nonzero) rounded to `bits` significant bits: to nearest, ties to even ("n"), toward
+    +inf ("u") or toward -inf ("d")."""
+    step = TWO ** (_binade(q) - bits + 1)
+    scaled = q / step
+    n = {"n": round, "u": math.ceil, "d": math.floor}[mode](scaled)  # round: ties to even
+    return Fraction(n) * step
+
+
+def _enclosures(rng) -> list:
+    """Enclosures [a, b] of every kind: narrow and wide, both signs, near 128-bit rounding
+    ties, near each headline format's class boundaries, across a binade, touching 0."""
+    out = []
+    fmts = (F16, BF16, F32, FORMATS["float64"])
+    centres = [Fraction(int(rng.integers(1, 2 ** 62))) * TWO ** int(rng.integers(-1100, 1000))
+               for _ in range(150)]
+    for fmt in fmts:  # class boundaries: half the smallest subnormal, smallest normal, max
+        for edge in (TWO ** (fmt.min_exponent - fmt.precision), TWO ** (fmt.min_exponent - 1),
+                     Fraction(float(fmt.max)) if fmt.name != "float64" else TWO ** 1023):
+            # (1 - 2**-140: below the boundary, rounded up onto it at 128 bits)
+            centres += [edge, edge * (1 + TWO ** -100), edge * (1 - TWO ** -100),
+                        edge * (1 - TWO ** -140)]
+    for c in list(centres[:40]):  # ties of the 128-bit rounding, and one bit to each side
+        r = _round_fraction(c, 128, "n")
+        half = TWO ** (_binade(r) - 128)
+        centres += [r + half, r + half + half * TWO ** -40, r + half - half * TWO ** -40]
+    centres.append(TWO ** 40 - TWO ** -100)  # just below a binade's end
+    for c in centres:
+        for sign in (1, -1):
+            for width_bits in (300, 190, 129, 60):
+                w = abs(c) * TWO ** -width_bits * Fraction(int(rng.integers(1, 1 << 20)), 1 << 20)
+                lo, hi = sign * c - w, sign * c + w
+                bits = int(rng.integers(130, 300))
+                a = raw(_round_fraction(lo, bits, "d")) if lo else libmp.fzero
+                b = raw(_round_fraction(hi, bits, "u")) if hi else libmp.fzero
+                if libmp.mpf_lt(a, b):
+                    out.append((a, b))
+    out.append((raw(0), raw(1)))
+    out.append((raw(-1), raw(0)))
+    out.append((raw(-1), raw(1)))
+    out.append((raw(1), libmp.finf))
+    return out
+
+
+def test_usual_enclosures_are_assessed_as_in_general():
+    """Where `_usual` answers, it answers what the general way (`_unusual`: libmp's own
+    subtractions and roundings) answers, and its radius is max(b - mid, mid - a) rounded up to
+    53 bits, its midpoint a's 128-bit rounding, in Fractions. Both ways are exercised."""
+    rng = np.random.default_rng(20261129)
+    formats = (F16, BF16, F32, FORMATS["float64"])
+    critical = truth._all_critical(formats)
+    usual = general = 0
+    for a, b in _enclosures(rng):
+        fast = truth._usual(a, b, critical)
+        slow = truth._unusual(a, b, formats)
+        if fast is None:
+            general += 1
+            continue
+        usual += 1
+        assert fast == slow, (a, b)
+        mid, rad, decided, rounded, lacks = fast
+        fa, fb, fm = fraction(a), fraction(b), fraction(mid)
+        assert fm == _round_fraction(fa, 128, "n") == _round_fraction(fb, 128, "n")
+        assert fraction(rad) == _round_fraction(max(fb - fm, fm - fa), 53, "u")
+        assert decided and rounded and lacks == 0.0
+    assert usual > 1000 and general > 100, (usual, general)
+
+
+@pytest.mark.parametrize("x, y, expected", [
+    (raw(5), raw(6), True),  # one binade: the exact comparison decides
+    (raw(6), raw(5), True),
+    (raw(3), raw(4), False),  # 3 < 4: binade 1 against binade 2
+    (raw(3), raw(8), False),  # 3 < 8 from the binades alone
+    (raw(-3), raw(8), False),  # magnitudes
+    (raw(16), raw(8), True),
+    (libmp.fzero, raw(8), True),  # zero, inf and NaN go to the exact comparison
+    (raw(8), libmp.fzero, True),
+    (libmp.finf, raw(8), True),
+    (libmp.fnan, raw(8), True),
+])
+def test_may_exceed_rules_out_only_smaller_magnitudes(x, y, expected):
+    assert truth._may_exceed(x, y) is expected
