@@ -261,12 +261,40 @@ def _exact(part: np.ndarray, truth: list, fmt: Format, whole: np.ndarray) -> Mea
     # tuples: they hash in C, not by mpf's own hash)
     pairs = list(dict.fromkeys(zip(part.ravel().tolist(), (t._mpf_ for t in truth),
                                    strict=True)))
-    truths = [t for _, t in pairs]
-    if part.dtype.itemsize <= 8:  # a Python float, exactly the format's value
-        from_float = libmp.from_float
-        values = [from_float(v) for v, _ in pairs]
-    else:
+    scalar = whole.ndim == 0
+    if part.dtype.itemsize > 8:  # longdouble: the pairs hold rounded floats, not the values
         values = raw_mpfs(np.array([v for v, _ in pairs], dtype=part.dtype))
+        return Measurement(_shown(whole), *_columns(values, pairs, fmt, scalar))
+    from_float = libmp.from_float  # a Python float is exactly the format's value
+    if len(pairs) > _KEPT_PAIRS or any(t[3] > _KEPT_BITS for _, t in pairs):
+        return Measurement(_shown(whole), *_columns([from_float(v) for v, _ in pairs], pairs,
+                                                    fmt, scalar))
+    # every column but `value` is a function of the distinct pairs, the format and whether
+    # the result is a scalar, and the same few pairs recur (a softmax of equal logits is 1/n
+    # at every centre the format gets right, a saturated sigmoid is 1 for every
+    # implementation): those are measured once. Only few pairs of short truths are kept (an
+    # exact truth of a deep product can have 10**5 bits, and never recurs).
+    key = (id(fmt), scalar, tuple(pairs))
+    kept = _MEASURED.get(key)
+    if kept is None:
+        kept = (fmt, _columns([from_float(v) for v, _ in pairs], pairs, fmt, scalar))
+        if len(_MEASURED) >= _KEPT_RESULTS:
+            _MEASURED.clear()
+        _MEASURED[key] = kept  # the format is held: its id is not reused while it is kept
+    return Measurement(_shown(whole), *kept[1])
+
+
+# measured columns (all but `value`) by (id(format), scalar, the distinct pairs), see `_exact`:
+# at most _KEPT_RESULTS results of at most _KEPT_PAIRS pairs whose truths have at most
+# _KEPT_BITS bits (REPORTED_BITS is 128): a few tens of MB at most
+_MEASURED: dict = {}
+_KEPT_RESULTS, _KEPT_PAIRS, _KEPT_BITS = 1 << 16, 8, 256
+
+
+def _columns(values: list, pairs: list, fmt: Format, scalar: bool) -> tuple:
+    """Measurement's columns after `value`, from the distinct (value, truth) pairs (raw
+    values; a scalar result's truth keeps its sign)."""
+    truths = [t for _, t in pairs]
     outcomes = [_outcome(v, t, fmt) for v, t in zip(values, truths, strict=True)]
     if outcomes:
         worst = max(outcomes, key=_SEVERITY.__getitem__)
@@ -281,17 +309,14 @@ def _exact(part: np.ndarray, truth: list, fmt: Format, whole: np.ndarray) -> Mea
     else:
         worst, cls = "ok", "zero"
     err, norm = _abs_error(values, truths), _norm(truths)  # shared by both errors
-    exact_truth = truth[0]._mpf_ if whole.ndim == 0 else norm
-    return Measurement(
-        value=_shown(whole),
-        value_log10=math.nan if _NAN in values else _log10(_largest(values, _SHOWN)),
-        truth=_float(exact_truth),
-        truth_log10=_log10(libmp.mpf_abs(exact_truth, _SHOWN, _NEAREST)),  # log10(0) is -inf
-        rel_error=_relative(err, norm, values),
-        ulp_error=_in_ulps(err, norm, values, fmt),
-        outcome=worst,
-        truth_class=cls,
-    )
+    exact_truth = truths[0] if scalar else norm
+    return (math.nan if _NAN in values else _log10(_largest(values, _SHOWN)),  # value_log10
+            _float(exact_truth),  # truth
+            _log10(libmp.mpf_abs(exact_truth, _SHOWN, _NEAREST)),  # truth_log10 (of 0: -inf)
+            _relative(err, norm, values),  # rel_error
+            _in_ulps(err, norm, values, fmt),  # ulp_error
+            worst,  # outcome
+            cls)  # truth_class
 
 
 _FEW = 8  # below this many elements the exact path is as fast

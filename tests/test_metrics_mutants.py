@@ -373,6 +373,7 @@ def test_a_constant_vector_is_measured_once(monkeypatch):
     truth = mpmath.mpf(1) / 2 + mpmath.ldexp(1, -30)
     for approx in (None, approximation([truth] * 10_000)):
         calls.clear()
+        metrics._MEASURED.clear()  # not measured before (see test_measured_pairs_are_kept)
         m = measure(values, [truth] * 10_000, F16, approx)
         assert len(calls) == 1 and m.truth == float(truth) and m.outcome == "ok"
     calls.clear()
@@ -387,3 +388,84 @@ def test_truth_class_of_a_number_that_is_not_finite_is_refused(special):
     read off its raw exponent as some class."""
     with pytest.raises(ValueError, match="finite"):
         truth_class(mpmath.mpf(special), F16)
+
+
+# -- measured pairs kept: the same distinct (value, truth) pairs in one format are measured once
+
+def _count_outcomes(monkeypatch) -> list:
+    """A list that grows by one for every element measured exactly, with nothing kept yet."""
+    import fpstudy.metrics as metrics
+
+    calls: list = []
+    original = metrics._outcome
+    monkeypatch.setattr(metrics, "_outcome",
+                        lambda v, t, fmt: calls.append(v) or original(v, t, fmt))
+    monkeypatch.setattr(metrics, "_MEASURED", {})
+    return calls
+
+
+def test_measured_pairs_are_kept(monkeypatch):
+    """The second measurement of the same pairs measures nothing and gives the same columns:
+    value 1/2 against truth 1/2 + 2**-30 and 1/4 against 1/4, rel_error 2**-30 / (1/2 +
+    2**-30) (the infinity norm of the truth), in Fractions."""
+    calls = _count_outcomes(monkeypatch)
+    values = np.array([0.5, 0.25], dtype=np.float16)
+    truths = [mpf(0.5) + mpmath.ldexp(1, -30), mpf(0.25)]
+    first = measure(values, truths, F16)
+    assert len(calls) == 2
+    second = measure(values.copy(), list(truths), F16)
+    assert len(calls) == 2 and second == first
+    expected = Fraction(1, 2 ** 30) / (Fraction(1, 2) + Fraction(1, 2 ** 30))
+    assert first.rel_error == float(expected) and first.value == 0.5
+
+
+def test_a_kept_measurement_keeps_its_own_signed_zero(monkeypatch):
+    """-0.0 and 0.0 are one pair (mpmath has one zero) and share the kept columns, but `value`
+    is each result's own: a scalar keeps its sign."""
+    calls = _count_outcomes(monkeypatch)
+    plus = measure(np.array(0.0, dtype=np.float32), [mpf(0)], F32)
+    minus = measure(np.array(-0.0, dtype=np.float32), [mpf(0)], F32)
+    assert len(calls) == 1
+    assert math.copysign(1, plus.value) == 1 and math.copysign(1, minus.value) == -1
+    assert (minus.rel_error, minus.outcome, minus.truth_class) == (0.0, "ok", "zero")
+
+
+def test_the_same_pair_in_another_format_is_measured_afresh(monkeypatch):
+    """2**-20 against itself is one pair in float16 and in bfloat16, but subnormal in float16
+    (below 2**-14) and normal in bfloat16 (above 2**-126): kept columns are the format's."""
+    _count_outcomes(monkeypatch)
+    tiny, truth = np.array(2.0 ** -20), [mpmath.ldexp(1, -20)]
+    half = measure(tiny.astype(np.float16), truth, F16)
+    brain = measure(tiny.astype(FORMATS["bfloat16"].dtype), truth, FORMATS["bfloat16"])
+    assert (half.outcome, half.truth_class) == ("subnormal", "subnormal")
+    assert (brain.outcome, brain.truth_class) == ("ok", "normal")
+
+
+def test_long_truths_and_many_pairs_are_not_kept(monkeypatch):
+    """A truth of more than 256 bits (an exact deep product can have 10**5) or more than 8
+    distinct pairs is measured and let go; a short one is kept."""
+    import fpstudy.metrics as metrics
+
+    _count_outcomes(monkeypatch)
+    with mpmath.workprec(400):  # 301 bits
+        long = mpf(1) + mpmath.ldexp(1, -300)
+    assert long._mpf_[3] == 301
+    measure(np.array([1.0], dtype=np.float32), [long], F32)
+    many = np.arange(1, 10, dtype=np.float32)
+    measure(many, [mpf(int(v)) for v in many], F32)
+    assert metrics._MEASURED == {}
+    measure(np.array([1.0], dtype=np.float32), [mpf(1)], F32)
+    assert len(metrics._MEASURED) == 1
+
+
+def test_kept_measurements_are_bounded(monkeypatch):
+    """Past _KEPT_RESULTS results the kept ones are let go, and what is measured stays right:
+    value k against truth k (k = 1, 2, 3), error 0."""
+    import fpstudy.metrics as metrics
+
+    _count_outcomes(monkeypatch)
+    monkeypatch.setattr(metrics, "_KEPT_RESULTS", 2)
+    for k in (1, 2, 3, 1):
+        m = measure(np.array(float(k), dtype=np.float32), [mpf(k)], F32)
+        assert (m.value, m.truth, m.rel_error) == (k, k, 0.0)
+        assert len(metrics._MEASURED) <= 2
