@@ -83,3 +83,43 @@ def test_truth_groups_leave_out_what_the_truth_does_not_depend_on(tmp_path):
     for point, g in zip(exp.points, groups, strict=True):
         by_n.setdefault(point["n"], set()).add(g)
     assert all(len(v) == 1 for v in by_n.values()) and by_n[10] != by_n[20]
+
+
+def _run_points_noting_the_process(batch):
+    """runner.run_points, noting which process ran how many points (a file per call)."""
+    import os
+    import tempfile
+
+    fd, _ = tempfile.mkstemp(dir=os.environ["FPSTUDY_TEST_POOL_NOTES"], prefix=f"{os.getpid()}-")
+    os.write(fd, str(len(batch)).encode())
+    os.close(fd)
+    return _original_run_points(batch)
+
+
+_original_run_points = runner.run_points
+
+
+def test_this_process_works_too_and_the_records_are_the_same(tmp_path, monkeypatch):
+    """--jobs 2 starts one worker and runs batches in this process as well (the cheapest,
+    taken back before a worker starts them): both ran points, every point ran once, and the
+    records equal those of one process."""
+    import os
+
+    from fpstudy.config import parse
+
+    exp = parse({"case": "softmax", "dtypes": ["float16", "float32"],
+                 "grid": {"n": [10, 200], "c": [float(c) for c in range(-20, 20)],
+                          "impl": ["naive", "max_shift"]}}, tmp_path / "both.toml")
+    serial = pd.DataFrame([r for p in runner.run(exp, jobs=1, progress=False) for r in p.rows])
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    monkeypatch.setenv("FPSTUDY_TEST_POOL_NOTES", str(notes))
+    monkeypatch.setattr(runner, "run_points", _run_points_noting_the_process)
+    pooled = pd.DataFrame([r for p in runner.run(exp, jobs=2, progress=False) for r in p.rows])
+    ran: dict = {}
+    for note in notes.iterdir():
+        pid = int(note.name.split("-")[0])
+        ran[pid] = ran.get(pid, 0) + int(note.read_text())  # (pid-random name)
+    assert sum(ran.values()) == 2 * 40 * 2  # n, c, impl: every point once
+    assert os.getpid() in ran and len(ran) == 2, ran
+    assert pooled.equals(serial)
