@@ -29,7 +29,7 @@ import numpy as np
 from mpmath import libmp
 from mpmath.ctx_iv import MPIntervalContext
 
-from .exact import raw_mpfs, to_mpf
+from .exact import SharedRaw, raw_mpfs, to_mpf
 
 _CONTEXTS: dict = {}
 
@@ -93,7 +93,7 @@ class Engine:
     def from_raw(self, raw: list, shape: tuple) -> np.ndarray:
         """Point enclosures of raw mpf tuples (`exact.raw_mpfs`), as an array of `shape`."""
         make = self._make
-        return _object_array([make((m, m)) for m in raw], shape)
+        return _object_array(_made_once(lambda m: make((m, m)), raw), shape)
 
     # -- elementary functions ------------------------------------------------------------------
 
@@ -237,6 +237,21 @@ def _object_array(items: list, shape: tuple) -> np.ndarray:
     return out.reshape(shape)
 
 
+def _made_once(make, raw: list) -> list:
+    """[make(m) for m in raw], made once per tuple of a SharedRaw list (many values of a short
+    format, whose repeats are one tuple): a million float16 weights make at most 65536."""
+    if not isinstance(raw, SharedRaw):
+        return list(map(make, raw))
+    made: dict = {}
+    out = []
+    for m in raw:
+        number = made.get(id(m))  # (raw holds every tuple: no id is reused meanwhile)
+        if number is None:
+            number = made[id(m)] = make(m)
+        out.append(number)
+    return out
+
+
 def _mpf_max(values):
     best = None
     for v in values:
@@ -374,7 +389,7 @@ class DyadicEngine:
         return self.from_raw(raw_mpfs(values), np.shape(values))
 
     def from_raw(self, raw: list, shape: tuple) -> np.ndarray:
-        return _object_array([Dyadic(m) for m in raw], shape)
+        return _object_array(_made_once(Dyadic, raw), shape)
 
     def _refuse(self, *_args):
         raise NotDyadic("an elementary function")

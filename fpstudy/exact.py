@@ -64,6 +64,22 @@ def raw_mpfs(arr) -> list:
     if arr.dtype.itemsize > 8 and arr.dtype.kind == "f":
         return [to_mpf(v)._mpf_ for v in arr.ravel()]
     wide = arr.astype(np.float64).ravel()  # exact for every format up to float64
+    if arr.dtype.itemsize <= 2 and arr.size > _FEW_VALUES:
+        # a format of 16 bits or fewer has at most 65536 values: each distinct one is split
+        # once, and its repeats are the same tuple (to which fpstudy.enclosure's engines give
+        # one exact number: a million float16 weights hold at most 65536)
+        distinct, where = np.unique(wide, return_inverse=True)
+        return SharedRaw(map(_split_floats(distinct).__getitem__, where.tolist()))
+    return _split_floats(wide)
+
+
+class SharedRaw(list):
+    """raw_mpfs of many values of a short format: equal values are one tuple object, so an
+    engine can make one number per distinct value, telling them apart by identity."""
+
+
+def _split_floats(wide: np.ndarray) -> list:
+    """raw_mpfs of a 1-D float64 array."""
     finite = np.isfinite(wide)
     fraction, exponent = np.frexp(np.where(finite, wide, 0.0))
     man = (np.abs(fraction) * 2.0 ** 53).astype(np.int64)  # exact: |fraction| in [1/2, 1)
@@ -81,6 +97,9 @@ def raw_mpfs(arr) -> list:
         out[i] = zero if v == 0 else (libmp.fnan if v != v else
                                        (libmp.finf if v > 0 else libmp.fninf))
     return out
+
+
+_FEW_VALUES = 1024  # below this many elements, finding the distinct ones costs more
 
 
 def to_mpf_array(arr) -> np.ndarray:

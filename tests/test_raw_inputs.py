@@ -69,3 +69,44 @@ def test_an_object_array_of_mpf_gives_its_own_numbers():
 def test_random_float64_arrays(xs):
     arr = np.array(xs, dtype=np.float64)
     assert [value_of(r) for r in raw_mpfs(arr)] == [Fraction(x) for x in xs]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn],
+                         ids=lambda d: np.dtype(d).name)
+def test_many_values_of_a_short_format_share_one_tuple_per_value(dtype):
+    """Past 1024 elements a format of 16 bits or fewer is split one distinct value at a time:
+    the same exact values (signed zeros, inf and NaN included, where the format has them),
+    and equal values are one tuple object (-0.0 is 0.0: mpmath has one zero)."""
+    rng = np.random.default_rng(7)
+    arr = (rng.standard_normal(5000) * 4).astype(dtype)
+    specials = [0.0, -0.0, np.nan] + ([np.inf, -np.inf] if dtype != ml_dtypes.float8_e4m3fn
+                                      else [])
+    arr[:len(specials)] = np.array(specials).astype(dtype)
+    raw = raw_mpfs(arr.reshape(50, 100))
+    assert len(raw) == arr.size
+    plain = raw_mpfs(arr[:1000])  # (below the threshold: one by one)
+    assert raw[:1000] == plain
+    finite = np.isfinite(arr.astype(np.float64))
+    assert [value_of(r) for r, f in zip(raw, finite, strict=True) if f] == \
+        [exact(x) for x in arr[finite]]
+    assert raw[0] is raw[1] == libmp.fzero and raw[2] == libmp.fnan
+    by_value: dict = {}
+    for x, r in zip(arr.astype(np.float64).tolist(), raw, strict=True):
+        if x == x:
+            assert by_value.setdefault(x, r) is r  # (0.0 == -0.0: one key)
+    assert len({id(r) for r in raw}) == len(np.unique(arr.astype(np.float64)))
+
+
+def test_engines_make_one_number_per_shared_tuple():
+    """The exact engines turn a shared list's repeated tuple into one number (the weights of
+    a deep float16 product: at most 65536 distinct), and a plain list's into one each."""
+    from fpstudy.enclosure import DyadicEngine, Engine
+
+    arr = np.tile(np.array([0.5, -1.25, 3.0], dtype=np.float16), 400)
+    shared = raw_mpfs(arr)
+    plain = list(shared)
+    for engine in (DyadicEngine(), Engine(64)):
+        numbers = engine.from_raw(shared, arr.shape).tolist()
+        assert len({id(x) for x in numbers}) == 3
+        assert [engine.ends(x)[0] for x in numbers[:3]] == plain[:3]
+        assert len({id(x) for x in engine.from_raw(plain, arr.shape).tolist()}) == arr.size
