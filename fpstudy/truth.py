@@ -463,6 +463,12 @@ def _split(m) -> tuple | None:
         return (0.0, 0.0, 0.0, exponent + math.log2(top) - 52)
     # hi: m's leading 53 bits (truncated), lo: the next 53 of the rest; exact conversions
     hi = math.ldexp(top, exponent - 52)
+    window = (man >> (bc - 106)) & _BITS53 if bc > 106 else 0  # the 53 bits after the top
+    if window:  # the rest's length from them, and its leading 53 bits shifted out of man:
+        # no integer as long as m (an exact deep product's has 10**5 bits)
+        drop = max(0, bc - 159 + window.bit_length())
+        lo = math.ldexp((man >> drop) & _BITS53, exp + drop)
+        return (-hi, -lo, 0.0, math.log2(hi)) if sign else (hi, lo, 0.0, math.log2(hi))
     rest = man - (top << (bc - 53)) if bc > 53 else 0
     lo = 0.0
     if rest:
@@ -471,6 +477,7 @@ def _split(m) -> tuple | None:
     return (-hi, -lo, 0.0, math.log2(hi)) if sign else (hi, lo, 0.0, math.log2(hi))
 
 
+_BITS53 = (1 << 53) - 1
 _TINY_BOUND = 2.0 ** -1000
 
 

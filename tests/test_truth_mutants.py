@@ -872,3 +872,37 @@ def test_usual_enclosures_are_assessed_as_in_general():
 ])
 def test_may_exceed_rules_out_only_smaller_magnitudes(x, y, expected):
     assert truth._may_exceed(x, y) is expected
+
+
+def _split_by_fractions(m) -> tuple:
+    """(hi, lo) of _split from the definition, in Fractions: hi = m truncated to 53 bits, lo =
+    what is left truncated to 53 bits."""
+    def truncated(q: Fraction) -> Fraction:
+        if q == 0:
+            return q
+        step = TWO ** (_binade(q) - 52)
+        return Fraction(math.trunc(q / step)) * step
+    q = fraction(m)
+    hi = truncated(q)
+    return float(hi), float(truncated(q - hi))
+
+
+@pytest.mark.parametrize("bits", [54, 105, 106, 107, 158, 159, 160, 161, 400, 5000])
+def test_split_of_a_long_significand(bits):
+    """Significands longer than 106 bits (an exact deep product's: 10**5) are split without an
+    integer as long as themselves: the same hi and lo as the definition says, also when zeros
+    follow the leading 53 bits (the rest is then shorter)."""
+    rng = np.random.default_rng(bits)
+    for trial in range(60):
+        man = int(rng.integers(1, 2 ** 62)) | 1
+        while man.bit_length() < bits:
+            man = (man << 31) | int(rng.integers(0, 2 ** 31))
+        man = (man >> (man.bit_length() - bits)) | (1 << (bits - 1)) | 1
+        if trial % 3 == 0 and bits > 60:  # zeros after the leading 53 bits
+            gap = int(rng.integers(1, bits - 54))
+            man &= ~(((1 << gap) - 1) << (bits - 53 - gap))
+            man |= 1
+        sign = -1 if trial % 2 else 1
+        m = libmp.from_man_exp(sign * man, int(rng.integers(-300, 300)) - bits)
+        hi, lo, zero, log2_abs = truth._split(m)
+        assert (hi, lo) == _split_by_fractions(m) and zero == 0.0
