@@ -86,6 +86,10 @@ def round_with_flags(x, fmt: Format, rule: Rule = NEAREST, rng=None, residual=No
     if x.dtype not in (np.float64, np.longdouble):
         x = x.astype(np.float64)  # exact for every format narrower than float64
     if rule.is_default and residual is None and fmt.storage == "native":
+        if x.ndim == 0 and x.dtype == np.float64 and fmt.has_subnormals:  # one value: floats
+            one = _round_one_nearest(float(x), fmt)
+            if one is not None:
+                return one
         # the common case, fast: to nearest, ties to even (np.round), in the binade's quantum;
         # a result past max is a multiple of the quantum past max, which astype turns into
         # inf (NaN without infinity) exactly as round_wide would
@@ -97,6 +101,18 @@ def round_with_flags(x, fmt: Format, rule: Rule = NEAREST, rng=None, residual=No
         return r, _conversion_flags(x, r, fmt)
     values, flags = round_wide(x, fmt, rule, rng, residual)
     return to_storage(values, fmt), flags
+
+
+def _round_one_nearest(x: float, fmt: Format):
+    """round_with_flags' fast path below for one finite float64 value whose rounding does
+    not overflow, by `_round_one`: (the format's numpy scalar, the flags), as that path
+    returns them (its astype of a 0-d value gives a scalar); None otherwise."""
+    if not math.isfinite(x):
+        return None
+    rounded, flags = _round_one(x, 0.0, fmt, NEAREST, None)
+    if not math.isfinite(rounded):
+        return None  # an overflow: astype gives a format without inf a NaN of x's sign
+    return np.float64(rounded).astype(fmt.dtype), flags
 
 
 def _conversion_flags(source: np.ndarray, rounded: np.ndarray, fmt: Format) -> set:

@@ -161,3 +161,29 @@ def test_small_sum_overflow_and_ties_against_the_exact_result():
                     break
             assert same(got, float(partial) if partial is not None else got), (name, terms)
             assert ("overflow" in ar.flags) == overflowed, (name, terms)
+
+
+@pytest.mark.parametrize("fmt", [f for f in ALL if f.emulated and f.storage == "native"],
+                         ids=lambda f: f.name)
+def test_one_value_rounds_as_an_array_of_one(monkeypatch, fmt):
+    """round_with_flags of a 0-d float64 (Python floats) against the same value in a 1-element
+    array (numpy's frexp/round/ldexp): values of the format, the midpoints between neighbours
+    (ties), points just either side, float64 subnormals, beyond max, inf and NaN."""
+    values = value_pool(fmt, 9)
+    finite = values[np.isfinite(values)]
+    _, e = np.frexp(finite)
+    ulp = np.ldexp(1.0, np.maximum(e - 1, fmt.min_exponent) - (fmt.precision - 1))
+    with np.errstate(all="ignore"):
+        points = np.concatenate([values, finite + ulp / 2, finite - ulp / 2,
+                                 np.nextafter(finite + ulp / 2, np.inf),
+                                 np.nextafter(finite + ulp / 2, -np.inf),
+                                 [5e-324, -5e-324, 1e-310, 1e300, -1e300]])
+    for x in points.tolist():
+        got, got_flags = arith.round_with_flags(np.float64(x), fmt)
+        want, want_flags = arith.round_with_flags(np.array([x]), fmt)
+        assert np.asarray(got).tobytes() == want.tobytes(), x
+        assert got_flags == want_flags, x
+        with monkeypatch.context() as m:  # the 0-d array path: the same type
+            m.setattr(arith, "_round_one_nearest", lambda x, fmt: None)
+            old, old_flags = arith.round_with_flags(np.float64(x), fmt)
+        assert same_array(got, old) and got_flags == old_flags, x
