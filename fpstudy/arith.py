@@ -107,12 +107,10 @@ def _round_one_nearest(x: float, fmt: Format):
     """round_with_flags' fast path below for one finite float64 value whose rounding does
     not overflow, by `_round_one`: (the format's numpy scalar, the flags), as that path
     returns them (its astype of a 0-d value gives a scalar); None otherwise."""
-    if not math.isfinite(x):
-        return None
-    rounded, flags = _round_one(x, 0.0, fmt, NEAREST, None)
-    if not math.isfinite(rounded):
+    one = _round_one(x, 0.0, fmt, NEAREST, None)  # None: x not finite, or near float64's max
+    if one is None or not math.isfinite(one[0]):
         return None  # an overflow: astype gives a format without inf a NaN of x's sign
-    return np.float64(rounded).astype(fmt.dtype), flags
+    return np.float64(one[0]).astype(fmt.dtype), one[1]
 
 
 def _conversion_flags(source: np.ndarray, rounded: np.ndarray, fmt: Format) -> set:

@@ -177,7 +177,8 @@ def test_one_value_rounds_as_an_array_of_one(monkeypatch, fmt):
         points = np.concatenate([values, finite + ulp / 2, finite - ulp / 2,
                                  np.nextafter(finite + ulp / 2, np.inf),
                                  np.nextafter(finite + ulp / 2, -np.inf),
-                                 [5e-324, -5e-324, 1e-310, 1e300, -1e300]])
+                                 [5e-324, -5e-324, 1e-310, 1e300, -1e300, 1.7976931348623157e308,
+                                  -1.7972542449368124e+308]])
     for x in points.tolist():
         got, got_flags = arith.round_with_flags(np.float64(x), fmt)
         want, want_flags = arith.round_with_flags(np.array([x]), fmt)
