@@ -28,13 +28,25 @@ every operation through an `Arith`:
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
 from . import crmath
 from .exact import rational_array
 from .formats import Format
-from .rounding import NEAREST, Rule, div_residual, flush_operands, round_wide, to_storage, two_sum
+from .rounding import (
+    NEAREST,
+    Rule,
+    _round_one,
+    div_residual,
+    div_residual_float,
+    flush_operands,
+    round_wide,
+    to_storage,
+    two_sum,
+    two_sum_float,
+)
 
 MATHS = ("mpfr", "numpy")  # who evaluates exp, log, ...: MPFR (default) or the platform's numpy
 
@@ -74,6 +86,10 @@ def round_with_flags(x, fmt: Format, rule: Rule = NEAREST, rng=None, residual=No
     if x.dtype not in (np.float64, np.longdouble):
         x = x.astype(np.float64)  # exact for every format narrower than float64
     if rule.is_default and residual is None and fmt.storage == "native":
+        if x.ndim == 0 and x.dtype == np.float64 and fmt.has_subnormals:  # one value: floats
+            one = _round_one_nearest(float(x), fmt)
+            if one is not None:
+                return one
         # the common case, fast: to nearest, ties to even (np.round), in the binade's quantum;
         # a result past max is a multiple of the quantum past max, which astype turns into
         # inf (NaN without infinity) exactly as round_wide would
@@ -85,6 +101,16 @@ def round_with_flags(x, fmt: Format, rule: Rule = NEAREST, rng=None, residual=No
         return r, _conversion_flags(x, r, fmt)
     values, flags = round_wide(x, fmt, rule, rng, residual)
     return to_storage(values, fmt), flags
+
+
+def _round_one_nearest(x: float, fmt: Format):
+    """round_with_flags' fast path below for one finite float64 value whose rounding does
+    not overflow, by `_round_one`: (the format's numpy scalar, the flags), as that path
+    returns them (its astype of a 0-d value gives a scalar); None otherwise."""
+    one = _round_one(x, 0.0, fmt, NEAREST, None)  # None: x not finite, or near float64's max
+    if one is None or not math.isfinite(one[0]):
+        return None  # an overflow: astype gives a format without inf a NaN of x's sign
+    return np.float64(one[0]).astype(fmt.dtype), one[1]
 
 
 def _conversion_flags(source: np.ndarray, rounded: np.ndarray, fmt: Format) -> set:
@@ -132,6 +158,23 @@ def flags_text(flags) -> str:
 _EXACT_UFUNCS = (np.negative, np.positive, np.absolute, np.maximum, np.minimum, np.copysign)
 # the + - * / that MPFR does for float64 and longdouble under a non-default rule
 _MPFR_UFUNCS = {np.add: "add", np.subtract: "sub", np.multiply: "mul", np.divide: "div"}
+# + - * / of the emulated formats on arrays of at most _SMALL elements are done in Python
+# floats (IEEE double, as numpy's float64 loops) and rounded element by element by
+# `fpstudy.rounding._round_one`, which is what round_wide does for one value: a few
+# microseconds an element instead of some forty numpy calls an operation
+_PYTHON_OPS = {np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
+               np.divide: operator.truediv}
+_SMALL = 16
+# where a float64 result holds no FPU flag: finite, and zero or normal (and far from overflow)
+_FLOAT64_NORMAL = 2.0 ** -1022
+_FLOAT64_FAR = 2.0 ** 1000
+
+
+def _floats(a: np.ndarray, shape: tuple) -> list:
+    """The elements of `a` broadcast to `shape`, in C order, as Python floats (exact)."""
+    if a.shape != shape:
+        a = np.broadcast_to(a, shape)
+    return a.astype(np.float64).ravel().tolist()
 
 
 class Arith:
@@ -205,8 +248,12 @@ class Arith:
             return self.function(crmath.UFUNCS[ufunc], arrays[0])
         if self.rule.flush or not self.fmt.has_subnormals:
             arrays = flush_operands(arrays, self.fmt)  # denormals-are-zero
-        if self.rule.is_default and self.fmt.storage == "native" or (
-                not self.fmt.emulated and ufunc in _EXACT_UFUNCS):
+        default = self.rule.is_default and self.fmt.storage == "native"
+        if ufunc in _PYTHON_OPS and (self.fmt.emulated if default else self._float64_exact):
+            small = self._apply_small(ufunc, arrays, residual=not default)
+            if small is not None:
+                return small
+        if default or (not self.fmt.emulated and ufunc in _EXACT_UFUNCS):
             if not self.fmt.emulated:
                 with np.errstate(all="call", call=self._fpu):
                     r = ufunc(*arrays)
@@ -237,6 +284,48 @@ class Arith:
             return result
         raise NotImplementedError(
             f"{ufunc.__name__} in {self.fmt.name} under rounding rule {self.rule}")
+
+    def _apply_small(self, ufunc, arrays, residual: bool):
+        """ufunc(a, b) rounded by the rule, in Python floats element by element, as the array
+        path below computes it: the float64 value, with (residual=True) the error term of +, -
+        or / (two_sum, div_residual), rounded once by `_round_one`. None where the arrays are
+        larger than _SMALL, or where the float64 operation could raise a flag (an operand
+        not finite, a zero divisor, a result neither zero nor normal): the array path decides
+        those, and nothing (no draw, no flag) has been taken yet."""
+        a, b = arrays
+        shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)
+        if math.prod(shape) > _SMALL:
+            return None
+        xs, ys = _floats(a, shape), _floats(b, shape)
+        op, isfinite = _PYTHON_OPS[ufunc], math.isfinite
+        exact = []
+        for x, y in zip(xs, ys, strict=True):
+            if not (isfinite(x) and isfinite(y)) or (y == 0 and ufunc is np.divide):
+                return None
+            value = op(x, y)
+            if value != 0 and not _FLOAT64_NORMAL <= abs(value) < _FLOAT64_FAR:
+                return None
+            if not residual or ufunc is np.multiply:  # a product is exact in float64
+                exact.append((value, 0.0))
+            elif ufunc is np.divide:
+                exact.append((value, div_residual_float(x, y, value)))
+            else:
+                exact.append(two_sum_float(x, y if ufunc is np.add else -y))
+        fmt, rule, rng = self.fmt, self.rule, self.rng
+        out, flags = [], set()
+        for value, error in exact:
+            rounded, more = _round_one(value, error, fmt, rule, rng)  # never None here
+            if not residual and not isfinite(rounded):
+                # an overflow under the default rule: round_with_flags' astype gives a format
+                # without inf a NaN of the result's sign, to_storage a positive one
+                return None  # (no draws under this rule: nothing taken yet)
+            out.append(rounded)
+            flags |= more
+        self.flags.update(flags)
+        result = to_storage(np.array(out, dtype=np.float64).reshape(shape), fmt)
+        # the array path's type: numpy's scalar of the format for a 0-d result rounded by
+        # round_with_flags' fast path (IEEE's default rule), else an array
+        return result[()] if not residual and not shape else result
 
     def call(self, func, *args, **kwargs):
         """func(*args) for code fpstudy does not control (scipy, a user's function): run as is,
@@ -328,6 +417,10 @@ class Arith:
         if not self.fmt.emulated:
             with np.errstate(all="call", call=self._fpu):
                 return np.add.accumulate(x, axis=axis, dtype=self.fmt.dtype).take(-1, axis=axis)
+        if x.size <= _SMALL and self.fmt.has_subnormals:
+            small = self._sum_small(x, axis)
+            if small is not None:
+                return small
         # numpy's float16 loop and ml_dtypes' loops add in float32 and round each partial sum
         # to the format: IEEE addition in the format (24 >= 2p + 2). They raise no flags, so
         # the flags are read off the partial sums. A tiny sum is always exact: no underflow.
@@ -344,6 +437,31 @@ class Arith:
         if invalid.any():
             self.flags.add("invalid")
         return partial.take(-1, axis=axis)
+
+    def _sum_small(self, x: np.ndarray, axis: int):
+        """The sum below (IEEE addition in the format, left to right) in Python floats: each
+        partial sum is the float64 sum rounded to nearest by `_round_one`, which equals the
+        format's IEEE sum (float64 has 2p + 2 bits). None where an element or a partial sum
+        is not finite: the array path decides those (no flag has been taken)."""
+        terms = np.moveaxis(x, axis, -1)
+        n = terms.shape[-1]
+        flat = terms.astype(np.float64).ravel().tolist()
+        fmt, sums, flags = self.fmt, [], set()
+        for start in range(0, len(flat), n):
+            partial = flat[start]
+            if not math.isfinite(partial):
+                return None
+            for term in flat[start + 1:start + n]:
+                if not math.isfinite(term):
+                    return None
+                partial, more = _round_one(partial + term, 0.0, fmt, NEAREST, None)
+                if not math.isfinite(partial):
+                    return None
+                flags |= more  # none: a tiny sum is exact, and an overflow is not finite
+            sums.append(partial)
+        self.flags.update(flags)
+        result = to_storage(np.array(sums, dtype=np.float64).reshape(terms.shape[:-1]), fmt)
+        return result[()] if result.ndim == 0 else result  # as take(-1) returns it
 
     def dot(self, a, b) -> np.ndarray:
         """sum_j a_j b_j in a fixed order, products and sums rounded by the policy."""

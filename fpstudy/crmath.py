@@ -95,7 +95,8 @@ def evaluate(name: str, x, fmt: Format, rule: Rule = NEAREST,
     >>> evaluate("exp", np.array([0.0], np.float16), FORMATS["float16"], Rule("downward"))[0]
     array([1.], dtype=float16)
     """
-    func = _ALL[name]
+    if name not in _ALL:
+        raise KeyError(name)
     operands = [np.asarray(a) for a in x] if name in BINARY else [np.asarray(x)]
     shape = np.broadcast_shapes(*(a.shape for a in operands))
     wide_type = np.longdouble if fmt.dtype.itemsize > 8 else np.float64
@@ -112,58 +113,30 @@ def evaluate(name: str, x, fmt: Format, rule: Rule = NEAREST,
     else:
         first, inverse = np.zeros(0, int), np.zeros(0, int)
     inverse = np.asarray(inverse).reshape(-1)
-    big, smallest_normal = _limits(fmt)
     stochastic = rule.stochastic
     flags: set[str] = set()
-    low, high, position, special, inexacts = [], [], [], [], []
-    ctx_down = _context(fmt, "downward" if stochastic else rule.rounding)
-    ctx_up = _context(fmt, "upward")
-    if wide_type is np.float64:  # Python floats: exact, and mpfr takes them at once
-        operand_lists = [[gmpy2.mpfr(v, 53) for v in c[first].tolist()] for c in cols]
+    mode = "stochastic" if stochastic else rule.rounding
+    if wide_type is np.float64:  # Python floats: exact, and remembered by their bits
+        keys = cols[0][first].view(np.uint64).tolist() if len(cols) == 1 else list(
+            zip(*(c[first].view(np.uint64).tolist() for c in cols), strict=True))
+        results = _memo_results(name, fmt, mode, keys, [c[first].tolist() for c in cols])
     else:
         operand_lists = [[_exact_mpfr(v) for v in c[first]] for c in cols]
-    for args in zip(*operand_lists, strict=True):
-        with gmpy2.context(ctx_down) as ctx_now:  # a copy: its flags are this call's alone
-            r = func(*args)
-            inexact, invalid, divzero = ctx_now.inexact, ctx_now.invalid, ctx_now.divzero
-        if invalid and not gmpy2.is_nan(r):
-            flags.add("invalid")
-        if gmpy2.is_nan(r):
-            if not any(gmpy2.is_nan(a) for a in args):
-                flags.add("invalid")
-        elif gmpy2.is_infinite(r) and (divzero or not all(gmpy2.is_finite(a) for a in args)):
-            if divzero:
-                flags.add("divide")
-            r = r if fmt.has_inf else gmpy2.nan()  # an exact infinity, not an overflow
-        else:
-            special.append(False)
-            inexacts.append(bool(inexact))
-            hi, where = r, 0.0
-            if stochastic and inexact:
-                with gmpy2.context(ctx_up):
-                    hi = func(*args)
-                with gmpy2.context(_fine_context(fmt)):
-                    fine = func(*args)
-                    # the position between the neighbours by magnitude, as round_wide
-                    # measures it (so a draw means the same on every path): from the one
-                    # nearer 0 towards the one farther away
-                    if not (gmpy2.is_finite(hi) and gmpy2.is_finite(r)):
-                        where = 1.0
-                    elif fine > 0:
-                        where = float((fine - r) / (hi - r))
-                    else:
-                        where = float((hi - fine) / (hi - r))
-            low.append(r)
-            high.append(hi)
-            position.append(where)
-            continue
-        special.append(True)
-        inexacts.append(False)
-        low.append(r)
-        high.append(r)
-        position.append(0.0)
-    low_v = _to_wide(low, wide_type)[inverse]
-    high_v = _to_wide(high, wide_type)[inverse]
+        results = _results(name, fmt, mode, zip(*operand_lists, strict=True))
+    low_l, high_l, position, codes = list(zip(*results, strict=True)) or [(), (), (), ()]
+    if wide_type is np.float64:
+        low, high = np.array(low_l, dtype=np.float64), np.array(high_l, dtype=np.float64)
+    else:
+        low, high = _to_wide(low_l, wide_type), _to_wide(high_l, wide_type)
+    codes = np.array(codes, dtype=np.int8)
+    if (codes & _INVALID).any():
+        flags.add("invalid")
+    if (codes & _DIVIDE).any():
+        flags.add("divide")
+    special = (codes & _SPECIAL) != 0
+    inexacts = (codes & _INEXACT) != 0
+    low_v = low[inverse]
+    high_v = high[inverse]
     if stochastic:
         draws = rng.random(size)
         away = draws < np.asarray(position, dtype=np.float64)[inverse]  # from 0, by magnitude
@@ -171,11 +144,91 @@ def evaluate(name: str, x, fmt: Format, rule: Rule = NEAREST,
         values = np.where(away != negative, high_v, low_v)
     else:
         values = low_v
-    special_v = np.asarray(special, dtype=bool)[inverse] if size else np.zeros(0, bool)
-    inexact_v = np.asarray(inexacts, dtype=bool)[inverse] if size else np.zeros(0, bool)
+    special_v = special[inverse]
+    inexact_v = inexacts[inverse]
     values, more = _finish(values, special_v, inexact_v, fmt, rule)
     flags.update(more)
     return to_storage(values.reshape(shape), fmt), flags
+
+
+# What is known of one argument's result: bits of a code, beside the values
+_SPECIAL, _INEXACT, _INVALID, _DIVIDE = 1, 2, 4, 8
+# MPFR's results in float64 by the arguments' bits, per (function, format, rounding): an
+# element's result depends on nothing else (a stochastic rule draws afterwards, from the
+# positions), so a process evaluates each argument once. A table is emptied when it holds
+# _MEMO_LIMIT results (about 200 bytes each).
+_MEMO: dict = {}
+_MEMO_LIMIT = 1 << 17
+_FLOAT_CONTEXT = gmpy2.context(precision=53, round=gmpy2.RoundToNearest)  # exponents: MPFR's
+
+
+def _memo_results(name: str, fmt: Format, mode: str, keys: list, operands: list) -> list:
+    """[(low, high, position, code)] for each argument tuple (operands: a list of Python
+    floats per operand; keys: the arguments' bits), from the memo or evaluated and kept."""
+    table = _MEMO.setdefault((name, fmt, mode), {})
+    results = [table.get(k) for k in keys]
+    missing = [i for i, r in enumerate(results) if r is None]
+    if missing:
+        exact = _FLOAT_CONTEXT.plus  # a float as an mpfr, exactly (what mpfr(v, 53) gives)
+        args = zip(*([exact(c[i]) for i in missing] for c in operands), strict=True)
+        fresh = _results(name, fmt, mode, args)
+        if len(table) + len(missing) > _MEMO_LIMIT:
+            table.clear()
+        for i, (lo, hi, where, code) in zip(missing, fresh, strict=True):
+            results[i] = table[keys[i]] = (float(lo), float(hi), where, code)
+    return results
+
+
+def _results(name: str, fmt: Format, mode: str, arguments) -> list:
+    """[(low, high, position, code)] for each tuple of exact mpfr arguments: low the result
+    rounded by the mode (downward for "stochastic") in the format's extended range, high the
+    result rounded upward and position where f lies between them (stochastic and inexact
+    only; else high is low and position 0), code the _SPECIAL, _INEXACT, _INVALID, _DIVIDE
+    bits. A special result (NaN, an exact infinity) passes through `_finish` unchanged."""
+    stochastic = mode == "stochastic"
+    # private copies, their flags cleared before each call
+    ctx = gmpy2.context(_context(fmt, "downward" if stochastic else mode))
+    func, clear = getattr(ctx, name), ctx.clear_flags
+    out = []
+    for args in arguments:
+        clear()
+        r = func(*args)
+        code = _INVALID if ctx.invalid and not gmpy2.is_nan(r) else 0
+        if gmpy2.is_nan(r):
+            if not any(gmpy2.is_nan(a) for a in args):
+                code |= _INVALID
+        elif gmpy2.is_infinite(r) and (ctx.divzero
+                                       or not all(gmpy2.is_finite(a) for a in args)):
+            if ctx.divzero:
+                code |= _DIVIDE
+            r = r if fmt.has_inf else gmpy2.nan()  # an exact infinity, not an overflow
+        else:
+            hi, where = r, 0.0
+            if ctx.inexact:
+                code |= _INEXACT
+                if stochastic:
+                    hi, where = _position(name, args, r, fmt)
+            out.append((r, hi, where, code))
+            continue
+        out.append((r, r, 0.0, code | _SPECIAL))
+    return out
+
+
+def _position(name: str, args, low, fmt: Format) -> tuple:
+    """(high, position) of an inexact result under stochastic rounding: f(args) rounded
+    upward, and where f lies between low (rounded downward) and high."""
+    func = _ALL[name]
+    with gmpy2.context(_context(fmt, "upward")):
+        hi = func(*args)
+    with gmpy2.context(_fine_context(fmt)):
+        fine = func(*args)
+        # the position between the neighbours by magnitude, as round_wide measures it (so a
+        # draw means the same on every path): from the one nearer 0 towards the one farther
+        if not (gmpy2.is_finite(hi) and gmpy2.is_finite(low)):
+            return hi, 1.0
+        if fine > 0:
+            return hi, float((fine - low) / (hi - low))
+        return hi, float((hi - fine) / (hi - low))
 
 
 def _finish(values, special, inexact, fmt: Format, rule: Rule):

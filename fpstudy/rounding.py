@@ -273,6 +273,31 @@ def two_sum(a, b):
     return s, np.where(np.isfinite(s), e, 0)
 
 
+def two_sum_float(a: float, b: float) -> tuple[float, float]:
+    """`two_sum` of two Python floats whose sum is finite: the same operations, the same
+    result."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def div_residual_float(a: float, b: float, q: float) -> float:
+    """`div_residual` of Python floats (q = a / b finite, b nonzero, a*b far from overflow):
+    the same operations, the same result."""
+    p = q * b
+    q_hi, q_lo = _split_float(q)
+    b_hi, b_lo = _split_float(b)
+    e = ((q_hi * b_hi - p) + q_hi * b_lo + q_lo * b_hi) + q_lo * b_lo
+    r = ((a - p) - e) / b
+    return r if math.isfinite(r) else 0.0
+
+
+def _split_float(a: float) -> tuple[float, float]:
+    c = 134217729.0 * a  # 2**27 + 1: Veltkamp's factor for float64, as _split
+    hi = c - (c - a)
+    return hi, a - hi
+
+
 def div_residual(a, b, q):
     """An approximation, of the right sign, of a/b - q for q = fl(a / b): (a - q*b) / b, with
     q*b formed exactly by Dekker's product (a - q*b is then exact to one rounding)."""
