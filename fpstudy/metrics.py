@@ -262,7 +262,7 @@ def _exact(part: np.ndarray, truth: list, fmt: Format, whole: np.ndarray) -> Mea
     pairs = list(dict.fromkeys(zip(part.ravel().tolist(), (t._mpf_ for t in truth),
                                    strict=True)))
     scalar = whole.ndim == 0
-    if part.dtype.itemsize > 8:  # longdouble: the pairs hold rounded floats, not the values
+    if part.dtype.itemsize > 8:  # longdouble scalars: split exactly (from_float has 53 bits)
         values = raw_mpfs(np.array([v for v, _ in pairs], dtype=part.dtype))
         return Measurement(_shown(whole), *_columns(values, pairs, fmt, scalar))
     from_float = libmp.from_float  # a Python float is exactly the format's value

@@ -469,3 +469,15 @@ def test_kept_measurements_are_bounded(monkeypatch):
         m = measure(np.array(float(k), dtype=np.float32), [mpf(k)], F32)
         assert (m.value, m.truth, m.rel_error) == (k, k, 0.0)
         assert len(metrics._MEASURED) <= 2
+
+
+def test_a_scalar_with_a_long_truth_keeps_its_sign(monkeypatch):
+    """A 0-d result whose truth is too long to be kept (301 bits) is measured all the same,
+    as a scalar: value -1 against truth -(1 + 2**-300) shows truth -1.0, not its norm 1.0."""
+    import fpstudy.metrics as metrics
+
+    _count_outcomes(monkeypatch)
+    with mpmath.workprec(400):
+        truth = -(mpf(1) + mpmath.ldexp(1, -300))
+    m = measure(np.array(-1.0, dtype=np.float32), [truth], F32)
+    assert (m.value, m.truth, m.outcome) == (-1.0, -1.0, "ok") and metrics._MEASURED == {}
