@@ -381,7 +381,7 @@ def _usual(a, b, critical: frozenset) -> tuple | None:
     # (r may be 2**top, rounded up out of the binade: its class is still theirs, as no class
     # boundary is a power of two with another class just below it; see _critical_exponents)
     _sr, mr, xr, br = r
-    low = min(xa, xb, xr)
+    low = min(xa, xb)  # (r, a rounding of a and of b, has an exponent at least theirs)
     ia, ib, ir = ma << (xa - low), mb << (xb - low), mr << (xr - low)
     # |a| < |b| for positive ends, |a| > |b| for negative ones: b - r and r - a in magnitudes
     wide = max(ib - ir, ir - ia) if not sa else max(ir - ib, ia - ir)

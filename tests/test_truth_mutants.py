@@ -494,6 +494,23 @@ def test_assess_points_are_exact():
                                  [2.0, 0.0, 0.0, 1.0]]
 
 
+def test_assess_a_long_point_with_two_equal_ends_is_exact():
+    """An interval whose two ends are equal numbers (not one object) of 201 bits is an exact
+    point: bound 0 and its own value, not its 128-bit rounding."""
+    point = 1 + TWO ** -200
+    a = truth._assess([iv(point)], (F16,))
+    assert mids_of(a) == [point] and (a.bound, a.max_rad) == (0.0, libmp.fzero)
+
+
+def test_assess_keeps_the_widest_radius_and_largest_midpoint_met_first():
+    """Radii 3 * 2**-110 then 2 * 2**-110 and midpoints 3 then 2 (each pair in one binade, the
+    larger first): max_rad 3 * 2**-110 over the norm 3, bound 2**-110."""
+    r = TWO ** -110
+    a = truth._assess([iv(3 - 3 * r, 3 + 3 * r), iv(2 - 2 * r, 2 + 2 * r)], (F16,))
+    assert mids_of(a) == [3, 2] and fraction(a.max_rad) == 3 * r
+    assert a.bound == float_up(r)
+
+
 @pytest.mark.parametrize("below, above", [(TWO ** -150 + TWO ** -220, TWO ** -160 + TWO ** -230),
                                           (TWO ** -160 + TWO ** -230, TWO ** -150 + TWO ** -220)],
                          ids=["wider-below", "wider-above"])
