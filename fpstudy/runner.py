@@ -422,48 +422,16 @@ def run_points(batch: list[PointJob]) -> list[PointResult]:
 
 def _run_pool(work: list[PointJob], costs: list[float], jobs: int, name: str,
               progress: bool, groups: list | None = None) -> list[PointResult]:
-    """run_point of every job in `jobs` processes, batched by `chunks`; the results in the
-    order of `work`.
-
-    This process is one of them: every batch goes to a pool of `jobs - 1` processes, dearest
-    first, and whenever this process is free it takes back the last batch no worker has
-    started (the cheapest) and runs it itself. One process fewer is started, and its results
-    are not pickled back; the records are the same whoever runs a point.
-    """
+    """run_point of every job in a pool of `jobs` processes, batched by `chunks`; the results
+    in the order of `work`."""
     batches = chunks(costs, jobs, groups=groups)
     results: list = [None] * len(work)
-    bar = _progress(None, len(batches), name, progress)
-
-    def keep(batch, out):
-        for i, result in zip(batch, out, strict=True):
-            results[i] = result
-        if bar is not None:
-            bar.update(1)
-
-    pool = ProcessPoolExecutor(max_workers=jobs - 1)
-    try:
-        futures = [pool.submit(run_points, [work[i] for i in b]) for b in batches]
-        failed: dict = {}
-        for k in range(len(batches) - 1, -1, -1):  # the cheapest first
-            if futures[k].cancel():  # no worker had started it: this process runs it
-                try:
-                    keep(batches[k], run_points([work[i] for i in batches[k]]))
-                except Exception as e:  # raised below, unless an earlier batch fails too
-                    failed[k] = e
-                    break
-        # in batch order, as one process would meet them: the first failure is the one raised
-        for k, (batch, future) in enumerate(zip(batches, futures, strict=True)):
-            if k in failed:
-                raise failed[k]
-            if not future.cancelled():
-                keep(batch, future.result())
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    pool.shutdown(wait=True)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        done = pool.map(run_points, [[work[i] for i in b] for b in batches])
+        for batch, out in zip(batches, _progress(done, len(batches), name, progress),
+                              strict=True):
+            for i, result in zip(batch, out, strict=True):
+                results[i] = result
     return results
 
 
