@@ -684,3 +684,50 @@ def test_run_draw_draws_the_section_that_report_only_would(tmp_path, draws, run_
     assert figures and all(
         f.read_bytes() == (drawn_apart / "report_deep_product" / "figures" / f.name).read_bytes()
         for f in figures)
+
+
+# -- drawing cheaply, the same bytes --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def softmax_study(results, tmp_path_factory):
+    import shutil
+
+    out = tmp_path_factory.mktemp("softmax_figures")
+    shutil.copytree(results / "report_softmax", out / "report_softmax")
+    return load_study(out / "report_softmax")
+
+
+def figure_drawers(deep_study, softmax_study) -> dict:
+    """Each kind of figure whose panels have titles, drawn as the report draws it."""
+    from fpstudy.report import figures
+    from fpstudy.report.cases import HOOKS
+
+    return {"magnitude": lambda: figures.magnitude(deep_study),
+            "error": lambda: figures.error(deep_study, HOOKS["deep_product"].error_references),
+            "outcome_map": lambda: figures.outcome_map(softmax_study),  # a panel per quantity
+            "softmax_map": lambda: HOOKS["softmax"].figures(softmax_study)[-1]}
+
+
+def drawn_bytes(draw) -> tuple[bytes, bytes]:
+    import matplotlib
+
+    from fpstudy.report.style import RC
+
+    with matplotlib.rc_context(RC):
+        drawn = draw()
+    return drawn.png.read_bytes(), drawn.svg.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["magnitude", "error", "outcome_map", "softmax_map"])
+def test_panel_titles_are_where_automatic_placement_puts_them(kind, deep_study, softmax_study,
+                                                              monkeypatch):
+    """Panel titles are set at y=TITLE_Y, which turns matplotlib's automatic placement off:
+    the files are byte for byte those drawn with it on (y=None, matplotlib's default)."""
+    from fpstudy.report import figures
+    from fpstudy.report.cases import HOOKS
+
+    draw = figure_drawers(deep_study, softmax_study)[kind]
+    fixed = drawn_bytes(draw)
+    for module in (figures, HOOKS["softmax"]):
+        monkeypatch.setattr(module, "TITLE_Y", None)
+    assert drawn_bytes(draw) == fixed

@@ -34,6 +34,7 @@ from .style import (
     PANEL_HEIGHT,
     PANEL_WIDTH,
     RC,
+    TITLE_Y,
     FigureFile,
     format_colour,
     new_figure,
@@ -235,7 +236,8 @@ def magnitude(study: Study, name: str = "magnitude", what: str = "",
     dtypes = study.dtypes
     for ax, (labels, rows) in zip(axes, groups, strict=True):
         _magnitude_panel(ax, study, rows, dtypes)
-        ax.set_title(panel_title(study, labels), loc="left")
+        # no offset text on this y axis: its span is at least 2% of its values (layout_strips)
+        ax.set_title(panel_title(study, labels), loc="left", y=TITLE_Y)
         ax.set_ylabel(ylabel)
         set_sweep_axis(ax, study, rows[study.sweep].to_numpy())
     handles = [Line2D([], [], color=format_colour(d), lw=1.6, label=d) for d in dtypes]
@@ -400,7 +402,7 @@ def outcome_map(study: Study) -> FigureFile:
         ax.tick_params(axis="y", length=0)
         ax.set_xlabel(study.sweep)
         if q is not None:
-            ax.set_title(str(q))
+            ax.set_title(str(q), y=TITLE_Y)  # the y axis names rows
         for s in separators[:-1]:
             if s < n_rows:
                 ax.axhline(s, color="white", lw=2.5)
@@ -474,7 +476,7 @@ def error(study: Study, references: Callable | None = None) -> FigureFile:
         refs = list(references(study, labels, rows)) if references else []
         drawn += refs
         _error_panel(ax, study, rows, refs)
-        ax.set_title(panel_title(study, labels), loc="left")
+        ax.set_title(panel_title(study, labels), loc="left", y=TITLE_Y)  # a log y axis
         ax.set_ylabel("relative error")
         set_sweep_axis(ax, study, rows[study.sweep].to_numpy())
     handles = [Line2D([], [], color=format_colour(d), lw=1.6, label=d) for d in study.dtypes]
@@ -597,8 +599,10 @@ def trials_figure(study: Study) -> FigureFile:
                 ls=(0, (2, 2)), lw=1.0)
         if positive:
             ax.set_yscale("log")
+        # a linear y axis may have an offset text, which the title must clear
         ax.set_title(", ".join(f"{k}={show(v)}" if k not in ("impl", "quantity") else show(v)
-                               for k, v in labels.items()) or "all points", loc="left")
+                               for k, v in labels.items()) or "all points", loc="left",
+                     y=TITLE_Y if positive else None)
         ax.set_ylabel("value")
         if x_key == study.sweep:
             set_sweep_axis(ax, study, rows[study.sweep].to_numpy())

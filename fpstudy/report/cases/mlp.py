@@ -31,7 +31,7 @@ def figures(study) -> list:
     from matplotlib.patches import Patch
 
     from ...metrics import OUTCOMES
-    from ..style import OUTCOME_COLOURS, format_colour, new_figure, save
+    from ..style import OUTCOME_COLOURS, TITLE_Y, format_colour, new_figure, save
     from ._samples import has_samples, worst_per_sample
 
     rec = study.records
@@ -64,7 +64,7 @@ def figures(study) -> list:
             label.set_color(format_colour(dtype))
         ax.invert_yaxis()
         ax.grid(False)
-        ax.set_title(f"worst outcome of {title}")
+        ax.set_title(f"worst outcome of {title}", y=TITLE_Y)  # the y axis names rows
     step = max(1, len(samples) // 12)
     axes[-1].set_xticks(np.arange(0, len(samples), step) + 0.5)
     axes[-1].set_xticklabels([str(s) for s in samples[::step]])

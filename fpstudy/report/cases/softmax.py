@@ -15,7 +15,7 @@ from matplotlib.patches import Patch
 from ...metrics import OUTCOMES
 from ..figures import apply_scale, cell_edges, sweep_scale, widen_narrow_runs
 from ..study import show
-from ..style import OUTCOME_COLOURS, format_colour, new_figure, save
+from ..style import OUTCOME_COLOURS, TITLE_Y, format_colour, new_figure, save
 
 CASE = "softmax"
 QUANTITY = "softmax"
@@ -86,7 +86,8 @@ def _outcome_map(study) -> list:
             ax.set_yticklabels([show(n) for n in ns])
             if i == 0:
                 d = column["dtype"]
-                ax.set_title(d, color=format_colour(d), fontweight="bold")
+                # y=TITLE_Y: the y axis names rows, no offset text
+                ax.set_title(d, color=format_colour(d), fontweight="bold", y=TITLE_Y)
                 more = "\n".join(f"{k}={show(column[k])}" for k in split)
                 if more:
                     ax.text(0.5, 1.2 + 0.12 * len(split), more, transform=ax.transAxes,
@@ -207,7 +208,7 @@ def _samples_ok_figure(study) -> list:
             ax.plot(ok.index.astype(float), 100 * ok.to_numpy(), marker="o", ms=width + 1,
                     lw=width, color=format_colour(dtype), label=dtype)
         apply_scale(ax, scale)
-        ax.set_title(impl if impl else "softmax")
+        ax.set_title(impl if impl else "softmax", y=TITLE_Y)  # y from -4 to 104: no offset
         ax.set_xlabel(study.sweep)
         ax.set_ylim(-4, 104)
     axes[0].set_ylabel(f"samples that hold (% of {samples})")
