@@ -38,10 +38,10 @@ from .formats import Format
 from .rounding import (
     NEAREST,
     Rule,
-    _round_one,
     div_residual,
     div_residual_float,
     flush_operands,
+    round_one,
     round_wide,
     to_storage,
     two_sum,
@@ -105,9 +105,9 @@ def round_with_flags(x, fmt: Format, rule: Rule = NEAREST, rng=None, residual=No
 
 def _round_one_nearest(x: float, fmt: Format):
     """round_with_flags' fast path below for one finite float64 value whose rounding does
-    not overflow, by `_round_one`: (the format's numpy scalar, the flags), as that path
+    not overflow, by `round_one`: (the format's numpy scalar, the flags), as that path
     returns them (its astype of a 0-d value gives a scalar); None otherwise."""
-    one = _round_one(x, 0.0, fmt, NEAREST, None)  # None: x not finite, or near float64's max
+    one = round_one(x, 0.0, fmt, NEAREST, None)  # None: x not finite, or near float64's max
     if one is None or not math.isfinite(one[0]):
         return None  # an overflow: astype gives a format without inf a NaN of x's sign
     return np.float64(one[0]).astype(fmt.dtype), one[1]
@@ -160,7 +160,7 @@ _EXACT_UFUNCS = (np.negative, np.positive, np.absolute, np.maximum, np.minimum, 
 _MPFR_UFUNCS = {np.add: "add", np.subtract: "sub", np.multiply: "mul", np.divide: "div"}
 # + - * / of the emulated formats on arrays of at most _SMALL elements are done in Python
 # floats (IEEE double, as numpy's float64 loops) and rounded element by element by
-# `fpstudy.rounding._round_one`, which is what round_wide does for one value: a few
+# `fpstudy.rounding.round_one`, which is what round_wide does for one value: a few
 # microseconds an element instead of some forty numpy calls an operation
 _PYTHON_OPS = {np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
                np.divide: operator.truediv}
@@ -288,7 +288,7 @@ class Arith:
     def _apply_small(self, ufunc, arrays, residual: bool):
         """ufunc(a, b) rounded by the rule, in Python floats element by element, as the array
         path below computes it: the float64 value, with (residual=True) the error term of +, -
-        or / (two_sum, div_residual), rounded once by `_round_one`. None where the arrays are
+        or / (two_sum, div_residual), rounded once by `round_one`. None where the arrays are
         larger than _SMALL, or where the float64 operation could raise a flag (an operand
         not finite, a zero divisor, a result neither zero nor normal): the array path decides
         those, and nothing (no draw, no flag) has been taken yet."""
@@ -314,7 +314,7 @@ class Arith:
         fmt, rule, rng = self.fmt, self.rule, self.rng
         out, flags = [], set()
         for value, error in exact:
-            rounded, more = _round_one(value, error, fmt, rule, rng)  # never None here
+            rounded, more = round_one(value, error, fmt, rule, rng)  # never None here
             if not residual and not isfinite(rounded):
                 # an overflow under the default rule: round_with_flags' astype gives a format
                 # without inf a NaN of the result's sign, to_storage a positive one
@@ -440,7 +440,7 @@ class Arith:
 
     def _sum_small(self, x: np.ndarray, axis: int):
         """The sum below (IEEE addition in the format, left to right) in Python floats: each
-        partial sum is the float64 sum rounded to nearest by `_round_one`, which equals the
+        partial sum is the float64 sum rounded to nearest by `round_one`, which equals the
         format's IEEE sum (float64 has 2p + 2 bits). None where an element or a partial sum
         is not finite: the array path decides those (no flag has been taken)."""
         terms = np.moveaxis(x, axis, -1)
@@ -454,7 +454,7 @@ class Arith:
             for term in flat[start + 1:start + n]:
                 if not math.isfinite(term):
                     return None
-                partial, more = _round_one(partial + term, 0.0, fmt, NEAREST, None)
+                partial, more = round_one(partial + term, 0.0, fmt, NEAREST, None)
                 if not math.isfinite(partial):
                     return None
                 flags |= more  # none: a tiny sum is exact, and an overflow is not finite

@@ -102,7 +102,7 @@ def round_wide(x, fmt, rule: Rule = NEAREST, rng: np.random.Generator | None = N
     """
     x = np.asarray(x)
     if x.ndim == 0 and x.dtype.itemsize <= 8 and np.ndim(residual) == 0:
-        one = _round_one(float(x), 0.0 if residual is None else float(residual), fmt, rule,
+        one = round_one(float(x), 0.0 if residual is None else float(residual), fmt, rule,
                          rng)
         if one is not None:
             return np.array(one[0]), one[1]
@@ -154,7 +154,7 @@ def round_wide(x, fmt, rule: Rule = NEAREST, rng: np.random.Generator | None = N
     return out, flags
 
 
-def _round_one(x: float, res: float, fmt, rule: Rule, rng) -> tuple[float, set] | None:
+def round_one(x: float, res: float, fmt, rule: Rule, rng) -> tuple[float, set] | None:
     """round_wide of one finite float64 value and residual, step for step in Python floats
     (a rounding in a loop of scalar operations costs a few microseconds, not forty numpy
     calls); None where it would leave float64's range on the way (or x, res is not finite):

@@ -475,10 +475,7 @@ def iv(a, b=None):
 
 def ceil_53(q: Fraction) -> Fraction:
     """q > 0 rounded up to 53 significant bits."""
-    e = q.numerator.bit_length() - q.denominator.bit_length()
-    e = e + 1 if q >= TWO ** (e + 1) else e - 1 if q < TWO ** e else e
-    quantum = TWO ** (e - 52)
-    return math.ceil(q / quantum) * quantum
+    return _round_fraction(q, 53, "u")
 
 
 def mids_of(a) -> list:
