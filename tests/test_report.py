@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -731,3 +732,93 @@ def test_panel_titles_are_where_automatic_placement_puts_them(kind, deep_study, 
     for module in (figures, HOOKS["softmax"]):
         monkeypatch.setattr(module, "TITLE_Y", None)
     assert drawn_bytes(draw) == fixed
+
+
+def _ok_ranges_by_hand(outcomes: list[str], sweeps: list) -> tuple[list[tuple], bool]:
+    """ok_ranges written as the definition reads: the sorted distinct sweep values, each ok
+    when every record there is, cut into maximal runs of ok values."""
+    values = sorted(set(sweeps))
+    flags = [all(o == "ok" for o, s in zip(outcomes, sweeps, strict=True) if s == v) for v in values]
+    ranges, start = [], None
+    for k, (v, f) in enumerate(zip(values, flags, strict=True)):
+        if f and start is None:
+            start = v
+        if start is not None and (not f or k == len(values) - 1):
+            ranges.append((start, v if f else values[k - 1]))
+            start = None
+    return ranges, all(flags)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_ok_ranges_agree_with_the_definition(seed):
+    """Runs of sweep values where every record is ok, on random records: several records per
+    sweep value in random order, a few or many failures, one value or many."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    sweeps = rng.choice(np.arange(-5.0, 5.0, 0.5), size=n).tolist()
+    fail = [0.0, 0.05, 0.3, 1.0][seed % 4]
+    outcomes = [str(rng.choice(["overflow", "nan", "underflow"])) if rng.random() < fail
+                else "ok" for _ in range(n)]
+    frame = pd.DataFrame({"outcome": pd.Series(outcomes, dtype="string[pyarrow]"),
+                          "z": sweeps})
+    got, throughout = tables.ok_ranges(frame, "z")
+    want, want_throughout = _ok_ranges_by_hand(outcomes, sweeps)
+    assert [(float(a), float(b)) for a, b in got] == want
+    assert throughout == want_throughout
+
+
+def test_ok_ranges_of_a_single_failing_record_among_ok_ones():
+    """One sweep value with an ok and a failing record is not ok: the range splits there."""
+    frame = pd.DataFrame({"outcome": ["ok", "ok", "nan", "ok", "ok"], "d": [1, 2, 2, 3, 4]})
+    assert tables.ok_ranges(frame, "d") == ([(1, 1), (3, 4)], False)
+    assert tables.describe_ok(*tables.ok_ranges(frame, "d")) == "ok at 1, 3..4"
+
+
+def _runs_by_group_by_definition(study) -> list[tuple[dict, dict]]:
+    """runs_by_group as the side-by-side table once made it: each group of study.groups, its
+    rows per dtype (in order of appearance), sorted by start."""
+    out = []
+    for labels, group in study.groups(study.summary):
+        by_dtype = {}
+        for d, rows in group.groupby("dtype", sort=False):
+            rows = rows.sort_values("start", kind="stable")
+            pred = rows["predicted_start"] if "predicted_start" in rows else \
+                [np.nan] * len(rows)
+            by_dtype[d] = list(zip(rows["outcome"], rows["start"], rows["stop"], pred,
+                                   strict=True))
+        out.append((labels, by_dtype))
+    return out
+
+
+def _same(a, b) -> bool:
+    """Equal, NaN equal to NaN (labels and runs hold NaN where a value is missing)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+        return True
+    return a == b
+
+
+def test_runs_by_group_of_the_test_results_agree_with_the_definition(results):
+    for config in CONFIGS:
+        study = load_study(results / config.stem)
+        assert _same(tables.runs_by_group(study), _runs_by_group_by_definition(study))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_runs_by_group_of_a_shuffled_summary_agree_with_the_definition(results, seed):
+    """The summary's rows shuffled (groups met in another order, runs out of sweep order,
+    equal starts in two dtypes), a missing label value, and no label keys at all."""
+    base = load_study(results / "report_deep_product")
+    rng = np.random.default_rng(seed)
+    table = base.summary.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    if seed % 3 == 1:
+        table.loc[rng.integers(len(table)), "scale"] = np.nan
+    keys = [] if seed % 3 == 2 else base.label_keys
+    study = replace(base, summary=table, label_keys=keys)
+    got, want = tables.runs_by_group(study), _runs_by_group_by_definition(study)
+    assert len(want) >= 1 and _same(got, want)
+    empty = replace(study, summary=table.iloc[:0])
+    assert _same(tables.runs_by_group(empty), _runs_by_group_by_definition(empty))

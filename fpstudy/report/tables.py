@@ -47,11 +47,29 @@ class Table:
 
 # --------------------------------------------------------------------------- side by side
 
-def runs_of(rows: pd.DataFrame) -> list[tuple]:
-    """(outcome, start, stop, predicted_start) of one group and dtype, in sweep order."""
-    rows = rows.sort_values("start", kind="stable")
-    predicted = rows["predicted_start"] if "predicted_start" in rows else [np.nan] * len(rows)
-    return list(zip(rows["outcome"], rows["start"], rows["stop"], predicted, strict=True))
+def runs_by_group(study: Study) -> list[tuple[dict, dict[str, list[tuple]]]]:
+    """(labels, {dtype: runs}) per group of the summary, in the order of
+    `study.groups(study.summary)`, each dtype's runs (outcome, start, stop, predicted_start)
+    in sweep order: the summary sorted once, by group and then start, rather than every group
+    and dtype apart (a fine grid has thousands of groups)."""
+    table = study.summary
+    keys = study.label_keys
+    if table.empty:
+        return [] if keys else [({}, {})]
+    group = (table.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys
+             else np.zeros(len(table), dtype=np.int64))  # numbered as first met
+    table = table.reset_index(drop=True)
+    by_start = table.sort_values("start", kind="stable").index.to_numpy()  # as groups sorts
+    order = by_start[np.argsort(group[by_start], kind="stable")]  # by group, then start
+    table, group = table.iloc[order], group[order]
+    first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    by_group = [({k: table[k].iloc[i] for k in keys}, {}) for i in first.tolist()]
+    predicted = table["predicted_start"] if "predicted_start" in table else \
+        [np.nan] * len(table)
+    for g, *run in zip(group.tolist(), table["dtype"], table["outcome"], table["start"],
+                       table["stop"], predicted, strict=True):
+        by_group[g][1].setdefault(run[0], []).append(tuple(run[1:]))
+    return by_group
 
 
 def boundaries(runs: list[tuple]) -> list[tuple]:
@@ -96,8 +114,7 @@ def _known(v) -> bool:
 def side_by_side(study: Study) -> Table:
     """Rows are grid points (and impl, quantity), columns formats, cells the outcome starts."""
     rows, all_ok = [], 0
-    for labels, group in study.groups(study.summary):
-        by_dtype = {d: runs_of(g) for d, g in group.groupby("dtype", sort=False)}
+    for labels, by_dtype in runs_by_group(study):
         cells = [describe_runs(by_dtype.get(d, [])) for d in study.dtypes]
         if all(c.text == "ok throughout" and not c.detail for c in cells):
             all_ok += 1
@@ -219,8 +236,9 @@ MAX_OK_RANGES = 2  # ranges of the sweep where everything is ok, in one overview
 def ok_ranges(records: pd.DataFrame, sweep: str) -> tuple[list[tuple], bool]:
     """The maximal ranges (first, last) of sweep values at which every record is ok, in sweep
     order, and whether that is every sweep value."""
-    ok = records.groupby(sweep, sort=True)["outcome"].agg(lambda o: bool((o == "ok").all()))
-    values, flags = ok.index.to_numpy(), ok.to_numpy(dtype=bool)
+    ok = pd.Series(records["outcome"].to_numpy() == "ok", index=records.index)
+    every = ok.groupby(records[sweep], sort=True).all()  # one pass, not a call per value
+    values, flags = every.index.to_numpy(), every.to_numpy(dtype=bool)
     edges = np.diff(np.r_[0, flags.astype(np.int8), 0])
     starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     return [(values[a], values[b - 1]) for a, b in zip(starts, stops, strict=True)], \
