@@ -134,8 +134,9 @@ def load_study(directory: Path) -> Study:
     if "outcome" in table:
         table["outcome"] = table["outcome"].fillna("nan").astype(str)
     sweep = meta["sweep"]  # every format version records it
-    order = [d for d in meta.get("config", {}).get("dtypes", []) if d in set(records["dtype"])]
-    order += [d for d in pd.unique(records["dtype"]) if d not in order]
+    present = list(pd.unique(records["dtype"]))  # (not a walk over every record's dtype)
+    order = [d for d in meta.get("config", {}).get("dtypes", []) if d in present]
+    order += [d for d in present if d not in order]
     every_trial = records
     if "trial" in records:  # the tables and figures show trial 0; the trials table all
         records = records[records["trial"] == 0]
