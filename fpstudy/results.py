@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import json
 import os
 import platform
@@ -336,14 +337,23 @@ _LIBC = None
 
 
 def environment() -> dict:
-    versions = {}
-    for pkg in PACKAGES:
+    """This Python, platform and the versions of PACKAGES, for meta.json."""
+    python, system, machine, versions = _environment(PACKAGES)
+    return {"python": python, "platform": system, "machine": machine,
+            "packages": dict(versions)}
+
+
+@functools.lru_cache(maxsize=4)
+def _environment(packages: tuple) -> tuple:
+    """Read once per process: each version is a search of sys.path's package metadata (some
+    ms a run), and the modules this process imported do not change while it runs."""
+    versions = []
+    for pkg in packages:
         try:
-            versions[pkg] = metadata.version(pkg)
+            versions.append((pkg, metadata.version(pkg)))
         except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    return {"python": sys.version.split()[0], "platform": platform.platform(),
-            "machine": platform.machine(), "packages": versions}
+            versions.append((pkg, None))
+    return sys.version.split()[0], platform.platform(), platform.machine(), tuple(versions)
 
 
 def read_meta(directory: Path) -> dict:

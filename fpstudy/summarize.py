@@ -25,24 +25,31 @@ from .schema import SUMMARY_COLUMNS, extra_columns, group_columns
 
 
 def runs(records: pd.DataFrame, sweep: str, extra=()) -> pd.DataFrame:
-    """One row per maximal run of one outcome along `sweep`, per group (no prediction)."""
+    """One row per maximal run of one outcome along `sweep`, per group (no prediction).
+
+    Groups come in the order they are first met in `records`, each group's runs in sweep
+    order: the records are sorted once, by group and then sweep value, and cut wherever the
+    group or the outcome changes (not a sort and a loop per group)."""
     keys = group_columns(records.columns, sweep, extra)
-    out = []
-    for key, group in records.groupby(keys, sort=False, dropna=False):
-        g = group.sort_values(sweep)  # (one record per sweep value in a group)
-        outcome = g["outcome"].to_numpy()
-        cut = np.flatnonzero(outcome[1:] != outcome[:-1]) + 1
-        bounds = np.stack([np.r_[0, cut], np.r_[cut, len(g)]], axis=1)
-        sweep_values = g[sweep].to_numpy()
-        rel = g["rel_error"].to_numpy()
-        for lo, hi in bounds:
-            errors = rel[lo:hi]
-            finite = errors[~np.isnan(errors)]
-            out.append({**dict(zip(keys, key, strict=True)),
-                        "outcome": outcome[lo], "start": sweep_values[lo],
-                        "stop": sweep_values[hi - 1], "points": hi - lo,
-                        "max_rel_error": finite.max() if finite.size else np.nan})
-    return pd.DataFrame(out, columns=[*keys, *SUMMARY_COLUMNS[:-1]])
+    columns = [*keys, *SUMMARY_COLUMNS[:-1]]
+    if records.empty:
+        return pd.DataFrame([], columns=columns)
+    group = (records.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys
+             else np.zeros(len(records), dtype=np.int64))  # numbered as first met
+    by_sweep = np.argsort(records[sweep].to_numpy(), kind="stable")
+    order = by_sweep[np.argsort(group[by_sweep], kind="stable")]
+    group, outcome = group[order], records["outcome"].to_numpy()[order]
+    changes = (group[1:] != group[:-1]) | (outcome[1:] != outcome[:-1])
+    first = np.flatnonzero(np.r_[True, changes])
+    last = np.r_[first[1:], len(order)] - 1
+    rel = records["rel_error"].to_numpy(dtype=np.float64)[order]
+    largest = np.fmax.reduceat(rel, first)  # NaN only where every error of the run is NaN
+    at_first = records.iloc[order[first]]
+    out = {k: at_first[k].to_numpy() for k in keys}
+    out.update(outcome=outcome[first], start=at_first[sweep].to_numpy(),
+               stop=records[sweep].to_numpy()[order[last]], points=last - first + 1,
+               max_rel_error=largest)
+    return pd.DataFrame(out, columns=columns)
 
 
 def summarize(records: pd.DataFrame, exp: Experiment) -> pd.DataFrame:
@@ -63,7 +70,8 @@ def _predictions(table: pd.DataFrame, exp: Experiment) -> list:
                   for p in exp.points}
     param_keys = [k for k in exp.case.PARAMS if k != exp.case.SWEEP]
     out = []
-    for rowd in table.to_dict("records"):
+    needed = [*param_keys, "dtype", *RULE_AXES, "quantity", "outcome"]
+    for rowd in table[list(dict.fromkeys(needed))].to_dict("records"):
         ident = tuple((k, rowd[k]) for k in param_keys)
         point = by_columns.get(ident)
         if point is None:

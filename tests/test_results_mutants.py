@@ -604,6 +604,19 @@ def test_the_environment_is_this_python_and_these_packages(monkeypatch):
                                "fpstudy-no-such-package": None}
 
 
+def test_the_environment_is_read_once_and_handed_out_as_a_copy(monkeypatch):
+    calls = []
+    real = results.metadata.version
+    monkeypatch.setattr(results, "PACKAGES", ("numpy", "pandas", "fpstudy-read-once"))
+    monkeypatch.setattr(results.metadata, "version", lambda p: calls.append(p) or real(p))
+    first = results.environment()
+    first["packages"]["numpy"] = "changed by a caller"
+    again = results.environment()
+    assert calls == ["numpy", "pandas", "fpstudy-read-once"]  # metadata read once
+    assert again["packages"] == {"numpy": np.__version__, "pandas": pd.__version__,
+                                 "fpstudy-read-once": None}
+
+
 def test_no_meta_json_is_an_error_naming_it(tmp_path):
     with pytest.raises(UserError) as e:
         results.read_meta(tmp_path)

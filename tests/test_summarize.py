@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from fpstudy.schema import SUMMARY_COLUMNS, group_columns
 from fpstudy.summarize import runs, trials
 
 
@@ -103,6 +105,50 @@ def test_runs_of_no_records_still_have_the_summary_columns():
     assert len(table) == 0
     assert list(table.columns)[-5:] == ["outcome", "start", "stop", "points", "max_rel_error"]
     assert "dtype" in table.columns and "case" in table.columns
+
+
+def runs_by_definition(records: pd.DataFrame, sweep: str, extra=()) -> pd.DataFrame:
+    """runs as the summary was first written: each group apart (in the order groups are first
+    met), sorted by the sweep, cut where the outcome changes, a row per run."""
+    keys = group_columns(records.columns, sweep, extra)
+    out = []
+    for key, group in records.groupby(keys, sort=False, dropna=False):
+        g = group.sort_values(sweep)
+        outcome = g["outcome"].to_numpy()
+        cut = np.flatnonzero(outcome[1:] != outcome[:-1]) + 1
+        sweep_values, rel = g[sweep].to_numpy(), g["rel_error"].to_numpy()
+        for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(g)], strict=True):
+            finite = rel[lo:hi][~np.isnan(rel[lo:hi])]
+            out.append({**dict(zip(keys, key, strict=True)), "outcome": outcome[lo],
+                        "start": sweep_values[lo], "stop": sweep_values[hi - 1],
+                        "points": hi - lo,
+                        "max_rel_error": finite.max() if finite.size else np.nan})
+    return pd.DataFrame(out, columns=[*keys, *SUMMARY_COLUMNS[:-1]])
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_runs_agree_with_the_definition_on_random_records(seed):
+    """Groups met in any order (records shuffled), outcomes that flicker, runs of one point,
+    errors NaN or infinite, a missing key, integer, boolean and text keys, an extra column."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for width in [2.0, 4.0, np.nan][: 1 + seed % 3]:
+        for dtype in ["float16", "bfloat16"]:
+            for flag in [True, False][: 1 + seed % 2]:
+                steps = rng.permutation(int(rng.integers(1, 12))) + 1
+                outcomes = rng.choice(["ok", "subnormal", "underflow", "nan"], len(steps),
+                                      p=[0.6, 0.2, 0.1, 0.1])
+                errors = rng.choice([0.5, 1e-3, np.nan, np.inf], len(steps))
+                for k, o, e in zip(steps, outcomes, errors, strict=True):
+                    rows.append(record(0, float(e), outcome=str(o), step=int(k), dtype=dtype,
+                                       width=width, use_bias=flag, loss_seen=rng.random(),
+                                       layer=int(seed % 4)))
+    frame = pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    frame = frame.astype({"outcome": "str", "dtype": "str"})
+    got = runs(frame, "step", extra=("loss_seen",))
+    want = runs_by_definition(frame, "step", extra=("loss_seen",))
+    assert len(want) >= 2
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
 # --------------------------------------------------------------------------- summarize
