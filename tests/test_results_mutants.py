@@ -609,6 +609,7 @@ def test_the_environment_is_read_once_and_handed_out_as_a_copy(monkeypatch):
     real = results.metadata.version
     monkeypatch.setattr(results, "PACKAGES", ("numpy", "pandas", "fpstudy-read-once"))
     monkeypatch.setattr(results.metadata, "version", lambda p: calls.append(p) or real(p))
+    results._environment.cache_clear()  # (an earlier run of this test in this process)
     first = results.environment()
     first["packages"]["numpy"] = "changed by a caller"
     again = results.environment()

@@ -151,6 +151,16 @@ def test_runs_agree_with_the_definition_on_random_records(seed):
     pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
+def test_runs_of_records_with_no_group_column_are_one_group():
+    """Only the sweep and the measurements: every record is one group, cut by outcome."""
+    frame = pd.DataFrame({"step": [3, 1, 2, 4], "outcome": ["nan", "ok", "ok", "nan"],
+                          "rel_error": [np.nan, 0.25, 0.5, np.nan]})
+    table = runs(frame, "step")
+    assert table.values.tolist()[0] == ["ok", 1, 2, 2, 0.5]
+    assert table.values.tolist()[1][:4] == ["nan", 3, 4, 2]
+    assert np.isnan(table["max_rel_error"].iloc[1]) and len(table) == 2
+
+
 # --------------------------------------------------------------------------- summarize
 
 def fake_experiment(predict=None, grid=None, extra=()):
