@@ -34,11 +34,8 @@ def runs(records: pd.DataFrame, sweep: str, extra=()) -> pd.DataFrame:
     columns = [*keys, *SUMMARY_COLUMNS[:-1]]
     if records.empty:
         return pd.DataFrame([], columns=columns)
-    group = (records.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys
-             else np.zeros(len(records), dtype=np.int64))  # numbered as first met
-    by_sweep = np.argsort(records[sweep].to_numpy(), kind="stable")
-    order = by_sweep[np.argsort(group[by_sweep], kind="stable")]
-    group, outcome = group[order], records["outcome"].to_numpy()[order]
+    order, group = group_order(records, keys, sweep)
+    outcome = records["outcome"].to_numpy()[order]
     changes = (group[1:] != group[:-1]) | (outcome[1:] != outcome[:-1])
     first = np.flatnonzero(np.r_[True, changes])
     last = np.r_[first[1:], len(order)] - 1
@@ -50,6 +47,17 @@ def runs(records: pd.DataFrame, sweep: str, extra=()) -> pd.DataFrame:
                stop=records[sweep].to_numpy()[order[last]], points=last - first + 1,
                max_rel_error=largest)
     return pd.DataFrame(out, columns=columns)
+
+
+def group_order(frame: pd.DataFrame, keys: list, by: str) -> tuple[np.ndarray, np.ndarray]:
+    """The row order that sorts `frame` by group of `keys` (groups numbered in the order they
+    are first met, as groupby(keys, sort=False, dropna=False) meets them) and, within a
+    group, by column `by`, stably; and each row's group number, in that order."""
+    group = (frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys
+             else np.zeros(len(frame), dtype=np.int64))
+    by_value = np.argsort(frame[by].to_numpy(), kind="stable")
+    order = by_value[np.argsort(group[by_value], kind="stable")]
+    return order, group[order]
 
 
 def summarize(records: pd.DataFrame, exp: Experiment) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..formats import FORMATS
 from ..metrics import OUTCOMES
+from ..summarize import group_order, trials
 from .study import Study, show
 
 MAX_QUIET_ROWS = 12  # above this, rows where every format is ok throughout are left out
@@ -56,12 +57,8 @@ def runs_by_group(study: Study) -> list[tuple[dict, dict[str, list[tuple]]]]:
     keys = study.label_keys
     if table.empty:
         return [] if keys else [({}, {})]
-    group = (table.groupby(keys, sort=False, dropna=False).ngroup().to_numpy() if keys
-             else np.zeros(len(table), dtype=np.int64))  # numbered as first met
-    table = table.reset_index(drop=True)
-    by_start = table.sort_values("start", kind="stable").index.to_numpy()  # as groups sorts
-    order = by_start[np.argsort(group[by_start], kind="stable")]  # by group, then start
-    table, group = table.iloc[order], group[order]
+    order, group = group_order(table, keys, "start")
+    table = table.iloc[order]
     first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     by_group = [({k: table[k].iloc[i] for k in keys}, {}) for i in first.tolist()]
     predicted = table["predicted_start"] if "predicted_start" in table else \
@@ -390,7 +387,6 @@ def trials_table(study: Study) -> Table | None:
     range (stochastic rounding repeated `trials` times; a deterministic rule is one trial)."""
     if not study.has_trials:
         return None
-    from ..summarize import trials
     from .study import RULE_KEYS
 
     table = trials(study.all_trials, study.sweep, study.extra_columns())
